@@ -1,0 +1,29 @@
+namespace KmsEmulator.Hsm;
+
+/// <summary>How to reach the PKCS#11 module and token. Bound from the <c>Kms:Hsm</c> configuration section.</summary>
+public sealed class HsmOptions
+{
+    /// <summary>Path of the PKCS#11 module. Empty means: find SoftHSM2 in the usual Debian/Ubuntu/Fedora/macOS places.</summary>
+    public string? ModulePath { get; set; }
+
+    /// <summary>Label of the token that holds the emulator's keys. Created on first start when the module is SoftHSM2.</summary>
+    public string TokenLabel { get; set; } = "kms-emulator";
+
+    /// <summary>User PIN. The default is a development PIN; set your own for anything shared.</summary>
+    public string UserPin { get; set; } = "1234";
+
+    /// <summary>Security-officer PIN, used only to initialise a new SoftHSM2 token.</summary>
+    public string SoPin { get; set; } = "12345678";
+
+    /// <summary>
+    /// SoftHSM2 token directory. When set and SOFTHSM2_CONF is not set in the environment, the emulator writes
+    /// a softhsm2.conf pointing here (from softhsm-config/softhsm2.conf.template) and uses it.
+    /// </summary>
+    public string? TokenDirectory { get; set; }
+
+    /// <summary>Initialise the token when no token with <see cref="TokenLabel"/> exists (SoftHSM2 only).</summary>
+    public bool InitializeToken { get; set; } = true;
+
+    /// <summary>Number of PKCS#11 sessions in the pool (0 = twice the processor count, at least 4).</summary>
+    public int SessionPoolSize { get; set; }
+}

@@ -1,0 +1,313 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Net.Pkcs11Interop.Common;
+using Net.Pkcs11Interop.HighLevelAPI;
+
+namespace KmsEmulator.Hsm.Pkcs11;
+
+/// <summary>
+/// Key material in a PKCS#11 token (SoftHSM2 by default). Keys are token objects named by label; their handles are
+/// cached after the first look-up. Operations run on a pool of sessions, each used by one caller at a time, while an
+/// anchor session keeps the token logged in for the backend's lifetime.
+/// </summary>
+public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
+{
+    private const int GcmIvBytes = 12;
+    private const ulong GcmIvBits = GcmIvBytes * 8;
+    private const ulong GcmTagBits = 128;
+    private const int KeyGenerationAttempts = 3;
+    private const int MaxTokenLabelBytes = 32;
+
+    private readonly ISession _anchor;
+    private readonly SessionPool _sessions;
+    private readonly Action<string> _log;
+    private readonly ConcurrentDictionary<string, IObjectHandle> _keyHandles = new(StringComparer.Ordinal);
+    private int _disposed;
+
+    private Pkcs11Backend(ISession anchor, SessionPool sessions, Action<string> log)
+    {
+        _anchor = anchor;
+        _sessions = sessions;
+        _log = log;
+    }
+
+    /// <inheritdoc />
+    public bool IsReady => Volatile.Read(ref _disposed) == 0;
+
+    /// <summary>
+    /// Loads the module (once per process), finds or creates the token, logs in and opens the session pool.
+    /// </summary>
+    /// <param name="options">Module, token, PINs and pool size.</param>
+    /// <param name="log">Receives a line for notable events (module loaded, token created, retries); never secrets.</param>
+    /// <exception cref="HsmException">With <see cref="HsmErrorKind.Unavailable"/> when any step fails.</exception>
+    public static Pkcs11Backend Open(HsmOptions options, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        log ??= _ => { };
+        var label = options.TokenLabel.Trim();
+        if (label.Length == 0 || Encoding.UTF8.GetByteCount(label) > MaxTokenLabelBytes)
+        {
+            throw new HsmException(HsmErrorKind.Unavailable, $"Kms:Hsm:TokenLabel must be 1 to {MaxTokenLabelBytes} bytes long.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.TokenDirectory) && SoftHsmConfigFile.IsInherited)
+        {
+            log($"{SoftHsmConfigFile.EnvironmentVariable} is set, so Kms:Hsm:TokenDirectory is not used.");
+        }
+
+        var module = Pkcs11ModuleRegistry.Acquire(
+            ModuleLocator.Resolve(options.ModulePath), SoftHsmConfigFile.For(options.TokenDirectory), log);
+
+        ISession? anchor = null;
+        try
+        {
+            var slot = TokenProvisioner.FindOrInitialize(module, options, log);
+            var userPin = options.UserPin;
+            anchor = OpenUserSession(slot, userPin);
+            var poolSize = options.SessionPoolSize > 0 ? options.SessionPoolSize : Math.Max(4, 2 * Environment.ProcessorCount);
+            var sessions = new SessionPool(poolSize, () => OpenUserSession(slot, userPin));
+            return new Pkcs11Backend(anchor, sessions, log);
+        }
+        catch (Pkcs11Exception e)
+        {
+            anchor?.Dispose();
+            throw new HsmException(HsmErrorKind.Unavailable,
+                $"Could not open the token '{label}' in '{module.Path}' ({e.RV}). " +
+                "Check Kms:Hsm:UserPin and, for a new token, Kms:Hsm:SoPin.",
+                e.RV.ToString(), e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(label);
+        _keyHandles[label] = await RunAsync("generate an AES key", session => GenerateAesKey(session, label), cancellationToken)
+            .ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<byte[]> EncryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad,
+        ReadOnlyMemory<byte> plaintext, CancellationToken cancellationToken = default)
+    {
+        RequireGcmIv(iv);
+        var ivBytes = iv.ToArray();
+        var aadBytes = aad.ToArray();
+        var input = plaintext.ToArray();
+        try
+        {
+            return await WithKeyAsync(label, "encrypt", (session, key) =>
+            {
+                using var parameters = session.Factories.MechanismParamsFactory.CreateCkGcmParams(ivBytes, GcmIvBits, aadBytes, GcmTagBits);
+                using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
+                return session.Encrypt(mechanism, key, input);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(input);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<byte[]> DecryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad,
+        ReadOnlyMemory<byte> ciphertextAndTag, CancellationToken cancellationToken = default)
+    {
+        RequireGcmIv(iv);
+        var ivBytes = iv.ToArray();
+        var aadBytes = aad.ToArray();
+        var input = ciphertextAndTag.ToArray();
+        return WithKeyAsync(label, "decrypt", (session, key) =>
+        {
+            using var parameters = session.Factories.MechanismParamsFactory.CreateCkGcmParams(ivBytes, GcmIvBits, aadBytes, GcmTagBits);
+            using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
+            try
+            {
+                return session.Decrypt(mechanism, key, input);
+            }
+            catch (Pkcs11Exception e) when (CkrMapper.IsAuthenticationFailure(e.RV))
+            {
+                throw new HsmException(HsmErrorKind.AuthenticationFailed,
+                    "AES-GCM authentication failed: wrong key, IV, AAD or tag, or altered ciphertext.", e.RV.ToString(), e);
+            }
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return count == 0
+            ? ValueTask.FromResult(Array.Empty<byte>())
+            : RunAsync("generate random bytes", session => session.GenerateRandom(count), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(label);
+        await RunAsync("destroy a key", session =>
+        {
+            var objects = session.FindAllObjects(AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label));
+            objects.ForEach(session.DestroyObject);
+            return objects.Count;
+        }, cancellationToken).ConfigureAwait(false);
+        _keyHandles.TryRemove(label, out _);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(label);
+        return RunAsync("look up a key", session =>
+            FindFirst(session, AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label)) is not null,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        return RunAsync<IReadOnlyList<string>>("list keys", session =>
+        {
+            var labels = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var handle in session.FindAllObjects(AttributeTemplates.TokenObjects(session.Factories.ObjectAttributeFactory)))
+            {
+                var label = session.GetAttributeValue(handle, [CKA.CKA_LABEL])[0].GetValueAsString();
+                if (label is not null && label.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    labels.Add(label);
+                }
+            }
+
+            return [.. labels];
+        }, cancellationToken);
+    }
+
+    /// <summary>Closes the pooled sessions and the anchor session. The module stays loaded for other backends.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _sessions.Dispose();
+        try
+        {
+            _anchor.Dispose();
+        }
+        catch (Pkcs11Exception e)
+        {
+            _log($"Closing the anchor session failed ({e.RV}).");
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a pooled session and turns PKCS#11 failures into <see cref="HsmException"/>.
+    /// Internal so that tests can inspect objects through the same sessions.
+    /// </summary>
+    internal async ValueTask<T> RunAsync<T>(string operation, Func<ISession, T> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(!IsReady, this);
+        try
+        {
+            return await _sessions.RunAsync(work, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Pkcs11Exception e)
+        {
+            throw CkrMapper.ToHsmException(e, operation);
+        }
+    }
+
+    private static ISession OpenUserSession(ISlot slot, string userPin)
+    {
+        var session = slot.OpenSession(SessionType.ReadWrite);
+        try
+        {
+            session.Login(CKU.CKU_USER, userPin);
+        }
+        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
+        {
+            // Login state is per token and process: another session already logged in.
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+
+        return session;
+    }
+
+    private static IObjectHandle? FindFirst(ISession session, List<IObjectAttribute> template)
+    {
+        session.FindObjectsInit(template);
+        try
+        {
+            return session.FindObjects(1).FirstOrDefault();
+        }
+        finally
+        {
+            session.FindObjectsFinal();
+        }
+    }
+
+    private static void RequireGcmIv(ReadOnlyMemory<byte> iv)
+    {
+        if (iv.Length != GcmIvBytes)
+        {
+            throw new HsmException(HsmErrorKind.InvalidInput, $"The AES-GCM IV must be {GcmIvBytes} bytes, not {iv.Length}.");
+        }
+    }
+
+    private IObjectHandle GenerateAesKey(ISession session, string label)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_GEN);
+                return session.GenerateKey(mechanism, AttributeTemplates.AesKey(session.Factories.ObjectAttributeFactory, label));
+            }
+            catch (Pkcs11Exception e) when (e.RV == CKR.CKR_GENERAL_ERROR && attempt < KeyGenerationAttempts)
+            {
+                // SoftHSM2 very rarely fails a generation spuriously; a new attempt succeeds.
+                _log($"Generating an AES key failed with {e.RV} (attempt {attempt} of {KeyGenerationAttempts}); retrying.");
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> with the key's handle; a stale cached handle is looked up again once.</summary>
+    private ValueTask<T> WithKeyAsync<T>(string label, string operation, Func<ISession, IObjectHandle, T> work,
+        CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(label);
+        return RunAsync(operation, session =>
+        {
+            var handle = FindKey(session, label);
+            try
+            {
+                return work(session, handle);
+            }
+            catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
+            {
+                _keyHandles.TryRemove(KeyValuePair.Create(label, handle));
+                return work(session, FindKey(session, label));
+            }
+        }, cancellationToken);
+    }
+
+    private IObjectHandle FindKey(ISession session, string label)
+    {
+        if (_keyHandles.TryGetValue(label, out var cached))
+        {
+            return cached;
+        }
+
+        var handle = FindFirst(session, AttributeTemplates.SecretKeyLabelled(session.Factories.ObjectAttributeFactory, label))
+            ?? throw new HsmException(HsmErrorKind.KeyNotFound, $"The token holds no key labelled '{label}'.");
+        return _keyHandles.GetOrAdd(label, handle);
+    }
+}

@@ -1,0 +1,183 @@
+using System.Text;
+using KmsEmulator.Hsm.Pkcs11;
+using Net.Pkcs11Interop.Common;
+using Net.Pkcs11Interop.HighLevelAPI;
+
+namespace KmsEmulator.Hsm.Tests;
+
+[Collection(SoftHsmCollection.Name)]
+public sealed class KeyObjectTests : IDisposable
+{
+    private static readonly string TokenLabel = SoftHsmFixture.NewTokenLabel("objects");
+    private readonly SoftHsmFixture _fixture;
+    private readonly Pkcs11Backend _backend;
+
+    public KeyObjectTests(SoftHsmFixture fixture)
+    {
+        _fixture = fixture;
+        _backend = fixture.Open(TokenLabel);
+    }
+
+    public void Dispose() => _backend.Dispose();
+
+    [Fact]
+    public async Task Key_objects_are_private_sensitive_token_objects_that_were_never_extractable()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+
+        var attributes = await ReadAttributes(label,
+            CKA.CKA_TOKEN, CKA.CKA_PRIVATE, CKA.CKA_SENSITIVE, CKA.CKA_ALWAYS_SENSITIVE,
+            CKA.CKA_EXTRACTABLE, CKA.CKA_NEVER_EXTRACTABLE, CKA.CKA_WRAP, CKA.CKA_UNWRAP, CKA.CKA_ENCRYPT, CKA.CKA_DECRYPT);
+
+        Assert.Equal(
+            new Dictionary<CKA, bool>
+            {
+                [CKA.CKA_TOKEN] = true, [CKA.CKA_PRIVATE] = true, [CKA.CKA_SENSITIVE] = true, [CKA.CKA_ALWAYS_SENSITIVE] = true,
+                [CKA.CKA_EXTRACTABLE] = false, [CKA.CKA_NEVER_EXTRACTABLE] = true, [CKA.CKA_WRAP] = false,
+                [CKA.CKA_UNWRAP] = false, [CKA.CKA_ENCRYPT] = true, [CKA.CKA_DECRYPT] = true,
+            },
+            attributes.ToDictionary(a => (CKA)a.Type, a => a.GetValueAsBool()));
+    }
+
+    [Fact]
+    public async Task Key_objects_are_not_extractable()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+
+        var value = (await ReadAttributes(label, CKA.CKA_VALUE)).Single();
+
+        Assert.True(value.CannotBeRead);
+    }
+
+    [Fact]
+    public async Task Key_objects_carry_a_256_bit_length_and_the_label_as_their_id()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+
+        var attributes = await ReadAttributes(label, CKA.CKA_VALUE_LEN, CKA.CKA_ID);
+
+        Assert.Equal(32UL, attributes[0].GetValueAsUlong());
+        Assert.Equal(Encoding.UTF8.GetBytes(label), attributes[1].GetValueAsByteArray());
+    }
+
+    [Fact]
+    public async Task The_token_files_do_not_contain_the_key_label_in_plaintext()
+    {
+        var label = TestData.KeyLabel("secret");
+        await _backend.CreateAesKeyAsync(label);
+        var publicLabel = TestData.KeyLabel("public");
+        await _backend.RunAsync("create a public object", session => session.CreateObject(
+        [
+            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_CLASS, CKO.CKO_DATA),
+            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, true),
+            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_PRIVATE, false),
+            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_LABEL, publicLabel),
+        ]), default);
+
+        try
+        {
+            // The public object shows that the scan would find a label that SoftHSM2 stores in plaintext.
+            Assert.True(TokenFilesContain(publicLabel));
+            Assert.False(TokenFilesContain(label));
+        }
+        finally
+        {
+            await _backend.DestroyAsync(publicLabel);
+        }
+    }
+
+    [Fact]
+    public async Task A_destroyed_key_is_KeyNotFound()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+        await _backend.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8));
+
+        await _backend.DestroyAsync(label);
+
+        Assert.False(await _backend.ExistsAsync(label));
+        await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound,
+            () => _backend.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8)).AsTask());
+    }
+
+    [Fact]
+    public async Task Destroying_a_missing_key_is_not_an_error()
+    {
+        await _backend.DestroyAsync(TestData.KeyLabel("missing"));
+    }
+
+    [Fact]
+    public async Task A_key_destroyed_by_someone_else_is_KeyNotFound()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+        using (var other = _fixture.Open(TokenLabel))
+        {
+            await other.DestroyAsync(label);
+        }
+
+        await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound,
+            () => _backend.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8)).AsTask());
+    }
+
+    [Fact]
+    public async Task A_key_replaced_by_someone_else_is_found_again()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+        var iv = TestData.Iv();
+        byte[] ciphertext;
+        using (var other = _fixture.Open(TokenLabel))
+        {
+            await other.DestroyAsync(label);
+            await other.CreateAesKeyAsync(label);
+            ciphertext = await other.EncryptAesGcmAsync(label, iv, default, Encoding.UTF8.GetBytes("replaced"));
+        }
+
+        var plaintext = await _backend.DecryptAesGcmAsync(label, iv, default, ciphertext);
+
+        Assert.Equal("replaced", Encoding.UTF8.GetString(plaintext));
+    }
+
+    [Fact]
+    public async Task Exists_tells_whether_a_label_is_on_the_token()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+
+        Assert.True(await _backend.ExistsAsync(label));
+        Assert.False(await _backend.ExistsAsync(TestData.KeyLabel("missing")));
+    }
+
+    [Fact]
+    public async Task ListLabels_returns_the_labels_with_the_prefix_only()
+    {
+        var prefix = $"list-{Guid.NewGuid():N}/";
+        string[] wanted = [prefix + "a", prefix + "b"];
+        var other = TestData.KeyLabel("unlisted");
+        foreach (var label in wanted.Append(other))
+        {
+            await _backend.CreateAesKeyAsync(label);
+        }
+
+        Assert.Equal(wanted, await _backend.ListLabelsAsync(prefix));
+        Assert.Contains(other, await _backend.ListLabelsAsync(""));
+    }
+
+    private Task<List<IObjectAttribute>> ReadAttributes(string label, params CKA[] types) =>
+        _backend.RunAsync("read attributes", session =>
+        {
+            var handle = session.FindAllObjects(AttributeTemplates.SecretKeyLabelled(session.Factories.ObjectAttributeFactory, label)).Single();
+            return session.GetAttributeValue(handle, [.. types]);
+        }, default).AsTask();
+
+    private bool TokenFilesContain(string text)
+    {
+        var needle = Encoding.UTF8.GetBytes(text);
+        return Directory.EnumerateFiles(_fixture.TokenDirectory, "*", SearchOption.AllDirectories)
+            .Any(file => File.ReadAllBytes(file).AsSpan().IndexOf(needle) >= 0);
+    }
+}
