@@ -1,0 +1,133 @@
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Operations;
+using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Storage;
+using KmsEmulator.Hsm;
+using KmsEmulator.Hsm.Pkcs11;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Serilog.Events;
+
+namespace KmsEmulator.Api.Hosting;
+
+/// <summary>
+/// The composition root, in the order things happen: configuration, HSM, store, services, HTTP pipeline,
+/// catalogue load and reconciliation. Program.cs runs it; the end-to-end tests build the same app with overrides.
+/// </summary>
+public static class KmsEmulatorApp
+{
+    public const string DefaultUrl = "http://127.0.0.1:4599";
+
+    private static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--data-dir"] = "Kms:DataDir",
+        ["--config"] = "Kms:ConfigFile",
+    };
+
+    /// <param name="args">Command-line arguments (--urls, --data-dir, --config, or any Kms:* key).</param>
+    /// <param name="configure">Test hook: runs after the default registrations, before the app is built.</param>
+    public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        builder.Configuration.AddCommandLine(args, SwitchMappings);
+        if (builder.Configuration["Kms:ConfigFile"] is { Length: > 0 } configFile)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            builder.Configuration.AddCommandLine(args, SwitchMappings);
+        }
+
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = KmsEndpoint.MaxBodyBytes;
+        });
+
+        var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
+        AddLogging(builder);
+
+        // Key material: the PKCS#11 token (created on first start for SoftHSM2).
+        options.Hsm.TokenDirectory ??= options.DefaultTokenDirectory;
+        var hsm = Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message));
+        builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
+
+        // Metadata: SQLite in the data directory, migrated before anything reads it.
+        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
+        builder.Services.AddSingleton<IKmsStore>(store);
+
+        builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
+        builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<KmsReadiness>();
+        builder.Services.AddSingleton<KeyCatalog>();
+        builder.Services.AddSingleton<KeyLifecycle>();
+        builder.Services.AddSingleton<KeyResolver>();
+        builder.Services.AddSingleton<KeyService>();
+        builder.Services.AddSingleton<IdentityResolver>();
+        builder.Services.AddSingleton<IAuthorizer, AllowAllAuthorizer>();
+        builder.Services.AddSingleton<PipelineServices>();
+        builder.Services.AddSingleton<IOperationGroup, KeyLifecycleOperations>();
+        builder.Services.AddSingleton<IOperationGroup, AliasOperations>();
+        builder.Services.AddSingleton<IOperationGroup, TagOperations>();
+        builder.Services.AddSingleton<IOperationGroup, PolicyOperations>();
+        builder.Services.AddSingleton<IOperationGroup, CryptoOperations>();
+        builder.Services.AddSingleton<IOperationGroup, DataKeyOperations>();
+        builder.Services.AddSingleton<OperationTable>();
+        builder.Services.AddSingleton<KmsEndpoint>();
+        builder.Services.AddHostedService<DeletionSweeper>();
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+
+        app.UseAwsRequestIds();
+        app.MapGet("/health", (KmsReadiness readiness, IKeyMaterialBackend backend) =>
+            readiness.IsReady && backend.IsReady
+                ? Results.Text("{\"status\":\"ready\"}", "application/json")
+                : Results.Text("{\"status\":\"starting\"}", "application/json", statusCode: StatusCodes.Status503ServiceUnavailable));
+        var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
+        app.Map("{**path}", endpoint.HandleAsync);
+
+        await LoadAsync(app.Services);
+        return app;
+    }
+
+    /// <summary>Logs the addresses Kestrel is listening on (the real port when --urls asked for port 0).</summary>
+    public static void LogListening(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+        var options = app.Services.GetRequiredService<IOptions<KmsOptions>>().Value;
+        app.Logger.LogInformation("KmsEmulator listening on {Addresses} with data in {DataDir}", string.Join(", ", addresses), Path.GetFullPath(options.DataDir));
+    }
+
+    /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>
+    private static async Task LoadAsync(IServiceProvider services)
+    {
+        var snapshot = await services.GetRequiredService<IKmsStore>().LoadAsync();
+        services.GetRequiredService<KeyCatalog>().Load(snapshot.Keys, snapshot.Aliases);
+        await services.GetRequiredService<KeyService>().ReconcileAsync(CancellationToken.None);
+        services.GetRequiredService<KmsReadiness>().MarkReady();
+    }
+
+    private static void AddLogging(WebApplicationBuilder builder)
+    {
+        var level = builder.Configuration.GetValue("Kms:LogLevel", LogEventLevel.Information);
+        builder.Services.AddSerilog(logger => logger
+            .MinimumLevel.Is(level)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("System", LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.Async(sink => sink.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj}{NewLine}{Exception}")));
+    }
+}

@@ -1,0 +1,80 @@
+using System.Collections.Immutable;
+using KmsEmulator.Api.Generated;
+
+namespace KmsEmulator.Api.Keys;
+
+/// <summary>
+/// One KMS key's metadata. Immutable: a change produces a new record, which the store persists and the
+/// catalogue swaps in. Key material never appears here, only the labels of its HSM objects.
+/// </summary>
+public sealed record KeyRecord
+{
+    public required KeyScope Scope { get; init; }
+
+    public required string KeyId { get; init; }
+
+    public required string Description { get; init; }
+
+    public required KeySpec KeySpec { get; init; }
+
+    public required KeyUsageType KeyUsage { get; init; }
+
+    public required OriginType Origin { get; init; }
+
+    public KeyManagerType KeyManager { get; init; } = KeyManagerType.CUSTOMER;
+
+    public required KeyState KeyState { get; init; }
+
+    public required DateTimeOffset CreationDate { get; init; }
+
+    public DateTimeOffset? DeletionDate { get; init; }
+
+    public int? PendingDeletionWindowInDays { get; init; }
+
+    public bool MultiRegion { get; init; }
+
+    /// <summary>The key policy document, exactly as given or the default policy.</summary>
+    public required string Policy { get; init; }
+
+    /// <summary>Material versions, oldest first. Empty for keys whose material is not there yet (PendingImport).</summary>
+    public ImmutableArray<KeyMaterialVersion> Materials { get; init; } = [];
+
+    /// <summary>Version number (1-based) of the material that new ciphertexts use; 0 when there is none.</summary>
+    public int CurrentMaterialVersion { get; init; }
+
+    /// <summary>Tags in the order they were first added.</summary>
+    public ImmutableArray<KeyTag> Tags { get; init; } = [];
+
+    public string Arn => Scope.KeyArn(KeyId);
+
+    public KeyMaterialVersion? CurrentMaterial => FindMaterial(CurrentMaterialVersion);
+
+    public KeyMaterialVersion? FindMaterial(int version)
+    {
+        foreach (var material in Materials)
+        {
+            if (material.Version == version)
+            {
+                return material;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>One version of a key's material: where it lives in the HSM and its public id.</summary>
+/// <param name="Version">1-based version number, written into every ciphertext made with it.</param>
+/// <param name="MaterialId">The 64-hex KeyMaterialId that AWS returns.</param>
+/// <param name="HsmLabel">CKA_LABEL of the HSM object holding the material.</param>
+/// <param name="CreatedAt">When the version was created.</param>
+public sealed record KeyMaterialVersion(int Version, string MaterialId, string HsmLabel, DateTimeOffset CreatedAt);
+
+/// <summary>A tag on a key.</summary>
+public sealed record KeyTag(string Key, string Value);
+
+/// <summary>An alias in one account and region.</summary>
+public sealed record AliasRecord(KeyScope Scope, string AliasName, string TargetKeyId, DateTimeOffset CreationDate, DateTimeOffset LastUpdatedDate)
+{
+    public string Arn => Scope.AliasArn(AliasName);
+}

@@ -1,0 +1,397 @@
+using System.Security.Cryptography;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Storage;
+using KmsEmulator.Hsm;
+using Microsoft.Extensions.Logging;
+
+namespace KmsEmulator.Api.Keys;
+
+/// <summary>
+/// The KMS domain: key lifecycle, aliases, tags, policies and symmetric cryptography.
+/// Material is created in the HSM before its metadata is committed; metadata changes are persisted before
+/// the in-memory catalogue sees them; writers are serialised, readers never wait.
+/// </summary>
+public sealed partial class KeyService(
+    KeyCatalog catalog,
+    KeyLifecycle lifecycle,
+    IKmsStore store,
+    IKeyMaterialBackend hsm,
+    ILogger<KeyService> logger) : IDisposable
+{
+    public const int MaxTagsPerKey = 50;
+    private const int MaxEncryptionContextBytes = 8192;
+
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    /// <summary>Prefix of the HSM labels of this store's key material.</summary>
+    public string HsmLabelPrefix => $"kmsemu/{store.StoreId}/";
+
+    public void Dispose() => _writeLock.Dispose();
+
+    // ---------------------------------------------------------------- lifecycle
+
+    public async Task<KeyRecord> CreateKeyAsync(KeyScope scope, NewKey request, CancellationToken cancellationToken)
+    {
+        ValidateTags(request.Tags, []);
+        var keyId = request.MultiRegion
+            ? "mrk-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))
+            : Guid.NewGuid().ToString("D");
+        var now = lifecycle.Now;
+
+        KeyMaterialVersion? material = null;
+        if (request.Origin == OriginType.AWS_KMS)
+        {
+            material = new KeyMaterialVersion(1, NewMaterialId(), MaterialLabel(keyId, 1), now);
+            await hsm.CreateAesKeyAsync(material.HsmLabel, cancellationToken);
+        }
+
+        var key = new KeyRecord
+        {
+            Scope = scope,
+            KeyId = keyId,
+            Description = request.Description,
+            KeySpec = request.KeySpec,
+            KeyUsage = request.KeyUsage,
+            Origin = request.Origin,
+            KeyState = material is null ? KeyState.PendingImport : KeyState.Enabled,
+            CreationDate = now,
+            MultiRegion = request.MultiRegion,
+            Policy = request.Policy,
+            Materials = material is null ? [] : [material],
+            CurrentMaterialVersion = material?.Version ?? 0,
+            Tags = [.. request.Tags],
+        };
+
+        try
+        {
+            await store.SaveKeyAsync(key, cancellationToken);
+        }
+        catch
+        {
+            // The metadata never committed, so nothing refers to the new material: remove it again.
+            if (material is not null)
+            {
+                await hsm.DestroyAsync(material.HsmLabel, CancellationToken.None);
+            }
+
+            throw;
+        }
+
+        catalog.Put(key);
+        return key;
+    }
+
+    public Task<KeyRecord> EnableAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Enabled }, cancellationToken);
+
+    public Task<KeyRecord> DisableAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Disabled }, cancellationToken);
+
+    public Task<KeyRecord> ScheduleDeletionAsync(KeyRecord key, int pendingWindowInDays, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(
+            key,
+            k => k with
+            {
+                KeyState = KeyState.PendingDeletion,
+                DeletionDate = lifecycle.Now.AddDays(pendingWindowInDays),
+                PendingDeletionWindowInDays = pendingWindowInDays,
+            },
+            cancellationToken);
+
+    public Task<KeyRecord> CancelDeletionAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null }, cancellationToken);
+
+    public Task<KeyRecord> UpdateDescriptionAsync(KeyRecord key, string description, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(key, k => k with { Description = description }, cancellationToken);
+
+    public Task<KeyRecord> PutPolicyAsync(KeyRecord key, string policy, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(key, k => k with { Policy = policy }, cancellationToken);
+
+    public Task<KeyRecord> TagAsync(KeyRecord key, IReadOnlyList<KeyTag> tags, CancellationToken cancellationToken) =>
+        UpdateKeyAsync(
+            key,
+            k =>
+            {
+                ValidateTags(tags, k.Tags);
+                var merged = k.Tags.ToList();
+                foreach (var tag in tags)
+                {
+                    var index = merged.FindIndex(t => t.Key == tag.Key);
+                    if (index >= 0)
+                    {
+                        merged[index] = tag;
+                    }
+                    else
+                    {
+                        merged.Add(tag);
+                    }
+                }
+
+                return k with { Tags = [.. merged] };
+            },
+            cancellationToken);
+
+    public Task<KeyRecord> UntagAsync(KeyRecord key, IReadOnlyCollection<string> tagKeys, CancellationToken cancellationToken)
+    {
+        if (tagKeys.Any(IsReservedTagKey))
+        {
+            throw KmsErrors.Tag("Tags beginning with aws: are reserved");
+        }
+
+        return UpdateKeyAsync(key, k => k with { Tags = [.. k.Tags.Where(t => !tagKeys.Contains(t.Key))] }, cancellationToken);
+    }
+
+    /// <summary>Removes every key whose deletion date has passed: metadata first, then its HSM objects.</summary>
+    public async Task<int> DeleteExpiredKeysAsync(CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        foreach (var key in lifecycle.ExpiredKeys())
+        {
+            await _writeLock.WaitAsync(cancellationToken);
+            try
+            {
+                await store.DeleteKeyAsync(key.Scope, key.KeyId, cancellationToken);
+                catalog.RemoveKey(key.Scope, key.KeyId);
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+
+            // A crash here leaves orphaned HSM objects, which the next start-up reconciliation destroys.
+            foreach (var material in key.Materials)
+            {
+                await hsm.DestroyAsync(material.HsmLabel, cancellationToken);
+            }
+
+            LogKeyDeleted(key.KeyId, key.Scope.AccountId, key.Scope.Region);
+            deleted++;
+        }
+
+        return deleted;
+    }
+
+    /// <summary>
+    /// Start-up check that store and HSM agree: material objects with no metadata row (left by a crash between
+    /// the two writes) are destroyed; rows whose material is missing are reported.
+    /// </summary>
+    public async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var known = catalog.AllKeys.SelectMany(k => k.Materials).Select(m => m.HsmLabel).ToHashSet(StringComparer.Ordinal);
+        var present = (await hsm.ListLabelsAsync(HsmLabelPrefix, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+
+        foreach (var orphan in present.Except(known))
+        {
+            await hsm.DestroyAsync(orphan, cancellationToken);
+            LogOrphanDestroyed(orphan);
+        }
+
+        foreach (var missing in known.Except(present))
+        {
+            LogMaterialMissing(missing);
+        }
+    }
+
+    // ---------------------------------------------------------------- aliases
+
+    public async Task CreateAliasAsync(KeyScope scope, string aliasName, KeyRecord target, CancellationToken cancellationToken)
+    {
+        CheckAliasName(aliasName);
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (catalog.FindAlias(scope, aliasName) is { } existing && lifecycle.FindLive(scope, existing.TargetKeyId) is not null)
+            {
+                throw KmsErrors.AliasAlreadyExists(scope.AliasArn(aliasName));
+            }
+
+            var now = lifecycle.Now;
+            var alias = new AliasRecord(scope, aliasName, target.KeyId, now, now);
+            await store.SaveAliasAsync(alias, cancellationToken);
+            catalog.Put(alias);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async Task UpdateAliasAsync(KeyScope scope, string aliasName, KeyRecord newTarget, CancellationToken cancellationToken)
+    {
+        CheckAliasName(aliasName);
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            var alias = FindLiveAlias(scope, aliasName) ?? throw KmsErrors.AliasNotFound(scope.AliasArn(aliasName));
+            var current = catalog.FindKey(scope, alias.TargetKeyId);
+            if (current is not null && !SameKeyType(current, newTarget))
+            {
+                throw KmsErrors.Validation(
+                    $"Alias {alias.Arn} cannot be changed from a key of spec {current.KeySpec.ToWire()} and usage {current.KeyUsage.ToWire()} " +
+                    $"to a key of spec {newTarget.KeySpec.ToWire()} and usage {newTarget.KeyUsage.ToWire()}; the new key must have the same type and usage.");
+            }
+
+            var updated = alias with { TargetKeyId = newTarget.KeyId, LastUpdatedDate = lifecycle.Now };
+            await store.SaveAliasAsync(updated, cancellationToken);
+            catalog.Put(updated);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken)
+    {
+        if (!aliasName.StartsWith("alias/", StringComparison.Ordinal))
+        {
+            throw KmsErrors.AliasMissingPrefix();
+        }
+
+        if (aliasName.StartsWith("alias/aws/", StringComparison.Ordinal))
+        {
+            throw KmsErrors.ReservedAlias(aliasName);
+        }
+
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            _ = FindLiveAlias(scope, aliasName) ?? throw KmsErrors.AliasNotFound(scope.AliasArn(aliasName));
+            await store.DeleteAliasAsync(scope, aliasName, cancellationToken);
+            catalog.RemoveAlias(scope, aliasName);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Aliases of a scope (or of one key) whose target key still exists, ordered by name.</summary>
+    public List<AliasRecord> ListAliases(KeyScope scope, string? keyId) =>
+        (keyId is null ? catalog.AliasesIn(scope) : catalog.AliasesOf(scope, keyId))
+        .Where(a => lifecycle.FindLive(scope, a.TargetKeyId) is not null)
+        .ToList();
+
+    // ---------------------------------------------------------------- cryptography
+
+    /// <summary>Encrypts under the key's current material; returns the ciphertext blob.</summary>
+    public async Task<byte[]> EncryptAsync(KeyRecord key, ReadOnlyMemory<byte> plaintext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
+    {
+        var material = key.CurrentMaterial ?? throw KmsErrors.InvalidState($"{key.Arn} is pending import.");
+        var header = SymmetricCiphertext.CreateHeader(key.KeyId, material.Version);
+        var aad = BuildAad(header, context);
+        var iv = new byte[SymmetricCiphertext.IvLength];
+        RandomNumberGenerator.Fill(iv);
+        var sealedBytes = await hsm.EncryptAesGcmAsync(material.HsmLabel, iv, aad, plaintext, cancellationToken);
+        return SymmetricCiphertext.Assemble(header, iv, sealedBytes);
+    }
+
+    /// <summary>Decrypts a blob made by <see cref="EncryptAsync"/> under <paramref name="key"/>.</summary>
+    public async Task<(byte[] Plaintext, KeyMaterialVersion Material)> DecryptAsync(
+        KeyRecord key, SymmetricCiphertext ciphertext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
+    {
+        var material = key.FindMaterial(ciphertext.MaterialVersion) ?? throw KmsErrors.InvalidCiphertext();
+        var aad = BuildAad(ciphertext.Header.Span, context);
+        try
+        {
+            var plaintext = await hsm.DecryptAesGcmAsync(material.HsmLabel, ciphertext.Iv, aad, ciphertext.CiphertextAndTag, cancellationToken);
+            return (plaintext, material);
+        }
+        catch (HsmException e) when (e.Kind is HsmErrorKind.AuthenticationFailed or HsmErrorKind.InvalidInput)
+        {
+            throw KmsErrors.InvalidCiphertext();
+        }
+    }
+
+    /// <summary>Random bytes from the HSM's generator.</summary>
+    public async Task<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken) =>
+        await hsm.GenerateRandomAsync(count, cancellationToken);
+
+    // ---------------------------------------------------------------- helpers
+
+    private async Task<KeyRecord> UpdateKeyAsync(KeyRecord key, Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            var current = lifecycle.FindLive(key.Scope, key.KeyId) ?? throw KmsErrors.KeyDoesNotExist(key.Arn);
+            var updated = change(current);
+            await store.SaveKeyAsync(updated, cancellationToken);
+            catalog.Put(updated);
+            return updated;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private AliasRecord? FindLiveAlias(KeyScope scope, string aliasName) =>
+        catalog.FindAlias(scope, aliasName) is { } alias && lifecycle.FindLive(scope, alias.TargetKeyId) is not null ? alias : null;
+
+    private static byte[] BuildAad(ReadOnlySpan<byte> header, IReadOnlyDictionary<string, string>? context)
+    {
+        var aad = EncryptionContextEncoding.BuildAad(header, context);
+        if (aad.Length - header.Length > MaxEncryptionContextBytes)
+        {
+            throw KmsErrors.Validation($"The encryption context is too large; KmsEmulator accepts at most {MaxEncryptionContextBytes} bytes of keys and values.");
+        }
+
+        return aad;
+    }
+
+    private static void CheckAliasName(string aliasName)
+    {
+        if (!aliasName.StartsWith("alias/", StringComparison.Ordinal))
+        {
+            throw KmsErrors.AliasMissingPrefix();
+        }
+
+        if (aliasName.StartsWith("alias/aws/", StringComparison.Ordinal))
+        {
+            throw KmsErrors.ReservedAlias(aliasName);
+        }
+
+        if (aliasName.Length == "alias/".Length)
+        {
+            throw KmsErrors.InvalidAliasName("Alias name must have at least one character after \"alias/\".");
+        }
+    }
+
+    private static bool SameKeyType(KeyRecord a, KeyRecord b) =>
+        a.KeyUsage == b.KeyUsage && (a.KeySpec == KeySpec.SYMMETRIC_DEFAULT) == (b.KeySpec == KeySpec.SYMMETRIC_DEFAULT);
+
+    private static void ValidateTags(IReadOnlyList<KeyTag> tags, IReadOnlyList<KeyTag> existing)
+    {
+        if (tags.Any(t => IsReservedTagKey(t.Key)))
+        {
+            throw KmsErrors.Tag("Tags beginning with aws: are reserved");
+        }
+
+        if (tags.Select(t => t.Key).Distinct(StringComparer.Ordinal).Count() != tags.Count)
+        {
+            throw KmsErrors.Tag("Duplicate tag keys");
+        }
+
+        var total = existing.Select(t => t.Key).Union(tags.Select(t => t.Key), StringComparer.Ordinal).Count();
+        if (total > MaxTagsPerKey)
+        {
+            throw KmsErrors.Tag("Too many tags");
+        }
+    }
+
+    private static bool IsReservedTagKey(string key) => key.StartsWith("aws:", StringComparison.OrdinalIgnoreCase);
+
+    private string MaterialLabel(string keyId, int version) => $"{HsmLabelPrefix}{keyId}/{version}";
+
+    private static string NewMaterialId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted key {KeyId} in {AccountId}/{Region} after its waiting period")]
+    private partial void LogKeyDeleted(string keyId, string accountId, string region);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Destroyed HSM object {Label}: no key metadata refers to it (left by an interrupted CreateKey)")]
+    private partial void LogOrphanDestroyed(string label);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is recorded in the store but missing from the HSM token")]
+    private partial void LogMaterialMissing(string label);
+}

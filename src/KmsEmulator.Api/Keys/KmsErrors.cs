@@ -1,0 +1,83 @@
+namespace KmsEmulator.Api.Keys;
+
+/// <summary>
+/// The one catalogue of errors the emulator returns, with AWS's codes and wording.
+/// Every error the caller can see is built here, so the texts stay consistent and reviewable.
+/// </summary>
+public static class KmsErrors
+{
+    public static KmsException Validation(string message) => new("ValidationException", message);
+
+    public static KmsException Serialization(string message) => new("SerializationException", message);
+
+    public static KmsException UnknownOperation(string? target) =>
+        new("UnknownOperationException", target is null
+            ? "The request has no X-Amz-Target header; KMS requests name their operation as X-Amz-Target: TrentService.<Operation>."
+            : $"'{target}' is not an operation of this service; KMS requests name their operation as X-Amz-Target: TrentService.<Operation>.");
+
+    public static KmsException NotImplemented(string operation) =>
+        new("UnsupportedOperationException", $"{operation} is not implemented by KmsEmulator yet. See docs/compatibility.md for the operations it supports.");
+
+    public static KmsException InvalidKeyId(string value) => new("NotFoundException", $"Invalid keyId '{value}'");
+
+    public static KmsException KeyDoesNotExist(string keyArn) => new("NotFoundException", $"Key '{keyArn}' does not exist");
+
+    public static KmsException AliasNotFound(string aliasArn) => new("NotFoundException", $"Alias {aliasArn} is not found.");
+
+    public static KmsException InvalidArnRegion(string region) => new("NotFoundException", $"Invalid arn {region}");
+
+    public static KmsException InvalidArn(string value) => new("InvalidArnException", $"{value} is not a valid ARN.");
+
+    public static KmsException AliasAlreadyExists(string aliasArn) =>
+        new("AlreadyExistsException", $"An alias with the name {aliasArn} already exists");
+
+    public static KmsException AliasMissingPrefix() =>
+        Validation("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+
+    public static KmsException ReservedAlias(string aliasName) =>
+        new("InvalidAliasNameException", $"{aliasName} is reserved for AWS managed keys; aliases that begin with alias/aws/ cannot be created, updated or deleted.");
+
+    public static KmsException InvalidAliasName(string message) => new("InvalidAliasNameException", message);
+
+    public static KmsException Disabled(string keyArn) => new("DisabledException", $"{keyArn} is disabled.");
+
+    public static KmsException InvalidState(string message) => new("KMSInvalidStateException", message);
+
+    public static KmsException IncorrectKey() =>
+        new("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.");
+
+    public static KmsException InvalidCiphertext() => new("InvalidCiphertextException", null);
+
+    public static KmsException CiphertextKeyNotAccessible() =>
+        new("AccessDeniedException",
+            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
+            capitalizedMessageMember: true);
+
+    public static KmsException InvalidKeyUsage(string keyArn, string usage, string operation) =>
+        new("InvalidKeyUsageException", $"{keyArn} key usage is {usage} which is not valid for {operation}.");
+
+    public static KmsException InvalidKeyUsage(string message) => new("InvalidKeyUsageException", message);
+
+    public static KmsException Unsupported(string? message) => new("UnsupportedOperationException", message);
+
+    public static KmsException Tag(string message) => new("TagException", message);
+
+    public static KmsException MalformedPolicy(string message) => new("MalformedPolicyDocumentException", message);
+
+    public static KmsException InvalidMarker() => new("InvalidMarkerException", "The marker is not valid; pass the NextMarker value of the previous response unchanged.");
+
+    public static KmsException DryRun() => new("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.");
+
+    public static KmsException CustomKeyStoreNotFound() =>
+        new("CustomKeyStoreNotFoundException", "KmsEmulator has no custom key stores; the CustomKeyStoreId names none.");
+
+    public static KmsException PolicyNotFound() => new("NotFoundException", "No such policy exists");
+
+    public static KmsException LimitExceeded(string message) => new("LimitExceededException", message);
+
+    public static KmsException KeyUnavailable(string keyArn) =>
+        new("KeyUnavailableException", $"{keyArn} is unavailable: its key material cannot be used in the HSM right now.", 500);
+
+    public static KmsException Internal(string requestId) =>
+        new("KMSInternalException", $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}", 500);
+}

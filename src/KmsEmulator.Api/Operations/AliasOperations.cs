@@ -1,0 +1,62 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>CreateAlias, UpdateAlias, DeleteAlias, ListAliases.</summary>
+public sealed class AliasOperations(KeyService keys) : IOperationGroup
+{
+    private const string TargetKeyId = nameof(CreateAliasRequest.TargetKeyId);
+    private const string KeyId = nameof(ListAliasesRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<CreateAliasRequest, EmptyResponse>(
+            KmsOperation.CreateAlias,
+            async c =>
+            {
+                await keys.CreateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
+                return new EmptyResponse();
+            },
+            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+        table.Add<UpdateAliasRequest, EmptyResponse>(
+            KmsOperation.UpdateAlias,
+            async c =>
+            {
+                await keys.UpdateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
+                return new EmptyResponse();
+            },
+            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+        table.Add<DeleteAliasRequest, EmptyResponse>(
+            KmsOperation.DeleteAlias,
+            async c =>
+            {
+                await keys.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
+                return new EmptyResponse();
+            });
+        table.Add<ListAliasesRequest, ListAliasesResponse>(
+            KmsOperation.ListAliases,
+            ListAliases,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true }]);
+    }
+
+    private ValueTask<ListAliasesResponse> ListAliases(OperationContext<ListAliasesRequest> context)
+    {
+        var aliases = keys.ListAliases(context.Scope, context.OptionalKey(KeyId)?.KeyId);
+        var page = Paging.Take(aliases, a => a.AliasName, context.Request.Marker, context.Request.Limit, defaultLimit: 50, maxLimit: 100);
+        return ValueTask.FromResult(new ListAliasesResponse
+        {
+            Aliases = page.Items.Select(a => new AliasListEntry
+            {
+                AliasName = a.AliasName,
+                AliasArn = a.Arn,
+                TargetKeyId = a.TargetKeyId,
+                CreationDate = a.CreationDate,
+                LastUpdatedDate = a.LastUpdatedDate,
+            }).ToList(),
+            NextMarker = page.NextMarker,
+            Truncated = page.Truncated,
+        });
+    }
+}

@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom. Data-key bytes come from the HSM.</summary>
+public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(GenerateDataKeyRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<GenerateDataKeyRequest, GenerateDataKeyResponse>(
+            KmsOperation.GenerateDataKey,
+            GenerateDataKey,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.ENCRYPT_DECRYPT,
+            r => r.DryRun);
+        table.Add<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>(
+            KmsOperation.GenerateDataKeyWithoutPlaintext,
+            GenerateDataKeyWithoutPlaintext,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.ENCRYPT_DECRYPT,
+            r => r.DryRun);
+        table.Add<GenerateRandomRequest, GenerateRandomResponse>(KmsOperation.GenerateRandom, GenerateRandom);
+    }
+
+    private async ValueTask<GenerateDataKeyResponse> GenerateDataKey(OperationContext<GenerateDataKeyRequest> context)
+    {
+        var request = context.Request;
+        CryptoOperations.RecipientNotSupported(request.Recipient);
+        var key = context.Key(KeyId);
+        var plaintext = await keys.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
+        var blob = await keys.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
+        return new GenerateDataKeyResponse { CiphertextBlob = blob, Plaintext = plaintext, KeyId = key.Arn, KeyMaterialId = key.CurrentMaterial?.MaterialId };
+    }
+
+    private async ValueTask<GenerateDataKeyWithoutPlaintextResponse> GenerateDataKeyWithoutPlaintext(OperationContext<GenerateDataKeyWithoutPlaintextRequest> context)
+    {
+        var request = context.Request;
+        var key = context.Key(KeyId);
+        var plaintext = await keys.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
+        try
+        {
+            var blob = await keys.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
+            return new GenerateDataKeyWithoutPlaintextResponse { CiphertextBlob = blob, KeyId = key.Arn, KeyMaterialId = key.CurrentMaterial?.MaterialId };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    private async ValueTask<GenerateRandomResponse> GenerateRandom(OperationContext<GenerateRandomRequest> context)
+    {
+        var request = context.Request;
+        if (request.CustomKeyStoreId is not null)
+        {
+            throw KmsErrors.CustomKeyStoreNotFound();
+        }
+
+        CryptoOperations.RecipientNotSupported(request.Recipient);
+        var count = request.NumberOfBytes ?? throw KmsErrors.Validation("NumberOfBytes is required.");
+        return new GenerateRandomResponse { Plaintext = await keys.GenerateRandomAsync(count, context.CancellationToken) };
+    }
+
+    /// <summary>Exactly one of KeySpec (AES_256 = 32 bytes, AES_128 = 16 bytes) and NumberOfBytes.</summary>
+    private static int DataKeyLength(string? keySpec, int? numberOfBytes) => (keySpec, numberOfBytes) switch
+    {
+        (null, null) => throw KmsErrors.Validation("Either KeySpec or NumberOfBytes is required."),
+        (not null, not null) => throw KmsErrors.Validation("KeySpec and NumberOfBytes cannot both be specified; send one of them."),
+        (_, { } bytes) => bytes,
+        ("AES_128", _) => 16,
+        _ => 32,
+    };
+}

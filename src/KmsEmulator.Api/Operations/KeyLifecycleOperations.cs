@@ -1,0 +1,144 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Policy;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.</summary>
+public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecycle) : IOperationGroup
+{
+    private const string KeyId = nameof(DescribeKeyRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<CreateKeyRequest, CreateKeyResponse>(KmsOperation.CreateKey, CreateKey);
+        table.Add<DescribeKeyRequest, DescribeKeyResponse>(
+            KmsOperation.DescribeKey, DescribeKey, [new() { Member = KeyId, Identifier = r => r.KeyId }]);
+        table.Add<ListKeysRequest, ListKeysResponse>(KmsOperation.ListKeys, ListKeys);
+        table.Add<EnableKeyRequest, EmptyResponse>(
+            KmsOperation.EnableKey,
+            async c => { await keys.EnableAsync(c.Key(KeyId), c.CancellationToken); return new EmptyResponse(); },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }]);
+        table.Add<DisableKeyRequest, EmptyResponse>(
+            KmsOperation.DisableKey,
+            async c => { await keys.DisableAsync(c.Key(KeyId), c.CancellationToken); return new EmptyResponse(); },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }]);
+        table.Add<ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse>(
+            KmsOperation.ScheduleKeyDeletion,
+            ScheduleKeyDeletion,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.ScheduleDeletion }]);
+        table.Add<CancelKeyDeletionRequest, CancelKeyDeletionResponse>(
+            KmsOperation.CancelKeyDeletion,
+            async c =>
+            {
+                var key = await keys.CancelDeletionAsync(c.Key(KeyId), c.CancellationToken);
+                return new CancelKeyDeletionResponse { KeyId = key.Arn };
+            },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CancelDeletion }]);
+        table.Add<UpdateKeyDescriptionRequest, EmptyResponse>(
+            KmsOperation.UpdateKeyDescription,
+            async c => { await keys.UpdateDescriptionAsync(c.Key(KeyId), c.Request.Description!, c.CancellationToken); return new EmptyResponse(); },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+    }
+
+    private async ValueTask<CreateKeyResponse> CreateKey(OperationContext<CreateKeyRequest> context)
+    {
+        var request = context.Request;
+        if (request.CustomKeyStoreId is not null || request.Origin is "AWS_CLOUDHSM" or "EXTERNAL_KEY_STORE")
+        {
+            throw KmsErrors.CustomKeyStoreNotFound();
+        }
+
+        if (request.XksKeyId is not null)
+        {
+            throw KmsErrors.Unsupported("XksKeyId applies only to keys in an external key store, which KmsEmulator does not have.");
+        }
+
+        var spec = ParseSpec(request.KeySpec, request.CustomerMasterKeySpec);
+        var capability = KeySpecCapabilities.For(spec);
+        var usage = ParseUsage(request.KeyUsage, spec);
+        if (!capability.Allows(usage))
+        {
+            throw KmsErrors.Validation($"KeyUsage {usage.ToWire()} is not compatible with KeySpec {spec.ToWire()}");
+        }
+
+        if (!capability.SupportedByEmulator)
+        {
+            throw KmsErrors.Unsupported($"KmsEmulator does not support KeySpec {spec.ToWire()} yet; see docs/compatibility.md.");
+        }
+
+        var origin = request.Origin is null ? OriginType.AWS_KMS : OriginTypeWire.TryParse(request.Origin, out var o) ? o : OriginType.AWS_KMS;
+        var policy = request.Policy ?? DefaultKeyPolicy.For(context.Scope.RootArn);
+        PolicyOperations.CheckPolicyDocument(policy);
+
+        var key = await keys.CreateKeyAsync(
+            context.Scope,
+            new NewKey(
+                request.Description ?? string.Empty,
+                spec,
+                usage,
+                origin,
+                request.MultiRegion ?? false,
+                policy,
+                TagOperations.ToDomain(request.Tags)),
+            context.CancellationToken);
+        return new CreateKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(key) };
+    }
+
+    private static ValueTask<DescribeKeyResponse> DescribeKey(OperationContext<DescribeKeyRequest> context) =>
+        ValueTask.FromResult(new DescribeKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(context.Key(KeyId)) });
+
+    private ValueTask<ListKeysResponse> ListKeys(OperationContext<ListKeysRequest> context)
+    {
+        var page = Paging.Take(lifecycle.LiveKeysIn(context.Scope), k => k.KeyId, context.Request.Marker, context.Request.Limit, defaultLimit: 100, maxLimit: 1000);
+        return ValueTask.FromResult(new ListKeysResponse
+        {
+            Keys = page.Items.Select(k => new KeyListEntry { KeyId = k.KeyId, KeyArn = k.Arn }).ToList(),
+            NextMarker = page.NextMarker,
+            Truncated = page.Truncated,
+        });
+    }
+
+    private async ValueTask<ScheduleKeyDeletionResponse> ScheduleKeyDeletion(OperationContext<ScheduleKeyDeletionRequest> context)
+    {
+        var days = context.Request.PendingWindowInDays ?? 30;
+        if (days is < 7 or > 30)
+        {
+            var bound = days < 7 ? "greater than or equal to 7" : "less than or equal to 30";
+            throw KmsErrors.Validation($"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}");
+        }
+
+        var key = await keys.ScheduleDeletionAsync(context.Key(KeyId), days, context.CancellationToken);
+        return new ScheduleKeyDeletionResponse
+        {
+            KeyId = key.Arn,
+            DeletionDate = key.DeletionDate,
+            KeyState = key.KeyState.ToWire(),
+            PendingWindowInDays = key.PendingDeletionWindowInDays,
+        };
+    }
+
+    private static KeySpec ParseSpec(string? keySpec, string? customerMasterKeySpec)
+    {
+        if (keySpec is not null && customerMasterKeySpec is not null && keySpec != customerMasterKeySpec)
+        {
+            throw KmsErrors.Validation("KeySpec and CustomerMasterKeySpec name different specs; send only KeySpec (CustomerMasterKeySpec is deprecated).");
+        }
+
+        var value = keySpec ?? customerMasterKeySpec;
+        return value is null ? KeySpec.SYMMETRIC_DEFAULT : KeySpecWire.TryParse(value, out var spec) ? spec : throw KmsErrors.Validation($"Unknown KeySpec {value}.");
+    }
+
+    private static KeyUsageType ParseUsage(string? keyUsage, KeySpec spec)
+    {
+        if (keyUsage is null)
+        {
+            return spec == KeySpec.SYMMETRIC_DEFAULT
+                ? KeyUsageType.ENCRYPT_DECRYPT
+                : throw KmsErrors.Validation("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.");
+        }
+
+        return KeyUsageTypeWire.TryParse(keyUsage, out var usage) ? usage : throw KmsErrors.Validation($"Unknown KeyUsage {keyUsage}.");
+    }
+}

@@ -1,0 +1,51 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>Shapes a <see cref="KeyRecord"/> as the wire <c>KeyMetadata</c>, with the fields AWS returns for it.</summary>
+public static class KeyMetadataMapper
+{
+    public static KeyMetadata ToWire(KeyRecord key)
+    {
+        var capability = KeySpecCapabilities.For(key.KeySpec);
+        var pendingDeletion = key.KeyState == KeyState.PendingDeletion;
+        return new KeyMetadata
+        {
+            AWSAccountId = key.Scope.AccountId,
+            KeyId = key.KeyId,
+            Arn = key.Arn,
+            CreationDate = key.CreationDate,
+            Enabled = key.KeyState == KeyState.Enabled,
+            Description = key.Description,
+            KeyUsage = key.KeyUsage.ToWire(),
+            KeyState = key.KeyState.ToWire(),
+            DeletionDate = pendingDeletion ? key.DeletionDate : null,
+            PendingDeletionWindowInDays = pendingDeletion ? key.PendingDeletionWindowInDays : null,
+            Origin = key.Origin.ToWire(),
+            KeyManager = key.KeyManager.ToWire(),
+            CustomerMasterKeySpec = CustomerMasterKeySpecWire.TryParse(key.KeySpec.ToWire(), out _) ? key.KeySpec.ToWire() : null,
+            KeySpec = key.KeySpec.ToWire(),
+            EncryptionAlgorithms = NonEmpty(capability.EncryptionAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            SigningAlgorithms = NonEmpty(capability.SigningAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            MacAlgorithms = NonEmpty(capability.MacAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            KeyAgreementAlgorithms = NonEmpty(capability.KeyAgreementAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            MultiRegion = key.MultiRegion,
+            MultiRegionConfiguration = key.MultiRegion
+                ? new MultiRegionConfiguration
+                {
+                    MultiRegionKeyType = MultiRegionKeyType.PRIMARY.ToWire(),
+                    PrimaryKey = new MultiRegionKey { Arn = key.Arn, Region = key.Scope.Region },
+                    ReplicaKeys = [],
+                }
+                : null,
+            CurrentKeyMaterialId = key.CurrentMaterial?.MaterialId,
+        };
+    }
+
+    private static List<string>? NonEmpty(IEnumerable<string> values)
+    {
+        var list = values.ToList();
+        return list.Count == 0 ? null : list;
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Policy;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are stored and returned; evaluation comes later.</summary>
+public sealed class PolicyOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(GetKeyPolicyRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<GetKeyPolicyRequest, GetKeyPolicyResponse>(
+            KmsOperation.GetKeyPolicy,
+            c =>
+            {
+                CheckPolicyName(c.Request.PolicyName);
+                return ValueTask.FromResult(new GetKeyPolicyResponse { Policy = c.Key(KeyId).Policy, PolicyName = DefaultKeyPolicy.PolicyName });
+            },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
+        table.Add<PutKeyPolicyRequest, EmptyResponse>(
+            KmsOperation.PutKeyPolicy,
+            async c =>
+            {
+                CheckPolicyName(c.Request.PolicyName);
+                CheckPolicyDocument(c.Request.Policy!);
+                await keys.PutPolicyAsync(c.Key(KeyId), c.Request.Policy!, c.CancellationToken);
+                return new EmptyResponse();
+            },
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+        table.Add<ListKeyPoliciesRequest, ListKeyPoliciesResponse>(
+            KmsOperation.ListKeyPolicies,
+            _ => ValueTask.FromResult(new ListKeyPoliciesResponse { PolicyNames = [DefaultKeyPolicy.PolicyName], Truncated = false }),
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
+    }
+
+    /// <summary>The checks a key policy passes before it is stored (CreateKey and PutKeyPolicy).</summary>
+    public static void CheckPolicyDocument(string policy)
+    {
+        if (Encoding.UTF8.GetByteCount(policy) > PolicyDocumentCheck.MaxBytes)
+        {
+            throw KmsErrors.LimitExceeded($"The key policy is larger than the {PolicyDocumentCheck.MaxBytes} bytes KMS allows.");
+        }
+
+        if (PolicyDocumentCheck.FindProblem(policy) is { } problem)
+        {
+            throw KmsErrors.MalformedPolicy(problem);
+        }
+    }
+
+    private static void CheckPolicyName(string? name)
+    {
+        if (name is not null && name != DefaultKeyPolicy.PolicyName)
+        {
+            throw KmsErrors.PolicyNotFound();
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using KmsEmulator.Api.Hosting;
+using Serilog;
+
+Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
+try
+{
+    await using var app = await KmsEmulatorApp.BuildAsync(args);
+    await app.StartAsync();
+    KmsEmulatorApp.LogListening(app);
+    await app.WaitForShutdownAsync();
+    return 0;
+}
+catch (Exception e) when (e is not HostAbortedException)
+{
+    Log.Fatal(e, "KmsEmulator could not start");
+    return 1;
+}
+finally
+{
+    await Log.CloseAndFlushAsync();
+}

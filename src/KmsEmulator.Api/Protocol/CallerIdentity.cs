@@ -1,0 +1,8 @@
+namespace KmsEmulator.Api.Protocol;
+
+/// <summary>Who made a request: the principal an access key maps to.</summary>
+/// <param name="AccountId">The principal's 12-digit account.</param>
+/// <param name="Arn">The principal ARN (a user, a role session, or the account root).</param>
+/// <param name="AccessKeyId">The access key the request was signed with, if any.</param>
+/// <param name="PrincipalType">CloudTrail's userIdentity type: Root, IAMUser, AssumedRole, ...</param>
+public sealed record CallerIdentity(string AccountId, string Arn, string? AccessKeyId, string PrincipalType);

@@ -1,0 +1,21 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace KmsEmulator.Api.Protocol;
+
+/// <summary>Gives every response, KMS or not, an <c>x-amzn-RequestId</c> header with a fresh UUID.</summary>
+public static class RequestIds
+{
+    private static readonly object Key = new();
+
+    public static IApplicationBuilder UseAwsRequestIds(this IApplicationBuilder app) =>
+        app.Use((context, next) =>
+        {
+            var requestId = Guid.NewGuid().ToString();
+            context.Items[Key] = requestId;
+            context.Response.Headers[AwsJsonResponses.RequestIdHeader] = requestId;
+            return next(context);
+        });
+
+    public static string Of(HttpContext context) => context.Items[Key] as string ?? Guid.NewGuid().ToString();
+}

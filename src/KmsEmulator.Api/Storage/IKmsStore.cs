@@ -1,0 +1,29 @@
+using KmsEmulator.Api.Keys;
+
+namespace KmsEmulator.Api.Storage;
+
+/// <summary>
+/// Durable key metadata, aliases and tags. Every method is one transaction. Key bytes never pass through here.
+/// </summary>
+public interface IKmsStore
+{
+    /// <summary>Identifies this store; HSM object labels carry it so that several stores can share a token.</summary>
+    string StoreId { get; }
+
+    /// <summary>Everything, for the in-memory catalogue at start-up.</summary>
+    Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Inserts or replaces a key with its material versions and tags.</summary>
+    Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a key, its material rows, tags and aliases.</summary>
+    Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default);
+
+    /// <summary>Inserts or replaces an alias.</summary>
+    Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default);
+
+    Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The whole store at one moment.</summary>
+public sealed record StoreSnapshot(IReadOnlyList<KeyRecord> Keys, IReadOnlyList<AliasRecord> Aliases);

@@ -1,0 +1,233 @@
+using System.Collections.Immutable;
+using System.Data;
+using Dapper;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using Microsoft.Data.Sqlite;
+
+namespace KmsEmulator.Api.Storage;
+
+/// <summary>
+/// <see cref="IKmsStore"/> on a SQLite file through Dapper: explicit parameterised SQL, WAL journal,
+/// numbered migrations embedded in the assembly, one transaction per call.
+/// </summary>
+public sealed class SqliteKmsStore : IKmsStore
+{
+    private readonly string _connectionString;
+
+    private SqliteKmsStore(string connectionString, string storeId)
+    {
+        _connectionString = connectionString;
+        StoreId = storeId;
+    }
+
+    public string StoreId { get; }
+
+    /// <summary>Opens (creating when missing) the database file, applies pending migrations and reads the store id.</summary>
+    public static async Task<SqliteKmsStore> OpenAsync(string path, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            ForeignKeys = true,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+
+        await using var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("PRAGMA journal_mode = WAL;");
+        await SqliteMigrations.ApplyAsync(connection, cancellationToken);
+
+        var storeId = await connection.QuerySingleOrDefaultAsync<string>("SELECT value FROM store_meta WHERE name = 'store_id'");
+        if (storeId is null)
+        {
+            storeId = Guid.NewGuid().ToString("N")[..12];
+            await connection.ExecuteAsync("INSERT INTO store_meta (name, value) VALUES ('store_id', @storeId)", new { storeId });
+        }
+
+        return new SqliteKmsStore(connectionString, storeId);
+    }
+
+    public async Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var materials = (await connection.QueryAsync<MaterialRow>(
+                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt FROM key_materials ORDER BY version",
+                transaction: transaction))
+            .ToLookup(m => (m.AccountId, m.Region, m.KeyId));
+        var tags = (await connection.QueryAsync<TagRow>(
+                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, tag_key AS TagKey, tag_value AS TagValue FROM key_tags ORDER BY position",
+                transaction: transaction))
+            .ToLookup(t => (t.AccountId, t.Region, t.KeyId));
+        var keyRows = await connection.QueryAsync<KeyRow>(
+            """
+            SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, description AS Description, key_spec AS KeySpec,
+                   key_usage AS KeyUsage, origin AS Origin, key_manager AS KeyManager, key_state AS KeyState,
+                   creation_date AS CreationDate, deletion_date AS DeletionDate, pending_window_days AS PendingWindowDays,
+                   multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion
+            FROM keys
+            """,
+            transaction: transaction);
+        var keys = keyRows.Select(row => row.ToRecord(materials[(row.AccountId, row.Region, row.KeyId)], tags[(row.AccountId, row.Region, row.KeyId)])).ToList();
+
+        var aliases = (await connection.QueryAsync<AliasRow>(
+                "SELECT account_id AS AccountId, region AS Region, alias_name AS AliasName, target_key_id AS TargetKeyId, creation_date AS CreationDate, last_updated_date AS LastUpdatedDate FROM aliases",
+                transaction: transaction))
+            .Select(a => new AliasRecord(new KeyScope(a.AccountId, a.Region), a.AliasName, a.TargetKeyId, FromMillis(a.CreationDate), FromMillis(a.LastUpdatedDate)))
+            .ToList();
+
+        await transaction.CommitAsync(cancellationToken);
+        return new StoreSnapshot(keys, aliases);
+    }
+
+    public async Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var id = new { key.Scope.AccountId, key.Scope.Region, key.KeyId };
+
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
+                              creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version)
+            VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
+                    @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion)
+            ON CONFLICT (account_id, region, key_id) DO UPDATE SET
+                description = excluded.description, key_state = excluded.key_state, deletion_date = excluded.deletion_date,
+                pending_window_days = excluded.pending_window_days, policy = excluded.policy,
+                current_material_version = excluded.current_material_version
+            """,
+            KeyRow.From(key),
+            transaction);
+
+        foreach (var material in key.Materials)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO key_materials (account_id, region, key_id, version, material_id, hsm_label, created_at)
+                VALUES (@AccountId, @Region, @KeyId, @Version, @MaterialId, @HsmLabel, @CreatedAt)
+                ON CONFLICT (account_id, region, key_id, version) DO NOTHING
+                """,
+                new { id.AccountId, id.Region, id.KeyId, material.Version, material.MaterialId, material.HsmLabel, CreatedAt = material.CreatedAt.ToUnixTimeMilliseconds() },
+                transaction);
+        }
+
+        await connection.ExecuteAsync("DELETE FROM key_tags WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId", id, transaction);
+        for (var position = 0; position < key.Tags.Length; position++)
+        {
+            var tag = key.Tags[position];
+            await connection.ExecuteAsync(
+                "INSERT INTO key_tags (account_id, region, key_id, position, tag_key, tag_value) VALUES (@AccountId, @Region, @KeyId, @position, @Key, @Value)",
+                new { id.AccountId, id.Region, id.KeyId, position, tag.Key, tag.Value },
+                transaction);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Materials, tags and aliases go with the key (ON DELETE CASCADE).
+        await connection.ExecuteAsync(
+            "DELETE FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId",
+            new { scope.AccountId, scope.Region, keyId },
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO aliases (account_id, region, alias_name, target_key_id, creation_date, last_updated_date)
+            VALUES (@AccountId, @Region, @AliasName, @TargetKeyId, @CreationDate, @LastUpdatedDate)
+            ON CONFLICT (account_id, region, alias_name) DO UPDATE SET
+                target_key_id = excluded.target_key_id, last_updated_date = excluded.last_updated_date
+            """,
+            new
+            {
+                alias.Scope.AccountId,
+                alias.Scope.Region,
+                alias.AliasName,
+                alias.TargetKeyId,
+                CreationDate = alias.CreationDate.ToUnixTimeMilliseconds(),
+                LastUpdatedDate = alias.LastUpdatedDate.ToUnixTimeMilliseconds(),
+            },
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            "DELETE FROM aliases WHERE account_id = @AccountId AND region = @Region AND alias_name = @aliasName",
+            new { scope.AccountId, scope.Region, aliasName },
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        // Every write is one transaction that must survive a crash once acknowledged.
+        await connection.ExecuteAsync("PRAGMA synchronous = FULL;");
+        return connection;
+    }
+
+    private static DateTimeOffset FromMillis(long millis) => DateTimeOffset.FromUnixTimeMilliseconds(millis);
+
+    private sealed record KeyRow(
+        string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
+        string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
+        string Policy, long CurrentMaterialVersion)
+    {
+        public static KeyRow From(KeyRecord key) => new(
+            key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
+            key.Origin.ToWire(), key.KeyManager.ToWire(), key.KeyState.ToWire(), key.CreationDate.ToUnixTimeMilliseconds(),
+            key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
+            key.CurrentMaterialVersion);
+
+        public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
+        {
+            Scope = new KeyScope(AccountId, Region),
+            KeyId = KeyId,
+            Description = Description,
+            KeySpec = Parse<Generated.KeySpec>(KeySpec, KeySpecWire.TryParse),
+            KeyUsage = Parse<KeyUsageType>(KeyUsage, KeyUsageTypeWire.TryParse),
+            Origin = Parse<OriginType>(Origin, OriginTypeWire.TryParse),
+            KeyManager = Parse<KeyManagerType>(KeyManager, KeyManagerTypeWire.TryParse),
+            KeyState = Parse<Generated.KeyState>(KeyState, KeyStateWire.TryParse),
+            CreationDate = FromMillis(CreationDate),
+            DeletionDate = DeletionDate is { } d ? FromMillis(d) : null,
+            PendingDeletionWindowInDays = (int?)PendingWindowDays,
+            MultiRegion = MultiRegion != 0,
+            Policy = Policy,
+            CurrentMaterialVersion = (int)CurrentMaterialVersion,
+            Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt)))],
+            Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
+        };
+    }
+
+    private delegate bool TryParseWire<T>(string? value, out T result);
+
+    private static T Parse<T>(string value, TryParseWire<T> tryParse) =>
+        tryParse(value, out var result) ? result : throw new DataException($"Stored value '{value}' is not a valid {typeof(T).Name}.");
+
+    private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt);
+
+    private sealed record TagRow(string AccountId, string Region, string KeyId, string TagKey, string TagValue);
+
+    private sealed record AliasRow(string AccountId, string Region, string AliasName, string TargetKeyId, long CreationDate, long LastUpdatedDate);
+}
