@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""KmsEmulator load benchmark.
+
+Starts the HTTP floor app and the emulator (Release builds) on loopback, then drives both with wrk at 16 and
+64 connections in one run, so the emulator's throughput can be read as a fraction of the floor measured
+alongside it. Also measures start-up time to a healthy /health (second start on an existing data dir) and
+idle memory (RSS) of the emulator.
+
+Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--connections 16,64] [--ops Encrypt,Decrypt,GenerateDataKey]
+                          [--log-level Information] [--out bench/results/latest.json]
+Needs: wrk (apt-get install wrk), SoftHSM2, the .NET SDK. Only loopback addresses are used.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+HOST = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def kms(url, target, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "TrentService." + target,
+    })
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_healthy(url, process, timeout=60.0):
+    """Polls /health until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError("server did not become healthy")
+
+
+def wait_listening(port, process, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError("server did not start listening")
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def parse_wrk(output):
+    def latency(label):
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            return None
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000.0 if unit == "us" else value * 1000.0 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": rps,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+def run_wrk(url, target, body_file, connections, duration):
+    env = dict(os.environ, BENCH_BODY=body_file, BENCH_TARGET=target)
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(BENCH, "post.lua"), url + "/"]
+    output = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    result = parse_wrk(output)
+    if result["non2xx"]:
+        raise RuntimeError(f"{target} at {connections} connections got {result['non2xx']} non-2xx responses")
+    return result
+
+
+def build(work):
+    subprocess.run(["dotnet", "publish", os.path.join(ROOT, "src/KmsEmulator.Api"), "-c", "Release", "-o", os.path.join(work, "emulator"), "-nologo", "-v", "quiet"], check=True)
+    subprocess.run(["dotnet", "publish", os.path.join(BENCH, "HttpFloor"), "-c", "Release", "-o", os.path.join(work, "floor"), "-nologo", "-v", "quiet"], check=True)
+
+
+def start(cmd, log):
+    env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey")
+    parser.add_argument("--log-level", default="Information", help="emulator Kms:LogLevel (Information logs one line per request)")
+    parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.json"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    connections = [int(c) for c in args.connections.split(",")]
+    ops = args.ops.split(",")
+    work = tempfile.mkdtemp(prefix="kmsemu-bench-")
+    build(work)
+    results = {"machine": f"{os.cpu_count()} cores, {os.uname().release}", "duration_s": args.duration, "log_level": args.log_level, "runs": []}
+
+    # Emulator: first start creates token and store; the second start is the one timed.
+    data_dir = os.path.join(work, "data")
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    emulator_cmd = ["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", url, "--data-dir", data_dir, f"--Kms:LogLevel={args.log_level}"]
+    with open(os.path.join(work, "emulator-first.log"), "w") as log:
+        first = start(emulator_cmd, log)
+        wait_healthy(url, first)
+        stop(first)
+    log = open(os.path.join(work, "emulator.log"), "w")
+    started = time.monotonic()
+    emulator = start(emulator_cmd, log)
+    wait_healthy(url, emulator)
+    results["startup_to_healthy_s"] = round(time.monotonic() - started, 3)
+    time.sleep(2)
+    results["idle_rss_mb"] = round(rss_mb(emulator.pid), 1)
+
+    floor_port = free_port()
+    floor_url = f"http://{HOST}:{floor_port}"
+    floor = start(["dotnet", os.path.join(work, "floor", "HttpFloor.dll"), "--urls", floor_url], subprocess.DEVNULL)
+    try:
+        key = kms(url, "CreateKey", {"Description": "bench"})["KeyMetadata"]["KeyId"]
+        plaintext = base64.b64encode(b"x" * 32).decode()
+        context = {"purpose": "bench"}
+        ciphertext = kms(url, "Encrypt", {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context})["CiphertextBlob"]
+        bodies = {
+            "Floor": {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context},
+            "Encrypt": {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context},
+            "Decrypt": {"CiphertextBlob": ciphertext, "EncryptionContext": context},
+            "GenerateDataKey": {"KeyId": key, "KeySpec": "AES_256", "EncryptionContext": context},
+        }
+        for name, body in bodies.items():
+            with open(os.path.join(work, name + ".json"), "w") as f:
+                json.dump(body, f)
+
+        wait_listening(floor_port, floor)
+        # Warm both servers (JIT tiering) before measuring.
+        run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), 16, args.warmup)
+        for op in ops:
+            run_wrk(url, op, os.path.join(work, op + ".json"), 16, max(2, args.warmup // len(ops)))
+
+        for c in connections:
+            floor_result = run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), c, args.duration)
+            results["runs"].append({"target": "HTTP floor", "connections": c, **floor_result})
+            for op in ops:
+                r = run_wrk(url, op, os.path.join(work, op + ".json"), c, args.duration)
+                r["fraction_of_floor"] = round(r["rps"] / floor_result["rps"], 3)
+                results["runs"].append({"target": op, "connections": c, **r})
+        results["rss_after_load_mb"] = round(rss_mb(emulator.pid), 1)
+    finally:
+        stop(floor)
+        stop(emulator)
+        log.close()
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+
+    print(f"machine: {results['machine']}; emulator log level {args.log_level}; {args.duration}s per run")
+    print(f"start-up to healthy /health (second start): {results['startup_to_healthy_s']} s; idle RSS {results['idle_rss_mb']} MB; RSS after load {results['rss_after_load_mb']} MB")
+    print("| target | connections | req/s | fraction of floor | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results["runs"]:
+        fraction = r.get("fraction_of_floor", 1.0)
+        print(f"| {r['target']} | {r['connections']} | {r['rps']:,.0f} | {fraction:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
