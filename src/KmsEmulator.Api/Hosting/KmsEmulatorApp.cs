@@ -68,23 +68,7 @@ public static class KmsEmulatorApp
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<KmsReadiness>();
-        builder.Services.AddSingleton<KeyCatalog>();
-        builder.Services.AddSingleton<KeyLifecycle>();
-        builder.Services.AddSingleton<KeyResolver>();
-        builder.Services.AddSingleton<KeyService>();
-        builder.Services.AddSingleton<IdentityResolver>();
-        builder.Services.AddSingleton<IAuthorizer, AllowAllAuthorizer>();
-        builder.Services.AddSingleton<PipelineServices>();
-        builder.Services.AddSingleton<IOperationGroup, KeyLifecycleOperations>();
-        builder.Services.AddSingleton<IOperationGroup, AliasOperations>();
-        builder.Services.AddSingleton<IOperationGroup, TagOperations>();
-        builder.Services.AddSingleton<IOperationGroup, PolicyOperations>();
-        builder.Services.AddSingleton<IOperationGroup, CryptoOperations>();
-        builder.Services.AddSingleton<IOperationGroup, DataKeyOperations>();
-        builder.Services.AddSingleton<OperationTable>();
-        builder.Services.AddSingleton<KmsEndpoint>();
+        builder.Services.AddKmsCore();
         builder.Services.AddHostedService<DeletionSweeper>();
 
         configure?.Invoke(builder);

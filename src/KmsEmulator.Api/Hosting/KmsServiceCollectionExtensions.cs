@@ -1,0 +1,37 @@
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Operations;
+using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Api.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KmsEmulator.Api.Hosting;
+
+/// <summary>The KMS services: domain, pipeline, operation groups and the HTTP endpoint.</summary>
+public static class KmsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers everything except the two ports that need opening first: <c>IKeyMaterialBackend</c> (the HSM)
+    /// and <c>IKmsStore</c> (SQLite), which the composition root adds.
+    /// </summary>
+    public static IServiceCollection AddKmsCore(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<KmsReadiness>();
+        services.AddSingleton<KeyCatalog>();
+        services.AddSingleton<KeyLifecycle>();
+        services.AddSingleton<KeyResolver>();
+        services.AddSingleton<KeyService>();
+        services.AddSingleton<IdentityResolver>();
+        services.AddSingleton<IAuthorizer, AllowAllAuthorizer>();
+        services.AddSingleton<PipelineServices>();
+        services.AddSingleton<IOperationGroup, KeyLifecycleOperations>();
+        services.AddSingleton<IOperationGroup, AliasOperations>();
+        services.AddSingleton<IOperationGroup, TagOperations>();
+        services.AddSingleton<IOperationGroup, PolicyOperations>();
+        services.AddSingleton<IOperationGroup, CryptoOperations>();
+        services.AddSingleton<IOperationGroup, DataKeyOperations>();
+        services.AddSingleton<OperationTable>();
+        services.AddSingleton<KmsEndpoint>();
+        return services;
+    }
+}

@@ -1,0 +1,45 @@
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Storage;
+using KmsEmulator.Hsm;
+
+namespace KmsEmulator.Api.Tests;
+
+/// <summary>A store for tests that must not reach storage.</summary>
+internal sealed class UnusedStore : IKmsStore
+{
+    public string StoreId => "unused";
+
+    public Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    private static InvalidOperationException Unexpected() => new("This test must not touch the store.");
+}
+
+/// <summary>An HSM for tests that must not reach the HSM.</summary>
+internal sealed class UnusedHsm : IKeyMaterialBackend
+{
+    public bool IsReady => false;
+
+    public ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> EncryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad, ReadOnlyMemory<byte> plaintext, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> DecryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad, ReadOnlyMemory<byte> ciphertextAndTag, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    private static InvalidOperationException Unexpected() => new("This test must not touch the HSM.");
+}
