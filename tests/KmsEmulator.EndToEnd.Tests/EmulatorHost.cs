@@ -23,6 +23,19 @@ public sealed class EmulatorHost : IAsyncDisposable
 
     private WebApplication? _app;
 
+    static EmulatorHost() =>
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(RunRoot, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: a leftover temp folder is harmless.
+            }
+        };
+
     private EmulatorHost(string dataDir, string tokenLabel, FakeTimeProvider clock)
     {
         DataDir = dataDir;
@@ -71,9 +84,13 @@ public sealed class EmulatorHost : IAsyncDisposable
 
     /// <summary>An official AWS SDK client pointed at this host, signing with dummy credentials.</summary>
     public AmazonKeyManagementServiceClient CreateClient(string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1") =>
+        CreateClient(Url, accessKeyId, region);
+
+    /// <summary>An official AWS SDK client pointed at any emulator URL (also one in another process).</summary>
+    public static AmazonKeyManagementServiceClient CreateClient(string url, string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1") =>
         new(
             new BasicAWSCredentials(accessKeyId, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-            new AmazonKeyManagementServiceConfig { ServiceURL = Url, AuthenticationRegion = region, MaxErrorRetry = 0 });
+            new AmazonKeyManagementServiceConfig { ServiceURL = url, AuthenticationRegion = region, MaxErrorRetry = 0 });
 
     public async Task StopAsync()
     {

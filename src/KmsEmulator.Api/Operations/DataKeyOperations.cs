@@ -66,11 +66,10 @@ public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
         return new GenerateRandomResponse { Plaintext = await keys.GenerateRandomAsync(count, context.CancellationToken) };
     }
 
-    /// <summary>Exactly one of KeySpec (AES_256 = 32 bytes, AES_128 = 16 bytes) and NumberOfBytes.</summary>
+    /// <summary>Exactly one of KeySpec (AES_256 = 32 bytes, AES_128 = 16 bytes) and NumberOfBytes; AWS answers both mistakes with one text.</summary>
     private static int DataKeyLength(string? keySpec, int? numberOfBytes) => (keySpec, numberOfBytes) switch
     {
-        (null, null) => throw KmsErrors.Validation("Either KeySpec or NumberOfBytes is required."),
-        (not null, not null) => throw KmsErrors.Validation("KeySpec and NumberOfBytes cannot both be specified; send one of them."),
+        (null, null) or (not null, not null) => throw KmsErrors.Validation("Please specify either number of bytes or key spec."),
         (_, { } bytes) => bytes,
         ("AES_128", _) => 16,
         _ => 32,

@@ -105,8 +105,8 @@ public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecyc
         var days = context.Request.PendingWindowInDays ?? 30;
         if (days is < 7 or > 30)
         {
-            var bound = days < 7 ? "greater than or equal to 7" : "less than or equal to 30";
-            throw KmsErrors.Validation($"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}");
+            // The model allows 1..365; the service's own (free-text) check narrows it to 7..30.
+            throw KmsErrors.Validation("PendingWindowInDays must be between 7 and 30");
         }
 
         var key = await keys.ScheduleDeletionAsync(context.Key(KeyId), days, context.CancellationToken);

@@ -10,6 +10,9 @@ public static class KeyMetadataMapper
     {
         var capability = KeySpecCapabilities.For(key.KeySpec);
         var pendingDeletion = key.KeyState == KeyState.PendingDeletion;
+        // AWS shows the waiting period only while a multi-Region primary waits for its replicas (PendingReplicaDeletion);
+        // a key in PendingDeletion shows its DeletionDate instead.
+        var pendingReplicaDeletion = key.KeyState == KeyState.PendingReplicaDeletion;
         return new KeyMetadata
         {
             AWSAccountId = key.Scope.AccountId,
@@ -21,7 +24,7 @@ public static class KeyMetadataMapper
             KeyUsage = key.KeyUsage.ToWire(),
             KeyState = key.KeyState.ToWire(),
             DeletionDate = pendingDeletion ? key.DeletionDate : null,
-            PendingDeletionWindowInDays = pendingDeletion ? key.PendingDeletionWindowInDays : null,
+            PendingDeletionWindowInDays = pendingReplicaDeletion ? key.PendingDeletionWindowInDays : null,
             Origin = key.Origin.ToWire(),
             KeyManager = key.KeyManager.ToWire(),
             CustomerMasterKeySpec = CustomerMasterKeySpecWire.TryParse(key.KeySpec.ToWire(), out _) ? key.KeySpec.ToWire() : null,

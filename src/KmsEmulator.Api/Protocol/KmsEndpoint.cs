@@ -110,25 +110,38 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             throw KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
         }
 
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 1024);
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        byte[] body;
+        if (request.ContentLength is { } length)
         {
-            if (buffer.Length + read > MaxBodyBytes)
+            // The usual case: SDKs send Content-Length, so the body is read into an array of exactly that size.
+            body = new byte[length];
+            try
+            {
+                await request.Body.ReadExactlyAsync(body, cancellationToken);
+            }
+            catch (EndOfStreamException)
+            {
+                throw KmsErrors.Serialization("The request body is shorter than its Content-Length.");
+            }
+        }
+        else
+        {
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+            if (buffer.Length > MaxBodyBytes)
             {
                 throw KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
             }
 
-            buffer.Write(chunk, 0, read);
+            body = buffer.ToArray();
         }
 
-        if (buffer.Length == 0)
+        if (body.Length == 0)
         {
             throw KmsErrors.Serialization("The request body is empty; KMS requests carry a JSON object, at least {}.");
         }
 
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        return body;
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Operation} {KeyId} {StatusCode} {ErrorCode} {ElapsedMs:0.000} ms {RequestId}")]

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+
+namespace KmsEmulator.EndToEnd.Tests;
+
+/// <summary>
+/// Runs tests/compat/run-all.sh (AWS CLI v2, boto3, AWS SDK for JavaScript v3 and the AWS Encryption SDK) against a
+/// real emulator. A client that is not installed is skipped on a developer machine; CI sets
+/// KMS_COMPAT_REQUIRE_ALL=1 and installs them all, so there nothing is skipped.
+/// </summary>
+public sealed class ClientCompatibilityTests : IAsyncLifetime
+{
+    private EmulatorHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await EmulatorHost.StartNewAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [SkippableFact]
+    public async Task The_AWS_CLI_boto3_the_JavaScript_SDK_and_the_Encryption_SDK_work_unchanged()
+    {
+        var script = Path.Combine(RepositoryRoot(), "tests", "compat", "run-all.sh");
+        var start = new ProcessStartInfo("bash", [script, _host.Url])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment.Remove("SOFTHSM2_CONF");
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        var output = await stdout + await stderr;
+
+        Assert.True(process.ExitCode == 0, "tests/compat/run-all.sh failed:\n" + output);
+        var summary = output.Split('\n').LastOrDefault(l => l.StartsWith("compat: ", StringComparison.Ordinal)) ?? string.Empty;
+        Skip.If(summary.StartsWith("compat: 0 passed", StringComparison.Ordinal), "No client is installed here: " + summary);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "KmsEmulator.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("KmsEmulator.sln not found above " + AppContext.BaseDirectory);
+    }
+}

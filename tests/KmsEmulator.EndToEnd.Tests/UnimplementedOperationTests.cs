@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Amazon.KeyManagementService;
+using Amazon.KeyManagementService.Model;
+
+namespace KmsEmulator.EndToEnd.Tests;
+
+/// <summary>Operations and key specs that are not built yet answer UnsupportedOperationException, never an empty success.</summary>
+public sealed class UnimplementedOperationTests(HostFixture fixture) : IClassFixture<HostFixture>
+{
+    private readonly AmazonKeyManagementServiceClient _kms = fixture.Kms;
+
+    /// <summary>The operations of the KMS model (2014-11-01) that the emulator does not implement yet.</summary>
+    public static TheoryData<string> UnimplementedOperations =>
+    [
+        "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
+        "DeriveSharedSecret", "DescribeCustomKeyStores", "DisableKeyRotation", "DisconnectCustomKeyStore", "EnableKeyRotation",
+        "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "GetKeyLastUsage", "GetKeyRotationStatus",
+        "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListGrants", "ListKeyRotations", "ListRetirableGrants",
+        "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand", "Sign", "UpdateCustomKeyStore", "UpdatePrimaryRegion",
+        "Verify", "VerifyMac",
+    ];
+
+    [Theory]
+    [MemberData(nameof(UnimplementedOperations))]
+    public async Task An_unimplemented_operation_answers_UnsupportedOperationException_naming_it(string operation)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(fixture.Host.Url) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("{}", Encoding.UTF8) };
+        request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/x-amz-json-1.1");
+        request.Headers.TryAddWithoutValidation("X-Amz-Target", "TrentService." + operation);
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/x-amz-json-1.1", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(response.Headers.Contains("x-amzn-RequestId"));
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("UnsupportedOperationException", body.RootElement.GetProperty("__type").GetString());
+        Assert.Contains(operation, body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CreateGrant_through_the_SDK_returns_UnsupportedOperationException()
+    {
+        var key = await _kms.NewKeyAsync();
+
+        // CreateGrant and Sign do not model UnsupportedOperationException, so the SDK raises its base exception type.
+        var error = await KmsAssert.ErrorAsync(() => _kms.CreateGrantAsync(new CreateGrantRequest
+        {
+            KeyId = key.KeyId,
+            GranteePrincipal = "arn:aws:iam::111122223333:role/Reader",
+            Operations = [GrantOperation.Decrypt],
+        }), "UnsupportedOperationException");
+
+        Assert.Contains("CreateGrant", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sign_through_the_SDK_returns_UnsupportedOperationException()
+    {
+        var key = await _kms.NewKeyAsync();
+
+        var error = await KmsAssert.ErrorAsync(() => _kms.SignAsync(new SignRequest
+        {
+            KeyId = key.KeyId,
+            Message = Blob.Of("message"),
+            SigningAlgorithm = SigningAlgorithmSpec.RSASSA_PSS_SHA_256,
+        }), "UnsupportedOperationException");
+
+        Assert.Contains("Sign", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EnableKeyRotation_through_the_SDK_returns_UnsupportedOperationException()
+    {
+        var key = await _kms.NewKeyAsync();
+
+        var error = await KmsAssert.ErrorAsync<UnsupportedOperationException>(() => _kms.EnableKeyRotationAsync(new EnableKeyRotationRequest { KeyId = key.KeyId }));
+
+        Assert.Contains("EnableKeyRotation", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("RSA_2048", "ENCRYPT_DECRYPT")]
+    [InlineData("RSA_4096", "SIGN_VERIFY")]
+    [InlineData("ECC_NIST_P256", "SIGN_VERIFY")]
+    [InlineData("HMAC_256", "GENERATE_VERIFY_MAC")]
+    public async Task CreateKey_with_a_key_spec_that_is_not_built_yet_returns_UnsupportedOperationException(string keySpec, string keyUsage)
+    {
+        using var kms = fixture.Host.CreateClient(accessKeyId: Accounts.NewAccountId());
+
+        var error = await KmsAssert.ErrorAsync<UnsupportedOperationException>(
+            () => kms.CreateKeyAsync(new CreateKeyRequest { KeySpec = new KeySpec(keySpec), KeyUsage = new KeyUsageType(keyUsage) }));
+
+        Assert.Contains(keySpec, error.Message, StringComparison.Ordinal);
+        Assert.Empty(await kms.AllKeysAsync());
+    }
+}
