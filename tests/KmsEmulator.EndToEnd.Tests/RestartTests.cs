@@ -3,6 +3,9 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Hsm;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KmsEmulator.EndToEnd.Tests;
 
@@ -14,6 +17,30 @@ public sealed partial class RestartTests : IAsyncLifetime
     public async Task InitializeAsync() => _host = await EmulatorHost.StartNewAsync();
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task A_restart_destroys_HSM_objects_that_no_key_metadata_refers_to()
+    {
+        // What a crash between "create the material in the HSM" and "commit the key row" leaves behind.
+        var keyService = _host.Services.GetRequiredService<KeyService>();
+        var hsm = _host.Services.GetRequiredService<IKeyMaterialBackend>();
+        var orphan = keyService.HsmLabelPrefix + "11111111-2222-3333-4444-555555555555/1";
+        await hsm.CreateAesKeyAsync(orphan);
+        using (var kms = _host.CreateClient())
+        {
+            await kms.NewKeyAsync("kept");
+        }
+
+        var keptLabels = (await hsm.ListLabelsAsync(keyService.HsmLabelPrefix)).Where(l => l != orphan).ToList();
+
+        _host = await _host.RestartAsync();
+
+        var after = _host.Services.GetRequiredService<IKeyMaterialBackend>();
+        var prefix = _host.Services.GetRequiredService<KeyService>().HsmLabelPrefix;
+        Assert.False(await after.ExistsAsync(orphan));
+        Assert.Equal(keptLabels, await after.ListLabelsAsync(prefix));
+        Assert.Single(keptLabels);
+    }
 
     [Fact]
     public async Task Keys_aliases_tags_policies_and_ciphertexts_survive_a_restart()
