@@ -13,6 +13,8 @@ public enum HsmErrorKind
     Unavailable,
     /// <summary>Anything else.</summary>
     Internal,
+    /// <summary>The HSM (or this backend) cannot perform the requested algorithm, e.g. Ed25519ph on SoftHSM2 2.6.1.</summary>
+    Unsupported,
 }
 
 /// <summary>An HSM failure. <see cref="ReturnCode"/> keeps the raw PKCS#11 code for logs; it never reaches clients.</summary>

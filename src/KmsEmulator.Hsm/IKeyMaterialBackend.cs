@@ -25,7 +25,7 @@ public interface IKeyMaterialBackend
     /// <summary>Fills <paramref name="count"/> bytes from the HSM's random generator.</summary>
     ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default);
 
-    /// <summary>Destroys the object(s) with this label. Missing objects are not an error.</summary>
+    /// <summary>Destroys every object with this label (a key pair's private and public key alike). Missing objects are not an error.</summary>
     ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default);
 
     /// <summary>True when an object with this label exists on the token.</summary>
@@ -33,4 +33,76 @@ public interface IKeyMaterialBackend
 
     /// <summary>Labels of all token objects whose label starts with <paramref name="prefix"/> (for start-up reconciliation).</summary>
     ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default);
+
+    // Asymmetric, HMAC and key-agreement keys. Private keys and HMAC secrets are private, sensitive, non-extractable
+    // token objects; only public keys leave the HSM. The default bodies exist so that test doubles written before
+    // these members keep compiling; Pkcs11Backend implements them all.
+
+    /// <summary>
+    /// Generates a key pair as two token objects sharing <paramref name="label"/> (and CKA_ID): a private, sensitive,
+    /// non-extractable private key with only the flag <paramref name="usage"/> needs, and its public key.
+    /// Returns the public key as DER SubjectPublicKeyInfo.
+    /// </summary>
+    /// <exception cref="HsmException"><see cref="HsmErrorKind.InvalidInput"/> for an HMAC spec or a usage the spec cannot have.</exception>
+    ValueTask<byte[]> CreateKeyPairAsync(string label, HsmKeySpec spec, HsmKeyUsage usage, CancellationToken cancellationToken = default);
+
+    /// <summary>Generates an HMAC secret (28/32/48/64 bytes for Hmac224..Hmac512) as a private, sensitive, non-extractable token object.</summary>
+    ValueTask CreateHmacKeyAsync(string label, HsmKeySpec spec, CancellationToken cancellationToken = default);
+
+    /// <summary>The public key of the key pair <paramref name="label"/> as DER SubjectPublicKeyInfo.</summary>
+    ValueTask<byte[]> GetPublicKeyAsync(string label, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Signs with the private key. With <paramref name="inputIsDigest"/> the input must be the digest of the scheme's
+    /// hash (32/48/64 bytes); otherwise it is the message and is hashed here. Returns the signature as KMS does: RSA
+    /// as the modulus-length octet string, ECDSA as DER SEQUENCE { INTEGER r, INTEGER s }, Ed25519 as 64 bytes.
+    /// </summary>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.InvalidInput"/> for a wrong digest length, a scheme that does not fit the key, a key
+    /// without the sign usage, or Ed25519 over a digest; <see cref="HsmErrorKind.Unsupported"/> for Ed25519ph.
+    /// </exception>
+    ValueTask<byte[]> SignAsync(string label, SignatureScheme scheme, ReadOnlyMemory<byte> input, bool inputIsDigest,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Verifies with the public key. A wrong or malformed signature returns false; input errors throw as in
+    /// <see cref="SignAsync"/>.
+    /// </summary>
+    ValueTask<bool> VerifyAsync(string label, SignatureScheme scheme, ReadOnlyMemory<byte> input, bool inputIsDigest,
+        ReadOnlyMemory<byte> signature, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// RSA-OAEP encryption with the public key (SHA-1 inside the HSM, SHA-256 in managed code from the public key).
+    /// The plaintext may be at most modulus length − 2·hash length − 2 bytes.
+    /// </summary>
+    ValueTask<byte[]> EncryptRsaAsync(string label, RsaEncryptionScheme scheme, ReadOnlyMemory<byte> plaintext,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// RSA-OAEP decryption with the private key. Any failure of the ciphertext (length, range, padding) throws
+    /// <see cref="HsmException"/> with <see cref="HsmErrorKind.AuthenticationFailed"/> and the same message.
+    /// </summary>
+    ValueTask<byte[]> DecryptRsaAsync(string label, RsaEncryptionScheme scheme, ReadOnlyMemory<byte> ciphertext,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>HMAC of <paramref name="message"/>. The algorithm must match the key's size, else InvalidInput.</summary>
+    ValueTask<byte[]> MacAsync(string label, MacAlgorithm algorithm, ReadOnlyMemory<byte> message,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>True when <paramref name="mac"/> is the HMAC of <paramref name="message"/> (compared in constant time).</summary>
+    ValueTask<bool> VerifyMacAsync(string label, MacAlgorithm algorithm, ReadOnlyMemory<byte> message, ReadOnlyMemory<byte> mac,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Raw ECDH shared secret (the x-coordinate: 32, 48 or 66 bytes) between the private key and a peer public key given
+    /// as DER SubjectPublicKeyInfo with an uncompressed point on the same curve (otherwise InvalidInput).
+    /// </summary>
+    ValueTask<byte[]> DeriveSharedSecretAsync(string label, ReadOnlyMemory<byte> peerPublicKeySpki,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Generates a key pair that is returned to the caller (GenerateDataKeyPair): made by the HSM as session objects,
+    /// exported, then destroyed. Nothing stays on the token.
+    /// </summary>
+    ValueTask<HsmDataKeyPair> GenerateDataKeyPairAsync(HsmKeySpec spec, CancellationToken cancellationToken = default);
 }

@@ -41,5 +41,27 @@ internal sealed class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public ValueTask<byte[]> CreateKeyPairAsync(string label, HsmKeySpec spec, HsmKeyUsage usage, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask CreateHmacKeyAsync(string label, HsmKeySpec spec, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> GetPublicKeyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> SignAsync(string label, SignatureScheme scheme, ReadOnlyMemory<byte> input, bool inputIsDigest, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<bool> VerifyAsync(string label, SignatureScheme scheme, ReadOnlyMemory<byte> input, bool inputIsDigest, ReadOnlyMemory<byte> signature, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> EncryptRsaAsync(string label, RsaEncryptionScheme scheme, ReadOnlyMemory<byte> plaintext, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> DecryptRsaAsync(string label, RsaEncryptionScheme scheme, ReadOnlyMemory<byte> ciphertext, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> MacAsync(string label, MacAlgorithm algorithm, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<bool> VerifyMacAsync(string label, MacAlgorithm algorithm, ReadOnlyMemory<byte> message, ReadOnlyMemory<byte> mac, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> DeriveSharedSecretAsync(string label, ReadOnlyMemory<byte> peerPublicKeySpki, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<HsmDataKeyPair> GenerateDataKeyPairAsync(HsmKeySpec spec, CancellationToken cancellationToken = default) => throw Unexpected();
+
     private static InvalidOperationException Unexpected() => new("This test must not touch the HSM.");
 }

@@ -33,6 +33,14 @@ internal static class CkrMapper
     public static bool IsAuthenticationFailure(CKR rv) =>
         rv is CKR.CKR_GENERAL_ERROR or CKR.CKR_ENCRYPTED_DATA_INVALID or CKR.CKR_ENCRYPTED_DATA_LEN_RANGE;
 
+    /// <summary>
+    /// True for the codes an RSA decryption returns for a bad ciphertext. SoftHSM2 2.6.1 reports a wrong OAEP padding,
+    /// a wrong length and a value not below the modulus all as <c>CKR_GENERAL_ERROR</c>.
+    /// </summary>
+    public static bool IsDecryptionFailure(CKR rv) =>
+        rv is CKR.CKR_GENERAL_ERROR or CKR.CKR_ENCRYPTED_DATA_INVALID or CKR.CKR_ENCRYPTED_DATA_LEN_RANGE
+            or CKR.CKR_DATA_INVALID or CKR.CKR_DATA_LEN_RANGE;
+
     /// <summary>True when the session itself is unusable and must be replaced.</summary>
     public static bool IsSessionLost(CKR rv) =>
         rv is CKR.CKR_SESSION_HANDLE_INVALID or CKR.CKR_SESSION_CLOSED or CKR.CKR_USER_NOT_LOGGED_IN;

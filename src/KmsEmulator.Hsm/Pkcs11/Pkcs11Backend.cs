@@ -7,11 +7,12 @@ using Net.Pkcs11Interop.HighLevelAPI;
 namespace KmsEmulator.Hsm.Pkcs11;
 
 /// <summary>
-/// Key material in a PKCS#11 token (SoftHSM2 by default). Keys are token objects named by label; their handles are
-/// cached after the first look-up. Operations run on a pool of sessions, each used by one caller at a time, while an
-/// anchor session keeps the token logged in for the backend's lifetime.
+/// Key material in a PKCS#11 token (SoftHSM2 by default). Keys are token objects named by label (a key pair is two
+/// objects, private and public, sharing the label); their handles are cached by label and object class after the first
+/// look-up. Operations run on a pool of sessions, each used by one caller at a time, while an anchor session keeps the
+/// token logged in for the backend's lifetime.
 /// </summary>
-public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
+public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
 {
     private const int GcmIvBytes = 12;
     private const ulong GcmIvBits = GcmIvBytes * 8;
@@ -22,7 +23,9 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     private readonly ISession _anchor;
     private readonly SessionPool _sessions;
     private readonly Action<string> _log;
-    private readonly ConcurrentDictionary<string, IObjectHandle> _keyHandles = new(StringComparer.Ordinal);
+    private static readonly CKO[] KeyObjectClasses = [CKO.CKO_SECRET_KEY, CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
+
+    private readonly ConcurrentDictionary<(string Label, CKO Class), KeyObject> _keys = new();
     private int _disposed;
 
     private Pkcs11Backend(ISession anchor, SessionPool sessions, Action<string> log)
@@ -83,8 +86,9 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     public async ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
-        _keyHandles[label] = await RunAsync("generate an AES key", session => GenerateAesKey(session, label), cancellationToken)
+        var handle = await RunAsync("generate an AES key", session => GenerateAesKey(session, label), cancellationToken)
             .ConfigureAwait(false);
+        _keys[(label, CKO.CKO_SECRET_KEY)] = new KeyObject(handle, CKK.CKK_AES, null, 0);
     }
 
     /// <inheritdoc />
@@ -97,11 +101,11 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         var input = plaintext.ToArray();
         try
         {
-            return await WithKeyAsync(label, "encrypt", (session, key) =>
+            return await WithKeyAsync(label, CKO.CKO_SECRET_KEY, "encrypt", (session, key) =>
             {
                 using var parameters = session.Factories.MechanismParamsFactory.CreateCkGcmParams(ivBytes, GcmIvBits, aadBytes, GcmTagBits);
                 using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
-                return session.Encrypt(mechanism, key, input);
+                return session.Encrypt(mechanism, key.Handle, input);
             }, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -118,13 +122,13 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         var ivBytes = iv.ToArray();
         var aadBytes = aad.ToArray();
         var input = ciphertextAndTag.ToArray();
-        return WithKeyAsync(label, "decrypt", (session, key) =>
+        return WithKeyAsync(label, CKO.CKO_SECRET_KEY, "decrypt", (session, key) =>
         {
             using var parameters = session.Factories.MechanismParamsFactory.CreateCkGcmParams(ivBytes, GcmIvBits, aadBytes, GcmTagBits);
             using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
             try
             {
-                return session.Decrypt(mechanism, key, input);
+                return session.Decrypt(mechanism, key.Handle, input);
             }
             catch (Pkcs11Exception e) when (CkrMapper.IsAuthenticationFailure(e.RV))
             {
@@ -153,7 +157,10 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             objects.ForEach(session.DestroyObject);
             return objects.Count;
         }, cancellationToken).ConfigureAwait(false);
-        _keyHandles.TryRemove(label, out _);
+        foreach (var objectClass in KeyObjectClasses)
+        {
+            _keys.TryRemove((label, objectClass), out _);
+        }
     }
 
     /// <inheritdoc />
@@ -262,52 +269,67 @@ public sealed class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         }
     }
 
-    private IObjectHandle GenerateAesKey(ISession session, string label)
+    private IObjectHandle GenerateAesKey(ISession session, string label) =>
+        GenerateWithRetry("an AES key", () =>
+        {
+            using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_GEN);
+            return session.GenerateKey(mechanism, AttributeTemplates.AesKey(session.Factories.ObjectAttributeFactory, label));
+        });
+
+    /// <summary>Runs a key generation, trying again when SoftHSM2 fails it spuriously with CKR_GENERAL_ERROR.</summary>
+    private T GenerateWithRetry<T>(string what, Func<T> generate)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_GEN);
-                return session.GenerateKey(mechanism, AttributeTemplates.AesKey(session.Factories.ObjectAttributeFactory, label));
+                return generate();
             }
             catch (Pkcs11Exception e) when (e.RV == CKR.CKR_GENERAL_ERROR && attempt < KeyGenerationAttempts)
             {
                 // SoftHSM2 very rarely fails a generation spuriously; a new attempt succeeds.
-                _log($"Generating an AES key failed with {e.RV} (attempt {attempt} of {KeyGenerationAttempts}); retrying.");
+                _log($"Generating {what} failed with {e.RV} (attempt {attempt} of {KeyGenerationAttempts}); retrying.");
             }
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> with the key's handle; a stale cached handle is looked up again once.</summary>
-    private ValueTask<T> WithKeyAsync<T>(string label, string operation, Func<ISession, IObjectHandle, T> work,
+    /// <summary>
+    /// Runs <paramref name="work"/> with the key object of this label and class; a stale cached handle is looked up
+    /// again once.
+    /// </summary>
+    private ValueTask<T> WithKeyAsync<T>(string label, CKO objectClass, string operation, Func<ISession, KeyObject, T> work,
         CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
         return RunAsync(operation, session =>
         {
-            var handle = FindKey(session, label);
+            var key = FindKey(session, label, objectClass);
             try
             {
-                return work(session, handle);
+                return work(session, key);
             }
             catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
             {
-                _keyHandles.TryRemove(KeyValuePair.Create(label, handle));
-                return work(session, FindKey(session, label));
+                _keys.TryRemove(KeyValuePair.Create((label, objectClass), key));
+                return work(session, FindKey(session, label, objectClass));
             }
         }, cancellationToken);
     }
 
-    private IObjectHandle FindKey(ISession session, string label)
+    private KeyObject FindKey(ISession session, string label, CKO objectClass)
     {
-        if (_keyHandles.TryGetValue(label, out var cached))
+        if (_keys.TryGetValue((label, objectClass), out var cached))
         {
             return cached;
         }
 
-        var handle = FindFirst(session, AttributeTemplates.SecretKeyLabelled(session.Factories.ObjectAttributeFactory, label))
-            ?? throw new HsmException(HsmErrorKind.KeyNotFound, $"The token holds no key labelled '{label}'.");
-        return _keyHandles.GetOrAdd(label, handle);
+        var handle = FindFirst(session, AttributeTemplates.TokenObjectLabelled(session.Factories.ObjectAttributeFactory, objectClass, label))
+            ?? throw new HsmException(HsmErrorKind.KeyNotFound, objectClass switch
+            {
+                CKO.CKO_PRIVATE_KEY => $"The token holds no private key labelled '{label}'.",
+                CKO.CKO_PUBLIC_KEY => $"The token holds no public key labelled '{label}'.",
+                _ => $"The token holds no key labelled '{label}'.",
+            });
+        return _keys.GetOrAdd((label, objectClass), KeyObject.Read(session, handle));
     }
 }
