@@ -13,7 +13,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Serilog;
+using Serilog.Configuration;
 using Serilog.Events;
+using Serilog.Formatting.Display;
 
 namespace KmsEmulator.Api.Hosting;
 
@@ -107,11 +109,14 @@ public static class KmsEmulatorApp
     private static void AddLogging(WebApplicationBuilder builder)
     {
         var level = builder.Configuration.GetValue("Kms:LogLevel", LogEventLevel.Information);
+        var format = new MessageTemplateTextFormatter("[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj}{NewLine}{Exception}");
         builder.Services.AddSerilog(logger => logger
             .MinimumLevel.Is(level)
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             .Enrich.FromLogContext()
-            .WriteTo.Async(sink => sink.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Message:lj}{NewLine}{Exception}")));
+            .WriteTo.Sink(
+                new BufferedConsoleSink(format),
+                new BatchingOptions { BatchSizeLimit = 1000, BufferingTimeLimit = TimeSpan.FromMilliseconds(50), QueueLimit = 100_000 }));
     }
 }
