@@ -76,13 +76,11 @@ public static class KmsEmulatorApp
         configure?.Invoke(builder);
         var app = builder.Build();
 
+        // No routing: every request is either GET /health or a KMS call, which answers anything else itself.
         app.UseAwsRequestIds();
-        app.MapGet("/health", (KmsReadiness readiness, IKeyMaterialBackend backend) =>
-            readiness.IsReady && backend.IsReady
-                ? Results.Text("{\"status\":\"ready\"}", "application/json")
-                : Results.Text("{\"status\":\"starting\"}", "application/json", statusCode: StatusCodes.Status503ServiceUnavailable));
         var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
-        app.Map("{**path}", endpoint.HandleAsync);
+        var health = app.Services.GetRequiredService<HealthEndpoint>();
+        app.Run(context => HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context) : endpoint.HandleAsync(context));
 
         await LoadAsync(app.Services);
         return app;

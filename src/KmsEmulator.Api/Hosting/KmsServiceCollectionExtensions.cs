@@ -32,6 +32,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, DataKeyOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
+        services.AddSingleton<HealthEndpoint>();
         return services;
     }
 }
