@@ -70,6 +70,8 @@ public static class KmsEmulatorApp
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
+        builder.Services.Configure<AuthOptions>(builder.Configuration.GetSection(KmsOptions.Section + ":Auth"));
+        builder.Services.AddSingleton(PrincipalDirectory.FromConfiguration(builder.Configuration));
         builder.Services.AddKmsCore();
         builder.Services.AddHostedService<DeletionSweeper>();
 

@@ -3,6 +3,7 @@ using KmsEmulator.Api.Operations;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace KmsEmulator.Api.Hosting;
 
@@ -21,8 +22,10 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyLifecycle>();
         services.AddSingleton<KeyResolver>();
         services.AddSingleton<KeyService>();
+        services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
-        services.AddSingleton<IAuthorizer, AllowAllAuthorizer>();
+        services.AddSingleton<IGrantEvaluator, NoGrants>();
+        services.AddSingleton<IAuthorizer, PolicyAuthorizer>();
         services.AddSingleton<PipelineServices>();
         services.AddSingleton<IOperationGroup, KeyLifecycleOperations>();
         services.AddSingleton<IOperationGroup, AliasOperations>();
@@ -30,6 +33,11 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, PolicyOperations>();
         services.AddSingleton<IOperationGroup, CryptoOperations>();
         services.AddSingleton<IOperationGroup, DataKeyOperations>();
+        services.AddSingleton<IOperationGroup, DataKeyPairOperations>();
+        services.AddSingleton<IOperationGroup, SigningOperations>();
+        services.AddSingleton<IOperationGroup, MacOperations>();
+        services.AddSingleton<IOperationGroup, PublicKeyOperations>();
+        services.AddSingleton<IOperationGroup, KeyAgreementOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<HealthEndpoint>();

@@ -56,6 +56,9 @@ public sealed class KeyCatalog
     public List<AliasRecord> AliasesIn(KeyScope scope) =>
         _aliases.Values.Where(a => a.Scope == scope).OrderBy(a => a.AliasName, StringComparer.Ordinal).ToList();
 
+    /// <summary>Names of the aliases that point at a key (kms:ResourceAliases).</summary>
+    public IEnumerable<string> AliasNamesOf(KeyScope scope, string keyId) => AliasesOf(scope, keyId).Select(a => a.AliasName);
+
     public List<AliasRecord> AliasesOf(KeyScope scope, string keyId) =>
         _aliases.Values.Where(a => a.Scope == scope && a.TargetKeyId == keyId).OrderBy(a => a.AliasName, StringComparer.Ordinal).ToList();
 

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// The KMS domain: key lifecycle, aliases, tags, policies and symmetric cryptography.
+/// The KMS domain: key lifecycle, aliases, tags, policies and symmetric cryptography (asymmetric, HMAC and
+/// key-agreement cryptography in KeyService.Asymmetric.cs).
 /// Material is created in the HSM before its metadata is committed; metadata changes are persisted before
 /// the in-memory catalogue sees them; writers are serialised, readers never wait.
 /// </summary>
@@ -42,7 +43,7 @@ public sealed partial class KeyService(
         if (request.Origin == OriginType.AWS_KMS)
         {
             material = new KeyMaterialVersion(1, NewMaterialId(), MaterialLabel(keyId, 1), now);
-            await hsm.CreateAesKeyAsync(material.HsmLabel, cancellationToken);
+            await CreateMaterialAsync(material.HsmLabel, request.KeySpec, request.KeyUsage, cancellationToken);
         }
 
         var key = new KeyRecord

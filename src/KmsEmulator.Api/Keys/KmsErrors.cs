@@ -1,3 +1,5 @@
+using KmsEmulator.Api.Generated;
+
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
@@ -57,6 +59,28 @@ public static class KmsErrors
         new("InvalidKeyUsageException", $"{keyArn} key usage is {usage} which is not valid for {operation}.");
 
     public static KmsException InvalidKeyUsage(string message) => new("InvalidKeyUsageException", message);
+
+    /// <summary>An encryption, signing, MAC or key agreement algorithm that the key spec does not offer.</summary>
+    public static KmsException IncompatibleAlgorithm(string algorithm, KeySpec spec) =>
+        InvalidKeyUsage($"Algorithm {algorithm} is incompatible with key spec {spec.ToWire()}.");
+
+    public static KmsException EncryptionContextWithAsymmetricKey(KeySpec spec) =>
+        Validation($"EncryptionContext is supported only with symmetric encryption KMS keys; a KMS key with key spec {spec.ToWire()} takes none.");
+
+    public static KmsException NoPublicKey(string keyArn, KeySpec spec) =>
+        Unsupported($"{keyArn} has key spec {spec.ToWire()}, which has no public key; GetPublicKey works only with asymmetric KMS keys.");
+
+    public static KmsException UnsupportedKeySpec(KeySpec spec, string? reason) =>
+        Unsupported($"KmsEmulator does not support KeySpec {spec.ToWire()}: {reason}");
+
+    /// <summary>Verify with a signature that does not match; AWS sends it without a message.</summary>
+    public static KmsException InvalidSignature() => new("KMSInvalidSignatureException", null);
+
+    /// <summary>VerifyMac with a MAC that does not match; AWS sends it without a message.</summary>
+    public static KmsException InvalidMac() => new("KMSInvalidMacException", null);
+
+    /// <summary>DeriveSharedSecret with a malformed public key or one on another curve; AWS sends it without a message.</summary>
+    public static KmsException InvalidPublicKey() => new("ValidationException", null);
 
     public static KmsException Unsupported(string? message) => new("UnsupportedOperationException", message);
 

@@ -4,7 +4,10 @@ using KmsEmulator.Api.Pipeline;
 
 namespace KmsEmulator.Api.Operations;
 
-/// <summary>Encrypt, Decrypt, ReEncrypt with symmetric keys.</summary>
+/// <summary>
+/// Encrypt, Decrypt, ReEncrypt with symmetric keys (the emulator's ciphertext format) and RSA keys (RSAES-OAEP,
+/// raw ciphertexts that Decrypt takes with the KeyId).
+/// </summary>
 public sealed class CryptoOperations(KeyService keys) : IOperationGroup
 {
     private const string KeyId = nameof(EncryptRequest.KeyId);
@@ -18,13 +21,19 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
             Encrypt,
             [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
             KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun);
+            r => r.DryRun,
+            c => EncryptPlan(c));
         table.Add<DecryptRequest, DecryptResponse>(
             KmsOperation.Decrypt,
             Decrypt,
             [new() { Member = KeyId, Identifier = r => r.KeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic, Optional = true }],
             KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun);
+            r => r.DryRun,
+            c =>
+            {
+                DecryptPlan(c);
+                RecipientNotSupported(c.Request.Recipient);
+            });
         table.Add<ReEncryptRequest, ReEncryptResponse>(
             KmsOperation.ReEncrypt,
             ReEncrypt,
@@ -33,24 +42,28 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
                 new() { Member = DestinationKeyId, Identifier = r => r.DestinationKeyId, StateRule = KeyStateRule.Cryptographic },
             ],
             KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun);
+            r => r.DryRun,
+            c =>
+            {
+                SourcePlan(c);
+                DestinationPlan(c, plaintextLength: null);
+            });
     }
 
     private async ValueTask<EncryptResponse> Encrypt(OperationContext<EncryptRequest> context)
     {
         var key = context.Key(KeyId);
-        var algorithm = Algorithms.Encryption(key, context.Request.EncryptionAlgorithm);
-        var blob = await keys.EncryptAsync(key, context.Request.Plaintext!, context.Request.EncryptionContext, context.CancellationToken);
-        return new EncryptResponse { CiphertextBlob = blob, KeyId = key.Arn, EncryptionAlgorithm = algorithm.ToWire() };
+        var plan = EncryptPlan(context);
+        var blob = await keys.EncryptAsync(key, plan, context.Request.Plaintext!, context.Request.EncryptionContext, context.CancellationToken);
+        return new EncryptResponse { CiphertextBlob = blob, KeyId = key.Arn, EncryptionAlgorithm = plan.Algorithm.ToWire() };
     }
 
     private async ValueTask<DecryptResponse> Decrypt(OperationContext<DecryptRequest> context)
     {
-        RecipientNotSupported(context.Request.Recipient);
         var key = context.Key(KeyId);
-        var algorithm = Algorithms.Encryption(key, context.Request.EncryptionAlgorithm);
-        var (plaintext, material) = await keys.DecryptAsync(key, context.Ciphertext(KeyId), context.Request.EncryptionContext, context.CancellationToken);
-        return new DecryptResponse { KeyId = key.Arn, Plaintext = plaintext, EncryptionAlgorithm = algorithm.ToWire(), KeyMaterialId = material.MaterialId };
+        var plan = DecryptPlan(context);
+        var (plaintext, material) = await keys.DecryptAsync(key, plan, context.Ciphertext(KeyId), context.Request.EncryptionContext, context.CancellationToken);
+        return new DecryptResponse { KeyId = key.Arn, Plaintext = plaintext, EncryptionAlgorithm = plan.Algorithm.ToWire(), KeyMaterialId = material?.MaterialId };
     }
 
     private async ValueTask<ReEncryptResponse> ReEncrypt(OperationContext<ReEncryptRequest> context)
@@ -58,22 +71,22 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
         var request = context.Request;
         var source = context.Key(SourceKeyId);
         var destination = context.Key(DestinationKeyId);
-        var sourceAlgorithm = Algorithms.Encryption(source, request.SourceEncryptionAlgorithm);
-        var destinationAlgorithm = Algorithms.Encryption(destination, request.DestinationEncryptionAlgorithm);
+        var sourcePlan = SourcePlan(context);
 
-        var (plaintext, sourceMaterial) = await keys.DecryptAsync(source, context.Ciphertext(SourceKeyId), request.SourceEncryptionContext, context.CancellationToken);
+        var (plaintext, sourceMaterial) = await keys.DecryptAsync(source, sourcePlan, context.Ciphertext(SourceKeyId), request.SourceEncryptionContext, context.CancellationToken);
         try
         {
-            var blob = await keys.EncryptAsync(destination, plaintext, request.DestinationEncryptionContext, context.CancellationToken);
+            var destinationPlan = DestinationPlan(context, plaintext.Length);
+            var blob = await keys.EncryptAsync(destination, destinationPlan, plaintext, request.DestinationEncryptionContext, context.CancellationToken);
             return new ReEncryptResponse
             {
                 CiphertextBlob = blob,
                 SourceKeyId = source.Arn,
                 KeyId = destination.Arn,
-                SourceEncryptionAlgorithm = sourceAlgorithm.ToWire(),
-                DestinationEncryptionAlgorithm = destinationAlgorithm.ToWire(),
-                SourceKeyMaterialId = sourceMaterial.MaterialId,
-                DestinationKeyMaterialId = destination.CurrentMaterial?.MaterialId,
+                SourceEncryptionAlgorithm = sourcePlan.Algorithm.ToWire(),
+                DestinationEncryptionAlgorithm = destinationPlan.Algorithm.ToWire(),
+                SourceKeyMaterialId = sourceMaterial?.MaterialId,
+                DestinationKeyMaterialId = destinationPlan.IsSymmetric ? destination.CurrentMaterial?.MaterialId : null,
             };
         }
         finally
@@ -81,6 +94,18 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(plaintext);
         }
     }
+
+    private static EncryptionPlan EncryptPlan(OperationContext<EncryptRequest> c) =>
+        AlgorithmRules.Encryption(c.Key(KeyId), c.Request.EncryptionAlgorithm, c.Request.EncryptionContext, c.Request.Plaintext?.Length);
+
+    private static EncryptionPlan DecryptPlan(OperationContext<DecryptRequest> c) =>
+        AlgorithmRules.Encryption(c.Key(KeyId), c.Request.EncryptionAlgorithm, c.Request.EncryptionContext);
+
+    private static EncryptionPlan SourcePlan(OperationContext<ReEncryptRequest> c) =>
+        AlgorithmRules.Encryption(c.Key(SourceKeyId), c.Request.SourceEncryptionAlgorithm, c.Request.SourceEncryptionContext);
+
+    private static EncryptionPlan DestinationPlan(OperationContext<ReEncryptRequest> c, int? plaintextLength) =>
+        AlgorithmRules.Encryption(c.Key(DestinationKeyId), c.Request.DestinationEncryptionAlgorithm, c.Request.DestinationEncryptionContext, plaintextLength);
 
     /// <summary>Nitro Enclave attestation (Recipient) is not emulated.</summary>
     public static void RecipientNotSupported(RecipientInfo? recipient)

@@ -5,7 +5,10 @@ using KmsEmulator.Api.Pipeline;
 
 namespace KmsEmulator.Api.Operations;
 
-/// <summary>GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom. Data-key bytes come from the HSM.</summary>
+/// <summary>
+/// GenerateDataKey, GenerateDataKeyWithoutPlaintext (under symmetric keys only), GenerateRandom. Data-key bytes come
+/// from the HSM.
+/// </summary>
 public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
 {
     private const string KeyId = nameof(GenerateDataKeyRequest.KeyId);
@@ -17,20 +20,30 @@ public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
             GenerateDataKey,
             [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
             KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun);
+            r => r.DryRun,
+            c =>
+            {
+                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
+                DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
+                CryptoOperations.RecipientNotSupported(c.Request.Recipient);
+            });
         table.Add<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>(
             KmsOperation.GenerateDataKeyWithoutPlaintext,
             GenerateDataKeyWithoutPlaintext,
             [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
             KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun);
+            r => r.DryRun,
+            c =>
+            {
+                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
+                DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
+            });
         table.Add<GenerateRandomRequest, GenerateRandomResponse>(KmsOperation.GenerateRandom, GenerateRandom);
     }
 
     private async ValueTask<GenerateDataKeyResponse> GenerateDataKey(OperationContext<GenerateDataKeyRequest> context)
     {
         var request = context.Request;
-        CryptoOperations.RecipientNotSupported(request.Recipient);
         var key = context.Key(KeyId);
         var plaintext = await keys.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
         var blob = await keys.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);

@@ -65,7 +65,7 @@ public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecyc
 
         if (!capability.SupportedByEmulator)
         {
-            throw KmsErrors.Unsupported($"KmsEmulator does not support KeySpec {spec.ToWire()} yet; see docs/compatibility.md.");
+            throw KmsErrors.UnsupportedKeySpec(spec, capability.UnsupportedReason);
         }
 
         var origin = request.Origin is null ? OriginType.AWS_KMS : OriginTypeWire.TryParse(request.Origin, out var o) ? o : OriginType.AWS_KMS;

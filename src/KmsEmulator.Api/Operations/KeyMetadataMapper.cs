@@ -27,7 +27,7 @@ public static class KeyMetadataMapper
             PendingDeletionWindowInDays = pendingReplicaDeletion ? key.PendingDeletionWindowInDays : null,
             Origin = key.Origin.ToWire(),
             KeyManager = key.KeyManager.ToWire(),
-            CustomerMasterKeySpec = CustomerMasterKeySpecWire.TryParse(key.KeySpec.ToWire(), out _) ? key.KeySpec.ToWire() : null,
+            CustomerMasterKeySpec = CustomerMasterKeySpecOf(key.KeySpec),
             KeySpec = key.KeySpec.ToWire(),
             EncryptionAlgorithms = NonEmpty(capability.EncryptionAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
             SigningAlgorithms = NonEmpty(capability.SigningAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
@@ -42,11 +42,16 @@ public static class KeyMetadataMapper
                     ReplicaKeys = [],
                 }
                 : null,
-            CurrentKeyMaterialId = key.CurrentMaterial?.MaterialId,
+            CurrentKeyMaterialId = capability.HasKeyMaterialIds ? key.CurrentMaterial?.MaterialId : null,
         };
     }
 
-    private static List<string>? NonEmpty(IEnumerable<string> values)
+    /// <summary>The deprecated CustomerMasterKeySpec twin of a key spec; absent for specs it does not list (ML-DSA, Ed25519).</summary>
+    public static string? CustomerMasterKeySpecOf(KeySpec spec) =>
+        CustomerMasterKeySpecWire.TryParse(spec.ToWire(), out _) ? spec.ToWire() : null;
+
+    /// <summary>A list member as AWS sends it: absent rather than empty.</summary>
+    public static List<string>? NonEmpty(IEnumerable<string> values)
     {
         var list = values.ToList();
         return list.Count == 0 ? null : list;

@@ -3,6 +3,13 @@ using KmsEmulator.Api.Protocol;
 
 namespace KmsEmulator.Api.Pipeline;
 
+/// <summary>One key a request acts on, with the IAM action it needs on that key (ReEncrypt needs two).</summary>
+/// <param name="Key">The resolved key.</param>
+/// <param name="Action">The action, e.g. <c>kms:Decrypt</c>, <c>kms:ReEncryptFrom</c>.</param>
+/// <param name="Operation">The grant operation name that would allow it, e.g. <c>Decrypt</c>, <c>ReEncryptFrom</c>.</param>
+/// <param name="FromCiphertext">True when the key was named by a ciphertext, not by the request.</param>
+public sealed record KeyAccess(ResolvedKey Key, string Action, string Operation, bool FromCiphertext);
+
 /// <summary>
 /// The authorization step of the pipeline: decides whether the caller may perform the operation on the resolved
 /// keys, throwing AccessDeniedException when not. Runs after key resolution and key-state checks, before DryRun
@@ -10,12 +17,17 @@ namespace KmsEmulator.Api.Pipeline;
 /// </summary>
 public interface IAuthorizer
 {
-    ValueTask AuthorizeAsync(KmsRequestContext request, IReadOnlyCollection<ResolvedKey> keys, CancellationToken cancellationToken);
+    ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
 }
 
-/// <summary>Allows every request. Key policies and grants are stored but not yet evaluated.</summary>
-public sealed class AllowAllAuthorizer : IAuthorizer
+/// <summary>Whether a grant on the key allows the access (grantee, operation, constraints, grant tokens).</summary>
+public interface IGrantEvaluator
 {
-    public ValueTask AuthorizeAsync(KmsRequestContext request, IReadOnlyCollection<ResolvedKey> keys, CancellationToken cancellationToken) =>
-        ValueTask.CompletedTask;
+    bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest);
+}
+
+/// <summary>No grants exist.</summary>
+public sealed class NoGrants : IGrantEvaluator
+{
+    public bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest) => false;
 }

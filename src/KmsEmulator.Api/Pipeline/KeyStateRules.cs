@@ -9,7 +9,10 @@ public enum KeyStateRule
 {
     /// <summary>Any state (DescribeKey, GetKeyPolicy, ListResourceTags, DeleteAlias, ...).</summary>
     Any,
-    /// <summary>Encrypt, Decrypt, ReEncrypt, GenerateDataKey*: the key must be enabled and have material.</summary>
+    /// <summary>
+    /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateDataKeyPair*, Sign, Verify, GenerateMac, VerifyMac,
+    /// GetPublicKey, DeriveSharedSecret: the key must be enabled and have material.
+    /// </summary>
     Cryptographic,
     /// <summary>TagResource, UntagResource, UpdateKeyDescription, CreateAlias, PutKeyPolicy: not while pending deletion.</summary>
     Management,

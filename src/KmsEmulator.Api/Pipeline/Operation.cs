@@ -8,7 +8,7 @@ namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>
 /// A typed operation row. <see cref="ExecuteAsync"/> is the fixed pipeline order:
-/// deserialize → validate shape → resolve keys → key state → key usage → authorize → DryRun → handler → serialize.
+/// deserialize → validate shape → resolve keys → key state → key usage → authorize → checks → DryRun → handler → serialize.
 /// Handlers never repeat any of these steps.
 /// </summary>
 public sealed class Operation<TRequest, TResponse> : OperationDescriptor
@@ -40,6 +40,12 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     /// <summary>Reads the request's DryRun flag, for the operations that take one.</summary>
     public Func<TRequest, bool?>? DryRun { get; init; }
 
+    /// <summary>
+    /// The operation's semantic checks on the bound keys (algorithm against key spec, message type, sizes), run after
+    /// authorization and before DryRun, so that DryRun answers DryRunOperationException only for a request that would succeed.
+    /// </summary>
+    public Action<OperationContext<TRequest>>? Check { get; init; }
+
     public override async ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var request = Deserialize(body.Span);
@@ -60,7 +66,8 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             }
 
             var bound = operationContext.BoundKeys.ToList();
-            await _authorizer.AuthorizeAsync(context, bound, cancellationToken);
+            await _authorizer.AuthorizeAsync(context, request, Action, [.. bound.Select(k => new KeyAccess(k, Action, Operation.Name(), FromCiphertext: false))], cancellationToken);
+            Check?.Invoke(operationContext);
             if (DryRun?.Invoke(request) == true)
             {
                 throw KmsErrors.DryRun();
@@ -97,22 +104,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         if (binding.Ciphertext is { } readCiphertext)
         {
             var blob = readCiphertext(context.Request) ?? throw KmsErrors.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
-            if (!SymmetricCiphertext.TryParse(blob, out var ciphertext))
-            {
-                throw KmsErrors.InvalidCiphertext();
-            }
-
-            if (resolved is null)
-            {
-                var key = _resolver.FindForCiphertext(ciphertext, context.Scope) ?? throw KmsErrors.CiphertextKeyNotAccessible();
-                resolved = new ResolvedKey(key, null);
-            }
-            else if (resolved.Key.KeyId != ciphertext.KeyId)
-            {
-                throw KmsErrors.IncorrectKey();
-            }
-
-            context.Bind(binding.Member, ciphertext);
+            resolved = BindCiphertext(context, binding.Member, blob, resolved);
         }
 
         if (resolved is null)
@@ -132,5 +124,45 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         }
 
         context.Bind(binding.Member, resolved);
+    }
+
+    /// <summary>
+    /// Binds the ciphertext of Decrypt or ReEncrypt and returns the key it belongs to. A key whose ciphertexts are raw
+    /// RSA output (named by KeyId, which the blob cannot carry) gets the blob as it is; otherwise the blob must be the
+    /// symmetric format, whose header names the key: the named key must be that key (IncorrectKeyException), and
+    /// without a KeyId the header finds it.
+    /// </summary>
+    private ResolvedKey BindCiphertext(OperationContext<TRequest> context, string member, byte[] blob, ResolvedKey? named)
+    {
+        if (named is not null && KeySpecCapabilities.For(named.Key.KeySpec).HasRawCiphertexts)
+        {
+            context.Bind(member, new KeyCiphertext(blob, null));
+            return named;
+        }
+
+        if (!SymmetricCiphertext.TryParse(blob, out var ciphertext))
+        {
+            throw KmsErrors.InvalidCiphertext();
+        }
+
+        var resolved = named;
+        if (resolved is null)
+        {
+            var key = _resolver.FindForCiphertext(ciphertext, context.Scope) ?? throw KmsErrors.CiphertextKeyNotAccessible();
+            if (KeySpecCapabilities.For(key.KeySpec).HasRawCiphertexts)
+            {
+                // Only a forged blob names an RSA key: its ciphertexts are never in the symmetric format.
+                throw KmsErrors.InvalidCiphertext();
+            }
+
+            resolved = new ResolvedKey(key, null);
+        }
+        else if (resolved.Key.KeyId != ciphertext.KeyId)
+        {
+            throw KmsErrors.IncorrectKey();
+        }
+
+        context.Bind(member, new KeyCiphertext(blob, ciphertext));
+        return resolved;
     }
 }

@@ -7,7 +7,7 @@ namespace KmsEmulator.Api.Pipeline;
 public sealed class OperationContext<TRequest>(TRequest request, KmsRequestContext requestContext, CancellationToken cancellationToken)
 {
     private readonly Dictionary<string, ResolvedKey> _keys = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SymmetricCiphertext> _ciphertexts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, KeyCiphertext> _ciphertexts = new(StringComparer.Ordinal);
 
     public TRequest Request { get; } = request;
 
@@ -26,13 +26,16 @@ public sealed class OperationContext<TRequest>(TRequest request, KmsRequestConte
     /// <summary>The key bound to <paramref name="member"/>, or null when an optional identifier was absent.</summary>
     public KeyRecord? OptionalKey(string member) => _keys.GetValueOrDefault(member)?.Key;
 
-    /// <summary>The parsed ciphertext of a binding that reads one (Decrypt, ReEncrypt).</summary>
-    public SymmetricCiphertext Ciphertext(string member) =>
+    /// <summary>
+    /// The ciphertext of a binding that reads one (Decrypt, ReEncrypt): parsed when its key is symmetric, raw when the
+    /// key's ciphertexts are raw RSA output.
+    /// </summary>
+    public KeyCiphertext Ciphertext(string member) =>
         _ciphertexts.TryGetValue(member, out var value) ? value : throw new InvalidOperationException($"No ciphertext is bound to {member}.");
 
     internal void Bind(string member, ResolvedKey key) => _keys[member] = key;
 
-    internal void Bind(string member, SymmetricCiphertext ciphertext) => _ciphertexts[member] = ciphertext;
+    internal void Bind(string member, KeyCiphertext ciphertext) => _ciphertexts[member] = ciphertext;
 
     internal IEnumerable<ResolvedKey> BoundKeys => _keys.Values;
 }

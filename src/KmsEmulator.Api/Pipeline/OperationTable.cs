@@ -48,7 +48,8 @@ public sealed class OperationTable
             Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
             IReadOnlyList<KeyBinding<TRequest>>? keys = null,
             KeyUsageType? requiredUsage = null,
-            Func<TRequest, bool?>? dryRun = null)
+            Func<TRequest, bool?>? dryRun = null,
+            Action<OperationContext<TRequest>>? check = null)
             where TRequest : class, IValidatable
             where TResponse : class
         {
@@ -57,6 +58,7 @@ public sealed class OperationTable
                 Keys = keys ?? [],
                 RequiredUsage = requiredUsage,
                 DryRun = dryRun,
+                Check = check,
             };
             if (!Rows.TryAdd(operation, row))
             {

@@ -1,3 +1,5 @@
+using KmsEmulator.Policy;
+
 namespace KmsEmulator.Api.Protocol;
 
 /// <summary>Who made a request: the principal an access key maps to.</summary>
@@ -5,4 +7,8 @@ namespace KmsEmulator.Api.Protocol;
 /// <param name="Arn">The principal ARN (a user, a role session, or the account root).</param>
 /// <param name="AccessKeyId">The access key the request was signed with, if any.</param>
 /// <param name="PrincipalType">CloudTrail's userIdentity type: Root, IAMUser, AssumedRole, ...</param>
-public sealed record CallerIdentity(string AccountId, string Arn, string? AccessKeyId, string PrincipalType);
+public sealed record CallerIdentity(string AccountId, string Arn, string? AccessKeyId, string PrincipalType)
+{
+    /// <summary>The principal's IAM identity policies (configured principals only).</summary>
+    public IReadOnlyList<PolicyDocument> IdentityPolicies { get; init; } = [];
+}

@@ -1,30 +1,46 @@
 using System.Text.RegularExpressions;
 using KmsEmulator.Api.Keys;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
 namespace KmsEmulator.Api.Protocol;
 
 /// <summary>
-/// Builds the caller identity and region from a request's SigV4 Authorization header (permissive mode: the
-/// signature is parsed but not verified). Region comes from the credential scope. An access key that is exactly
-/// 12 digits stands for the root of that account, so tests can act as several accounts without configuration;
-/// any other access key maps to the root of the default account.
+/// Authenticates a request and builds its caller identity and region. The region comes from the SigV4 credential
+/// scope; the caller is the configured principal that owns the access key.
+/// <list type="bullet">
+/// <item>Strict mode: the signature is verified against the principal's secret (clock skew, session token, scope);
+/// unknown access keys and missing signatures are rejected with AWS's errors.</item>
+/// <item>Permissive mode (default): the header is parsed, not verified. An unknown access key of exactly 12 digits
+/// stands for the root of that account, any other for the root of the default account; an unsigned request is the
+/// default account in the default region.</item>
+/// </list>
 /// </summary>
-public sealed partial class IdentityResolver(IOptions<IdentityOptions> options)
+public sealed partial class IdentityResolver(
+    IOptions<IdentityOptions> options,
+    IOptions<AuthOptions> auth,
+    PrincipalDirectory principals,
+    TimeProvider clock)
 {
     private readonly IdentityOptions _options = options.Value;
+    private readonly AuthOptions _auth = auth.Value;
 
-    public (CallerIdentity Caller, string Region, SigV4Authorization? Signature) Resolve(string? authorizationHeader)
+    public bool IsStrict => _auth.Mode == AuthMode.Strict;
+
+    public (CallerIdentity Caller, string Region, SigV4Authorization? Signature) Resolve(HttpRequest request, ReadOnlySpan<byte> body)
     {
-        if (string.IsNullOrEmpty(authorizationHeader))
+        string? header = request.Headers.Authorization;
+        if (string.IsNullOrEmpty(header))
         {
-            return (RootOf(_options.DefaultAccountId, _options.DefaultRegion, null), _options.DefaultRegion, null);
+            return IsStrict
+                ? throw new KmsException("MissingAuthenticationTokenException", "Missing Authentication Token")
+                : (RootOf(_options.DefaultAccountId, _options.DefaultRegion, null), _options.DefaultRegion, null);
         }
 
-        var signature = SigV4Authorization.Parse(authorizationHeader);
+        var signature = SigV4Authorization.Parse(header);
         if (signature.Service != "kms")
         {
-            throw new KmsException("InvalidSignatureException", $"Credential should be scoped to correct service: 'kms'. Authorization={authorizationHeader}");
+            throw new KmsException("InvalidSignatureException", $"Credential should be scoped to correct service: 'kms'. Authorization={header}");
         }
 
         if (!RegionPattern().IsMatch(signature.Region))
@@ -32,9 +48,43 @@ public sealed partial class IdentityResolver(IOptions<IdentityOptions> options)
             throw new KmsException("InvalidSignatureException", $"Credential should be scoped to a valid region, not '{signature.Region}'.");
         }
 
+        var principal = principals.Find(signature.AccessKeyId);
+        if (IsStrict)
+        {
+            if (principal is null)
+            {
+                throw UnrecognizedClient();
+            }
+
+            CheckSessionToken(request, principal);
+            SigV4Verifier.Verify(request, body, signature, principal.SecretAccessKey, clock.GetUtcNow(), _auth.AllowedClockSkew);
+        }
+
+        if (principal is not null)
+        {
+            return (principal.Identity with { IdentityPolicies = principal.IdentityPolicies }, signature.Region, signature);
+        }
+
         var account = AccountPattern().IsMatch(signature.AccessKeyId) ? signature.AccessKeyId : _options.DefaultAccountId;
         return (RootOf(account, signature.Region, signature.AccessKeyId), signature.Region, signature);
     }
+
+    private void CheckSessionToken(HttpRequest request, ConfiguredPrincipal principal)
+    {
+        string? token = request.Headers["X-Amz-Security-Token"];
+        if (principal.SessionToken != token)
+        {
+            throw UnrecognizedClient();
+        }
+
+        if (principal.SessionExpiration is { } expiration && expiration <= clock.GetUtcNow())
+        {
+            throw new KmsException("ExpiredTokenException", "The security token included in the request is expired");
+        }
+    }
+
+    private static KmsException UnrecognizedClient() =>
+        new("UnrecognizedClientException", "The security token included in the request is invalid.");
 
     private static CallerIdentity RootOf(string accountId, string region, string? accessKeyId) =>
         new(accountId, new KeyScope(accountId, region).RootArn, accessKeyId, "Root");

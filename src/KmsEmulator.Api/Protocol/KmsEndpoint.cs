@@ -33,7 +33,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             var operation = ParseTarget(http.Request);
             operationName = operation.Name();
             var body = await ReadBodyAsync(http.Request, cancellationToken);
-            var (caller, region, signature) = identity.Resolve(http.Request.Headers.Authorization);
+            var (caller, region, signature) = identity.Resolve(http.Request, body.Span);
             var context = new KmsRequestContext(
                 requestId,
                 operation,

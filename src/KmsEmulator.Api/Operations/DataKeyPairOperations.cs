@@ -1,0 +1,77 @@
+using System.Security.Cryptography;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a key pair made by the HSM, its private key (PKCS#8)
+/// encrypted under a symmetric KMS key in the symmetric ciphertext format.
+/// </summary>
+public sealed class DataKeyPairOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(GenerateDataKeyPairRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<GenerateDataKeyPairRequest, GenerateDataKeyPairResponse>(
+            KmsOperation.GenerateDataKeyPair,
+            GenerateDataKeyPair,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.ENCRYPT_DECRYPT,
+            r => r.DryRun,
+            c =>
+            {
+                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
+                AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
+                CryptoOperations.RecipientNotSupported(c.Request.Recipient);
+            });
+        table.Add<GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse>(
+            KmsOperation.GenerateDataKeyPairWithoutPlaintext,
+            GenerateDataKeyPairWithoutPlaintext,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.ENCRYPT_DECRYPT,
+            r => r.DryRun,
+            c =>
+            {
+                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
+                AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
+            });
+    }
+
+    private async ValueTask<GenerateDataKeyPairResponse> GenerateDataKeyPair(OperationContext<GenerateDataKeyPairRequest> context)
+    {
+        var request = context.Request;
+        var key = context.Key(KeyId);
+        var pair = await keys.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
+
+        // The pipeline zeroes PrivateKeyPlaintext once the response is written.
+        return new GenerateDataKeyPairResponse
+        {
+            PrivateKeyCiphertextBlob = pair.PrivateKeyCiphertext,
+            PrivateKeyPlaintext = pair.PrivateKeyPkcs8,
+            PublicKey = pair.PublicKey,
+            KeyId = key.Arn,
+            KeyPairSpec = request.KeyPairSpec,
+            KeyMaterialId = pair.Material.MaterialId,
+        };
+    }
+
+    private async ValueTask<GenerateDataKeyPairWithoutPlaintextResponse> GenerateDataKeyPairWithoutPlaintext(
+        OperationContext<GenerateDataKeyPairWithoutPlaintextRequest> context)
+    {
+        var request = context.Request;
+        var key = context.Key(KeyId);
+        var pair = await keys.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
+        CryptographicOperations.ZeroMemory(pair.PrivateKeyPkcs8);
+        return new GenerateDataKeyPairWithoutPlaintextResponse
+        {
+            PrivateKeyCiphertextBlob = pair.PrivateKeyCiphertext,
+            PublicKey = pair.PublicKey,
+            KeyId = key.Arn,
+            KeyPairSpec = request.KeyPairSpec,
+            KeyMaterialId = pair.Material.MaterialId,
+        };
+    }
+}

@@ -1,0 +1,38 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>DeriveSharedSecret: raw ECDH with a KEY_AGREEMENT key on a NIST curve; the private key stays in the HSM.</summary>
+public sealed class KeyAgreementOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(DeriveSharedSecretRequest.KeyId);
+
+    public void Register(OperationTable.Builder table) =>
+        table.Add<DeriveSharedSecretRequest, DeriveSharedSecretResponse>(
+            KmsOperation.DeriveSharedSecret,
+            DeriveSharedSecret,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.KEY_AGREEMENT,
+            r => r.DryRun,
+            c =>
+            {
+                AlgorithmRules.KeyAgreement(c.Key(KeyId), c.Request.KeyAgreementAlgorithm!);
+                CryptoOperations.RecipientNotSupported(c.Request.Recipient);
+            });
+
+    private async ValueTask<DeriveSharedSecretResponse> DeriveSharedSecret(OperationContext<DeriveSharedSecretRequest> context)
+    {
+        var key = context.Key(KeyId);
+        var algorithm = AlgorithmRules.KeyAgreement(key, context.Request.KeyAgreementAlgorithm!);
+        var secret = await keys.DeriveSharedSecretAsync(key, context.Request.PublicKey!, context.CancellationToken);
+        return new DeriveSharedSecretResponse
+        {
+            KeyId = key.Arn,
+            SharedSecret = secret,
+            KeyAgreementAlgorithm = algorithm.ToWire(),
+            KeyOrigin = key.Origin.ToWire(),
+        };
+    }
+}

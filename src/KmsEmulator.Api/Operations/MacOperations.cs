@@ -1,0 +1,45 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>GenerateMac and VerifyMac with GENERATE_VERIFY_MAC (HMAC) keys; the secret stays in the HSM.</summary>
+public sealed class MacOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(GenerateMacRequest.KeyId);
+
+    public void Register(OperationTable.Builder table)
+    {
+        table.Add<GenerateMacRequest, GenerateMacResponse>(
+            KmsOperation.GenerateMac,
+            GenerateMac,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.GENERATE_VERIFY_MAC,
+            r => r.DryRun,
+            c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!));
+        table.Add<VerifyMacRequest, VerifyMacResponse>(
+            KmsOperation.VerifyMac,
+            VerifyMac,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            KeyUsageType.GENERATE_VERIFY_MAC,
+            r => r.DryRun,
+            c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!));
+    }
+
+    private async ValueTask<GenerateMacResponse> GenerateMac(OperationContext<GenerateMacRequest> context)
+    {
+        var key = context.Key(KeyId);
+        var plan = AlgorithmRules.Mac(key, context.Request.MacAlgorithm!);
+        var mac = await keys.GenerateMacAsync(key, plan, context.Request.Message!, context.CancellationToken);
+        return new GenerateMacResponse { KeyId = key.Arn, Mac = mac, MacAlgorithm = plan.Algorithm.ToWire() };
+    }
+
+    private async ValueTask<VerifyMacResponse> VerifyMac(OperationContext<VerifyMacRequest> context)
+    {
+        var key = context.Key(KeyId);
+        var plan = AlgorithmRules.Mac(key, context.Request.MacAlgorithm!);
+        await keys.VerifyMacAsync(key, plan, context.Request.Message!, context.Request.Mac!, context.CancellationToken);
+        return new VerifyMacResponse { KeyId = key.Arn, MacValid = true, MacAlgorithm = plan.Algorithm.ToWire() };
+    }
+}

@@ -1,0 +1,36 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+
+namespace KmsEmulator.Api.Operations;
+
+/// <summary>GetPublicKey: the DER SubjectPublicKeyInfo of an asymmetric key, with the algorithms its usage offers.</summary>
+public sealed class PublicKeyOperations(KeyService keys) : IOperationGroup
+{
+    private const string KeyId = nameof(GetPublicKeyRequest.KeyId);
+
+    public void Register(OperationTable.Builder table) =>
+        table.Add<GetPublicKeyRequest, GetPublicKeyResponse>(
+            KmsOperation.GetPublicKey,
+            GetPublicKey,
+            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            check: c => AlgorithmRules.RequireKeyPair(c.Key(KeyId)));
+
+    private async ValueTask<GetPublicKeyResponse> GetPublicKey(OperationContext<GetPublicKeyRequest> context)
+    {
+        var key = context.Key(KeyId);
+        var publicKey = await keys.GetPublicKeyAsync(key, context.CancellationToken);
+        var capability = KeySpecCapabilities.For(key.KeySpec);
+        return new GetPublicKeyResponse
+        {
+            KeyId = key.Arn,
+            PublicKey = publicKey,
+            CustomerMasterKeySpec = KeyMetadataMapper.CustomerMasterKeySpecOf(key.KeySpec),
+            KeySpec = key.KeySpec.ToWire(),
+            KeyUsage = key.KeyUsage.ToWire(),
+            EncryptionAlgorithms = KeyMetadataMapper.NonEmpty(capability.EncryptionAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            SigningAlgorithms = KeyMetadataMapper.NonEmpty(capability.SigningAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+            KeyAgreementAlgorithms = KeyMetadataMapper.NonEmpty(capability.KeyAgreementAlgorithmsFor(key.KeyUsage).Select(a => a.ToWire())),
+        };
+    }
+}

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Protocol;
+using KmsEmulator.Policy;
+
+namespace KmsEmulator.Api.Pipeline;
+
+/// <summary>
+/// Authorization as AWS KMS does it, in strict mode: explicit deny wins; the key policy must allow the caller, or
+/// allow the key's account and leave the decision to the caller's identity policies; grants allow their operations
+/// under their constraints; callers from another account need both sides. Operations without a key resource
+/// (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode allows everything.
+/// </summary>
+public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants) : IAuthorizer
+{
+    private readonly ConcurrentDictionary<string, PolicyDocument> _parsedPolicies = new(StringComparer.Ordinal);
+
+    public ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken)
+    {
+        if (!identity.IsStrict)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var caller = request.Caller;
+        var principalType = PrincipalTypeOf(caller);
+        if (keys.Count == 0)
+        {
+            var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, action, "*", BaseKeys(request, wireRequest, action).Build());
+            var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
+            return result.IsAllowed ? ValueTask.CompletedTask : throw AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+        }
+
+        foreach (var access in keys)
+        {
+            Authorize(request, wireRequest, caller, principalType, access);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access)
+    {
+        var key = access.Key.Key;
+        var builder = BaseKeys(request, wireRequest, access.Action);
+        AddKeyKeys(builder, access.Key);
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
+        var keyPolicy = _parsedPolicies.GetOrAdd(key.Policy, static text => PolicyDocument.Parse(text));
+
+        var result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId);
+        if (!result.IsAllowed && !result.IsExplicitDeny && grants.Allows(request, access, wireRequest))
+        {
+            result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId, allowedByGrant: true);
+        }
+
+        if (!result.IsAllowed)
+        {
+            throw access.FromCiphertext ? KmsErrors.CiphertextKeyNotAccessible() : AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+        }
+    }
+
+    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action)
+    {
+        var builder = ContextKeys.CreateBuilder()
+            .AddCurrentTime(clock.GetUtcNow())
+            .Add("aws:SecureTransport", "false")
+            .Add("aws:RequestedRegion", request.Region);
+        if (request.SourceIp is { } sourceIp)
+        {
+            builder.Add("aws:SourceIp", sourceIp);
+        }
+
+        RequestConditionKeys.Add(builder, wireRequest, action);
+        return builder;
+    }
+
+    private void AddKeyKeys(ContextKeys.Builder builder, ResolvedKey resolved)
+    {
+        var key = resolved.Key;
+        builder.Add("kms:KeySpec", key.KeySpec.ToWire())
+            .Add("kms:KeyUsage", key.KeyUsage.ToWire())
+            .Add("kms:KeyOrigin", key.Origin.ToWire())
+            .Add("kms:MultiRegion", key.MultiRegion ? "true" : "false")
+            .AddValues("kms:ResourceAliases", catalog.AliasNamesOf(key.Scope, key.KeyId));
+        if (resolved.RequestAlias is { } alias)
+        {
+            builder.Add("kms:RequestAlias", alias);
+        }
+
+        foreach (var tag in key.Tags)
+        {
+            builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
+        }
+    }
+
+    private static PrincipalType PrincipalTypeOf(CallerIdentity caller) => caller.PrincipalType switch
+    {
+        "Root" => PrincipalType.Root,
+        "IAMUser" => PrincipalType.IAMUser,
+        "AssumedRole" => PrincipalType.AssumedRole,
+        _ => PrincipalType.Role,
+    };
+
+    private static KmsException AccessDenied(string message) => new("AccessDeniedException", message, capitalizedMessageMember: true);
+}

@@ -1,0 +1,136 @@
+using System.Collections.Frozen;
+
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using KmsEmulator.Policy;
+using Microsoft.Extensions.Configuration;
+
+namespace KmsEmulator.Api.Protocol;
+
+/// <summary>A configured IAM principal: who it is, its credentials and its identity policies.</summary>
+public sealed record ConfiguredPrincipal(
+    CallerIdentity Identity,
+    string SecretAccessKey,
+    string? SessionToken,
+    DateTimeOffset? SessionExpiration,
+    IReadOnlyList<PolicyDocument> IdentityPolicies);
+
+/// <summary>
+/// The principals declared under <c>Kms:Principals</c>, indexed by access key id. Each entry has Arn, AccessKeyId,
+/// SecretAccessKey, optional SessionToken and SessionExpiration, and optional IdentityPolicies (IAM policy documents,
+/// as JSON objects or as JSON strings). Invalid entries stop start-up with a message naming the entry.
+/// </summary>
+public sealed partial class PrincipalDirectory
+{
+    public const string Section = "Kms:Principals";
+
+    private readonly FrozenDictionary<string, ConfiguredPrincipal> _byAccessKey;
+
+    public PrincipalDirectory(IEnumerable<ConfiguredPrincipal> principals) =>
+        _byAccessKey = principals.ToFrozenDictionary(p => p.Identity.AccessKeyId!, StringComparer.Ordinal);
+
+    public int Count => _byAccessKey.Count;
+
+    public ConfiguredPrincipal? Find(string accessKeyId) => _byAccessKey.GetValueOrDefault(accessKeyId);
+
+    /// <summary>Reads and checks <c>Kms:Principals</c>.</summary>
+    public static PrincipalDirectory FromConfiguration(IConfiguration configuration)
+    {
+        var principals = new List<ConfiguredPrincipal>();
+        var index = 0;
+        foreach (var entry in configuration.GetSection(Section).GetChildren())
+        {
+            principals.Add(Read(entry, index++));
+        }
+
+        var duplicate = principals.GroupBy(p => p.Identity.AccessKeyId).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new InvalidOperationException($"{Section}: access key id {duplicate.Key} is given to more than one principal.");
+        }
+
+        return new PrincipalDirectory(principals);
+    }
+
+    private static ConfiguredPrincipal Read(IConfigurationSection entry, int index)
+    {
+        string Required(string name) =>
+            entry[name] is { Length: > 0 } value ? value : throw new InvalidOperationException($"{Section}:{index} needs {name}.");
+
+        var arn = Required("Arn");
+        var match = PrincipalArnPattern().Match(arn);
+        if (!match.Success)
+        {
+            throw new InvalidOperationException($"{Section}:{index}: '{arn}' is not an IAM user, role, assumed-role or account root ARN.");
+        }
+
+        var type = match.Groups["kind"].Value switch
+        {
+            "root" => "Root",
+            var kind when kind.StartsWith("user/", StringComparison.Ordinal) => "IAMUser",
+            var kind when kind.StartsWith("assumed-role/", StringComparison.Ordinal) => "AssumedRole",
+            _ => "Role",
+        };
+
+        DateTimeOffset? expiration = entry["SessionExpiration"] is { Length: > 0 } text
+            ? DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture)
+            : null;
+
+        var policies = new List<PolicyDocument>();
+        var policyIndex = 0;
+        foreach (var policy in entry.GetSection("IdentityPolicies").GetChildren())
+        {
+            var json = policy.Value ?? ToJson(policy).ToJsonString();
+            if (!PolicyDocument.TryParse(json, out var document, out var error))
+            {
+                throw new InvalidOperationException($"{Section}:{index}:IdentityPolicies:{policyIndex}: {error}");
+            }
+
+            policies.Add(document!);
+            policyIndex++;
+        }
+
+        return new ConfiguredPrincipal(
+            new CallerIdentity(match.Groups["account"].Value, arn, Required("AccessKeyId"), type),
+            Required("SecretAccessKey"),
+            entry["SessionToken"] is { Length: > 0 } token ? token : null,
+            expiration,
+            policies);
+    }
+
+    /// <summary>
+    /// Rebuilds a JSON value from a configuration section (configuration flattens JSON into key paths): sections whose
+    /// children are 0..n-1 become arrays, others objects, leaves strings.
+    /// </summary>
+    private static JsonNode ToJson(IConfigurationSection section)
+    {
+        var children = section.GetChildren().ToList();
+        if (children.Count == 0)
+        {
+            return JsonValue.Create(section.Value ?? string.Empty);
+        }
+
+        var isArray = children.Select((c, i) => c.Key == i.ToString(System.Globalization.CultureInfo.InvariantCulture)).All(x => x);
+        if (isArray)
+        {
+            var array = new JsonArray();
+            foreach (var child in children.OrderBy(c => int.Parse(c.Key, System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                array.Add(ToJson(child));
+            }
+
+            return array;
+        }
+
+        var obj = new JsonObject();
+        foreach (var child in children)
+        {
+            obj[child.Key] = ToJson(child);
+        }
+
+        return obj;
+    }
+
+    [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex PrincipalArnPattern();
+}
