@@ -101,7 +101,7 @@ def parse_wrk(output):
 
 
 def run_wrk(url, target, body_file, connections, duration):
-    env = dict(os.environ, BENCH_BODY=body_file, BENCH_TARGET=target)
+    env = dict(os.environ, BENCH_BODY=body_file, BENCH_TARGET=target.split("-")[0])
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(BENCH, "post.lua"), url + "/"]
     output = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(output)
@@ -133,7 +133,7 @@ def main():
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey")
+    parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey,Sign-RSA_2048-PSS,Sign-ECC_NIST_P256,Verify-RSA_2048-PSS,GenerateMac")
     parser.add_argument("--log-level", default="Information", help="emulator Kms:LogLevel (Information logs one line per request)")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.json"))
     args = parser.parse_args()
@@ -168,14 +168,23 @@ def main():
     floor = start(["dotnet", os.path.join(work, "floor", "HttpFloor.dll"), "--urls", floor_url], subprocess.DEVNULL)
     try:
         key = kms(url, "CreateKey", {"Description": "bench"})["KeyMetadata"]["KeyId"]
+        rsa = kms(url, "CreateKey", {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})["KeyMetadata"]["KeyId"]
+        ecc = kms(url, "CreateKey", {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})["KeyMetadata"]["KeyId"]
+        hmac = kms(url, "CreateKey", {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})["KeyMetadata"]["KeyId"]
         plaintext = base64.b64encode(b"x" * 32).decode()
+        message = base64.b64encode(b"m" * 64).decode()
         context = {"purpose": "bench"}
         ciphertext = kms(url, "Encrypt", {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context})["CiphertextBlob"]
+        rsa_signature = kms(url, "Sign", {"KeyId": rsa, "Message": message, "SigningAlgorithm": "RSASSA_PSS_SHA_256"})["Signature"]
         bodies = {
             "Floor": {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context},
             "Encrypt": {"KeyId": key, "Plaintext": plaintext, "EncryptionContext": context},
             "Decrypt": {"CiphertextBlob": ciphertext, "EncryptionContext": context},
             "GenerateDataKey": {"KeyId": key, "KeySpec": "AES_256", "EncryptionContext": context},
+            "Sign-RSA_2048-PSS": {"KeyId": rsa, "Message": message, "SigningAlgorithm": "RSASSA_PSS_SHA_256"},
+            "Sign-ECC_NIST_P256": {"KeyId": ecc, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256"},
+            "Verify-RSA_2048-PSS": {"KeyId": rsa, "Message": message, "Signature": rsa_signature, "SigningAlgorithm": "RSASSA_PSS_SHA_256"},
+            "GenerateMac": {"KeyId": hmac, "Message": message, "MacAlgorithm": "HMAC_SHA_256"},
         }
         for name, body in bodies.items():
             with open(os.path.join(work, name + ".json"), "w") as f:
