@@ -21,6 +21,9 @@ public sealed class EmulatorHost : IAsyncDisposable
     private static readonly string RunRoot = Path.Combine(Path.GetTempPath(), $"kmsemu-e2e-{Environment.ProcessId}");
     private static readonly string TokenDirectory = Path.Combine(RunRoot, "tokens");
 
+    /// <summary>The secret the clients use unless a test names another (permissive mode does not check it).</summary>
+    public const string DummySecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
     private WebApplication? _app;
 
     static EmulatorHost() =>
@@ -36,8 +39,9 @@ public sealed class EmulatorHost : IAsyncDisposable
             }
         };
 
-    private EmulatorHost(string dataDir, string tokenLabel, FakeTimeProvider clock)
+    private EmulatorHost(string dataDir, string tokenLabel, FakeTimeProvider clock, string[] extraArgs)
     {
+        ExtraArgs = extraArgs;
         DataDir = dataDir;
         TokenLabel = tokenLabel;
         Clock = clock;
@@ -49,18 +53,32 @@ public sealed class EmulatorHost : IAsyncDisposable
 
     public FakeTimeProvider Clock { get; }
 
+    /// <summary>Further command-line arguments, e.g. <c>--config</c> with principals and strict mode.</summary>
+    public string[] ExtraArgs { get; }
+
     public string Url { get; private set; } = string.Empty;
 
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The host is stopped.");
 
     /// <summary>Starts a host with a fresh data directory and token.</summary>
-    public static Task<EmulatorHost> StartNewAsync() =>
-        StartAsync(Path.Combine(RunRoot, "data-" + Guid.NewGuid().ToString("N")[..8]), "t" + Guid.NewGuid().ToString("N")[..12], new FakeTimeProvider(DateTimeOffset.UtcNow));
+    public static Task<EmulatorHost> StartNewAsync(params string[] extraArgs) =>
+        StartAsync(Path.Combine(RunRoot, "data-" + Guid.NewGuid().ToString("N")[..8]), "t" + Guid.NewGuid().ToString("N")[..12], new FakeTimeProvider(DateTimeOffset.UtcNow), extraArgs);
+
+    /// <summary>
+    /// Starts a host with a configuration file (same schema as appsettings.json), e.g. strict mode and principals.
+    /// </summary>
+    public static Task<EmulatorHost> StartWithConfigAsync(object configuration)
+    {
+        Directory.CreateDirectory(RunRoot);
+        var path = Path.Combine(RunRoot, "config-" + Guid.NewGuid().ToString("N")[..8] + ".json");
+        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(configuration));
+        return StartNewAsync("--config", path);
+    }
 
     /// <summary>Starts a host on an existing data directory and token (a restart).</summary>
-    public static async Task<EmulatorHost> StartAsync(string dataDir, string tokenLabel, FakeTimeProvider clock)
+    public static async Task<EmulatorHost> StartAsync(string dataDir, string tokenLabel, FakeTimeProvider clock, params string[] extraArgs)
     {
-        var host = new EmulatorHost(dataDir, tokenLabel, clock);
+        var host = new EmulatorHost(dataDir, tokenLabel, clock, extraArgs);
         string[] args =
         [
             "--urls", "http://127.0.0.1:0",
@@ -68,6 +86,7 @@ public sealed class EmulatorHost : IAsyncDisposable
             "--Kms:Hsm:TokenLabel=" + tokenLabel,
             "--Kms:Hsm:TokenDirectory=" + TokenDirectory,
             "--Kms:LogLevel=Warning",
+            .. extraArgs,
         ];
         host._app = await KmsEmulatorApp.BuildAsync(args, builder => builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock)));
         await host._app.StartAsync();
@@ -79,17 +98,17 @@ public sealed class EmulatorHost : IAsyncDisposable
     public async Task<EmulatorHost> RestartAsync()
     {
         await StopAsync();
-        return await StartAsync(DataDir, TokenLabel, Clock);
+        return await StartAsync(DataDir, TokenLabel, Clock, ExtraArgs);
     }
 
     /// <summary>An official AWS SDK client pointed at this host, signing with dummy credentials.</summary>
-    public AmazonKeyManagementServiceClient CreateClient(string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1") =>
-        CreateClient(Url, accessKeyId, region);
+    public AmazonKeyManagementServiceClient CreateClient(string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1", string secretAccessKey = DummySecret) =>
+        CreateClient(Url, accessKeyId, region, secretAccessKey);
 
     /// <summary>An official AWS SDK client pointed at any emulator URL (also one in another process).</summary>
-    public static AmazonKeyManagementServiceClient CreateClient(string url, string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1") =>
+    public static AmazonKeyManagementServiceClient CreateClient(string url, string accessKeyId = "AKIAIOSFODNN7EXAMPLE", string region = "us-east-1", string secretAccessKey = DummySecret) =>
         new(
-            new BasicAWSCredentials(accessKeyId, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            new BasicAWSCredentials(accessKeyId, secretAccessKey),
             new AmazonKeyManagementServiceConfig { ServiceURL = url, AuthenticationRegion = region, MaxErrorRetry = 0 });
 
     public async Task StopAsync()

@@ -38,8 +38,16 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
             KmsOperation.ReEncrypt,
             ReEncrypt,
             [
-                new() { Member = SourceKeyId, Identifier = r => r.SourceKeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic, Optional = true },
-                new() { Member = DestinationKeyId, Identifier = r => r.DestinationKeyId, StateRule = KeyStateRule.Cryptographic },
+                new()
+                {
+                    Member = SourceKeyId, Identifier = r => r.SourceKeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic,
+                    Optional = true, Action = "kms:ReEncryptFrom", GrantOperation = "ReEncryptFrom",
+                },
+                new()
+                {
+                    Member = DestinationKeyId, Identifier = r => r.DestinationKeyId, StateRule = KeyStateRule.Cryptographic,
+                    Action = "kms:ReEncryptTo", GrantOperation = "ReEncryptTo",
+                },
             ],
             KeyUsageType.ENCRYPT_DECRYPT,
             r => r.DryRun,

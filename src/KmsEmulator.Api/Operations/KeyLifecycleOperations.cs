@@ -6,7 +6,7 @@ using KmsEmulator.Policy;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.</summary>
-public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecycle) : IOperationGroup
+public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecycle, IAuthorizer authorizer) : IOperationGroup
 {
     private const string KeyId = nameof(DescribeKeyRequest.KeyId);
 
@@ -71,6 +71,11 @@ public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecyc
         var origin = request.Origin is null ? OriginType.AWS_KMS : OriginTypeWire.TryParse(request.Origin, out var o) ? o : OriginType.AWS_KMS;
         var policy = request.Policy ?? DefaultKeyPolicy.For(context.Scope.RootArn);
         PolicyOperations.CheckPolicyDocument(policy);
+        if (request.Policy is not null && request.BypassPolicyLockoutSafetyCheck != true)
+        {
+            // The key id is not known yet; "*" stands for the new key, as Resource "*" does in key policies.
+            authorizer.CheckPolicyLockout(context.RequestContext, policy, context.Scope.KeyArn("*"), context.Scope.AccountId);
+        }
 
         var key = await keys.CreateKeyAsync(
             context.Scope,

@@ -6,8 +6,8 @@ using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Operations;
 
-/// <summary>GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are stored and returned; evaluation comes later.</summary>
-public sealed class PolicyOperations(KeyService keys) : IOperationGroup
+/// <summary>GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are stored exactly as given and evaluated in strict mode.</summary>
+public sealed class PolicyOperations(KeyService keys, IAuthorizer authorizer) : IOperationGroup
 {
     private const string KeyId = nameof(GetKeyPolicyRequest.KeyId);
 
@@ -27,7 +27,13 @@ public sealed class PolicyOperations(KeyService keys) : IOperationGroup
             {
                 CheckPolicyName(c.Request.PolicyName);
                 CheckPolicyDocument(c.Request.Policy!);
-                await keys.PutPolicyAsync(c.Key(KeyId), c.Request.Policy!, c.CancellationToken);
+                var key = c.Key(KeyId);
+                if (c.Request.BypassPolicyLockoutSafetyCheck != true)
+                {
+                    authorizer.CheckPolicyLockout(c.RequestContext, c.Request.Policy!, key.Arn, key.Scope.AccountId);
+                }
+
+                await keys.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);

@@ -17,7 +17,16 @@ public sealed record KeyAccess(ResolvedKey Key, string Action, string Operation,
 /// </summary>
 public interface IAuthorizer
 {
+    /// <summary>False when every request is allowed (permissive mode): the pipeline then skips building the inputs.</summary>
+    bool IsEnabled { get; }
+
     ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The key-policy lockout safety check of CreateKey and PutKeyPolicy: throws MalformedPolicyDocumentException when
+    /// <paramref name="policy"/> would not let the caller call PutKeyPolicy on the key again.
+    /// </summary>
+    void CheckPolicyLockout(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount);
 }
 
 /// <summary>Whether a grant on the key allows the access (grantee, operation, constraints, grant tokens).</summary>

@@ -21,6 +21,12 @@ public sealed record KeyBinding<TRequest>
     /// <summary>Absent identifiers are an error unless the binding is optional (ListAliases' KeyId filter).</summary>
     public bool Optional { get; init; }
 
+    /// <summary>The IAM action this key needs when it differs from the operation's (ReEncrypt: kms:ReEncryptFrom / kms:ReEncryptTo).</summary>
+    public string? Action { get; init; }
+
+    /// <summary>The grant operation that allows this use when it differs from the operation name (ReEncryptFrom / ReEncryptTo).</summary>
+    public string? GrantOperation { get; init; }
+
     /// <summary>For Decrypt and ReEncrypt: the ciphertext whose header names the key when the identifier is absent.</summary>
     public Func<TRequest, byte[]?>? Ciphertext { get; init; }
 }

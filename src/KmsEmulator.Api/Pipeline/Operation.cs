@@ -60,13 +60,22 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             }
 
             var operationContext = new OperationContext<TRequest>(request, context, cancellationToken);
+            var accesses = _authorizer.IsEnabled ? new List<KeyAccess>(Keys.Count) : null;
+            ResolvedKey? first = null;
             foreach (var binding in Keys)
             {
-                Bind(operationContext, binding);
+                if (Bind(operationContext, binding) is { } access)
+                {
+                    first ??= access.Key;
+                    accesses?.Add(access);
+                }
             }
 
-            var bound = operationContext.BoundKeys.ToList();
-            await _authorizer.AuthorizeAsync(context, request, Action, [.. bound.Select(k => new KeyAccess(k, Action, Operation.Name(), FromCiphertext: false))], cancellationToken);
+            if (accesses is not null)
+            {
+                await _authorizer.AuthorizeAsync(context, request, Action, accesses, cancellationToken);
+            }
+
             Check?.Invoke(operationContext);
             if (DryRun?.Invoke(request) == true)
             {
@@ -74,8 +83,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             }
 
             response = await _handler(operationContext);
-            var keyId = bound.Count > 0 ? bound[0].Key.KeyId : null;
-            return new OperationResult(JsonSerializer.SerializeToUtf8Bytes(response, ResponseType), keyId);
+            return new OperationResult(JsonSerializer.SerializeToUtf8Bytes(response, ResponseType), first?.Key.KeyId);
         }
         finally
         {
@@ -96,7 +104,8 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         }
     }
 
-    private void Bind(OperationContext<TRequest> context, KeyBinding<TRequest> binding)
+    /// <summary>Resolves one binding and checks state and usage; returns what authorization must allow, or null for an absent optional key.</summary>
+    private KeyAccess? Bind(OperationContext<TRequest> context, KeyBinding<TRequest> binding)
     {
         var identifier = binding.Identifier(context.Request);
         ResolvedKey? resolved = identifier is null ? null : _resolver.Resolve(identifier, context.Scope, binding.Forms);
@@ -111,7 +120,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         {
             if (binding.Optional)
             {
-                return;
+                return null;
             }
 
             throw KmsErrors.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(binding.Member[0])}{binding.Member[1..]}' failed to satisfy constraint: Member must not be null");
@@ -124,6 +133,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         }
 
         context.Bind(binding.Member, resolved);
+        return new KeyAccess(resolved, binding.Action ?? Action, binding.GrantOperation ?? Operation.Name(), FromCiphertext: identifier is null && binding.Ciphertext is not null);
     }
 
     /// <summary>

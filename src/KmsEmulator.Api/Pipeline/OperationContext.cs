@@ -36,6 +36,4 @@ public sealed class OperationContext<TRequest>(TRequest request, KmsRequestConte
     internal void Bind(string member, ResolvedKey key) => _keys[member] = key;
 
     internal void Bind(string member, KeyCiphertext ciphertext) => _ciphertexts[member] = ciphertext;
-
-    internal IEnumerable<ResolvedKey> BoundKeys => _keys.Values;
 }

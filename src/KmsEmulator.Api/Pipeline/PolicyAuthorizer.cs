@@ -16,9 +16,11 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
 {
     private readonly ConcurrentDictionary<string, PolicyDocument> _parsedPolicies = new(StringComparer.Ordinal);
 
+    public bool IsEnabled => identity.IsStrict;
+
     public ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken)
     {
-        if (!identity.IsStrict)
+        if (!IsEnabled)
         {
             return ValueTask.CompletedTask;
         }
@@ -38,6 +40,22 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    public void CheckPolicyLockout(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount)
+    {
+        if (!IsEnabled)
+        {
+            return;
+        }
+
+        var caller = request.Caller;
+        var keys = BaseKeys(request, new object(), "kms:PutKeyPolicy").Build();
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), "kms:PutKeyPolicy", keyArn, keys);
+        if (!KmsAuthorization.Decide(PolicyDocument.Parse(policy), caller.IdentityPolicies, policyRequest, keyOwnerAccount).IsAllowed)
+        {
+            throw KmsErrors.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
+        }
     }
 
     private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access)

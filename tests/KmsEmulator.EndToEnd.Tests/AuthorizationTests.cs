@@ -1,0 +1,175 @@
+using Amazon.KeyManagementService;
+using Amazon.KeyManagementService.Model;
+using static KmsEmulator.EndToEnd.Tests.StrictPrincipals;
+
+namespace KmsEmulator.EndToEnd.Tests;
+
+/// <summary>Strict mode: key policies, identity policies, cross-account access and DryRun decide as AWS does.</summary>
+public sealed class AuthorizationTests : IAsyncLifetime
+{
+    private EmulatorHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await EmulatorHost.StartWithConfigAsync(Configuration());
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task<KeyMetadata> AdminKeyAsync(string? policy = null)
+    {
+        using var admin = _host.Client(Admin);
+        return (await admin.CreateKeyAsync(new CreateKeyRequest { Policy = policy })).KeyMetadata;
+    }
+
+    private static string Denied(Principal who, string action, string keyArn, string reason) =>
+        $"User: {who.Arn} is not authorized to perform: {action} on resource: {keyArn} {reason}";
+
+    [Fact]
+    public async Task A_principal_whose_identity_policy_allows_uses_a_key_with_the_default_policy()
+    {
+        var key = await AdminKeyAsync();
+        using var alice = _host.Client(Alice);
+
+        var encrypted = await alice.EncryptTextAsync(key.KeyId, "for alice");
+
+        Assert.Equal("for alice", Blob.Text((await alice.DecryptBlobAsync(encrypted.CiphertextBlob)).Plaintext));
+    }
+
+    [Fact]
+    public async Task Without_an_identity_policy_the_default_key_policy_denies_with_AWS_wording()
+    {
+        var key = await AdminKeyAsync();
+        using var bob = _host.Client(Bob);
+
+        await KmsAssert.ErrorAsync(
+            () => bob.EncryptTextAsync(key.KeyId, "no"),
+            "AccessDeniedException",
+            Denied(Bob, "kms:Encrypt", key.Arn, "because no identity-based policy allows the kms:Encrypt action"));
+    }
+
+    [Fact]
+    public async Task A_key_policy_that_names_the_principal_allows_it_under_its_conditions()
+    {
+        var policy = """
+            {"Version":"2012-10-17","Statement":[
+              {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Sid":"BobForAcme","Effect":"Allow","Principal":{"AWS":"BOB"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+               "Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"acme"}}}]}
+            """.Replace("BOB", Bob.Arn, StringComparison.Ordinal);
+        var key = await AdminKeyAsync(policy);
+        using var bob = _host.Client(Bob);
+
+        var encrypted = await bob.EncryptTextAsync(key.KeyId, "acme data", Blob.Context(("tenant", "acme")));
+        var decrypted = await bob.DecryptBlobAsync(encrypted.CiphertextBlob, Blob.Context(("tenant", "acme")));
+
+        Assert.Equal("acme data", Blob.Text(decrypted.Plaintext));
+        var error = await KmsAssert.ErrorAsync(() => bob.EncryptTextAsync(key.KeyId, "other", Blob.Context(("tenant", "globex"))), "AccessDeniedException");
+        Assert.StartsWith($"User: {Bob.Arn} is not authorized to perform: kms:Encrypt on resource: {key.Arn}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_explicit_deny_in_the_key_policy_wins_over_every_allow()
+    {
+        var policy = $$"""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Deny","Principal":{"AWS":"{{Alice.Arn}}"},"Action":"kms:Decrypt","Resource":"*"}]}
+            """;
+        var key = await AdminKeyAsync(policy);
+        using var alice = _host.Client(Alice);
+        var encrypted = await alice.EncryptTextAsync(key.KeyId, "write only");
+
+        await KmsAssert.ErrorAsync(
+            () => alice.DecryptBlobAsync(encrypted.CiphertextBlob, keyId: key.KeyId),
+            "AccessDeniedException",
+            Denied(Alice, "kms:Decrypt", key.Arn, "with an explicit deny in a resource-based policy"));
+    }
+
+    [Fact]
+    public async Task Decrypt_without_a_KeyId_hides_a_key_the_caller_may_not_use()
+    {
+        var key = await AdminKeyAsync();
+        using var alice = _host.Client(Alice);
+        using var bob = _host.Client(Bob);
+        var encrypted = await alice.EncryptTextAsync(key.KeyId, "secret");
+
+        await KmsAssert.ErrorAsync(
+            () => bob.DecryptBlobAsync(encrypted.CiphertextBlob),
+            "AccessDeniedException",
+            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
+    }
+
+    [Fact]
+    public async Task Cross_account_use_needs_the_key_policy_and_the_callers_identity_policy()
+    {
+        var shared = await AdminKeyAsync($$"""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::{{Other}}:root"},"Action":["kms:Encrypt","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}
+            """);
+        var unshared = await AdminKeyAsync();
+        using var carol = _host.Client(Carol);
+
+        var encrypted = await carol.EncryptTextAsync(shared.Arn, "across accounts");
+        Assert.Equal("across accounts", Blob.Text((await carol.DecryptBlobAsync(encrypted.CiphertextBlob, keyId: shared.Arn)).Plaintext));
+        await KmsAssert.ErrorAsync(
+            () => carol.EncryptTextAsync(unshared.Arn, "no"),
+            "AccessDeniedException",
+            Denied(Carol, "kms:Encrypt", unshared.Arn, "because no resource-based policy allows the kms:Encrypt action"));
+        await KmsAssert.ErrorAsync(() => carol.GenerateDataKeyAsync(new GenerateDataKeyRequest { KeyId = shared.Arn, KeySpec = DataKeySpec.AES_256 }), "AccessDeniedException");
+    }
+
+    [Fact]
+    public async Task DryRun_says_whether_the_call_would_be_allowed()
+    {
+        var key = await AdminKeyAsync();
+        using var alice = _host.Client(Alice);
+        using var bob = _host.Client(Bob);
+        var request = new EncryptRequest { KeyId = key.KeyId, Plaintext = Blob.Of("dry"), DryRun = true };
+
+        await KmsAssert.ErrorAsync(() => alice.EncryptAsync(request), "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.");
+        await KmsAssert.ErrorAsync(() => bob.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = Blob.Of("dry"), DryRun = true }), "AccessDeniedException");
+    }
+
+    [Fact]
+    public async Task CreateKey_is_decided_by_identity_policies_alone()
+    {
+        using var alice = _host.Client(Alice);
+        using var bob = _host.Client(Bob);
+
+        Assert.NotNull((await alice.CreateKeyAsync(new CreateKeyRequest())).KeyMetadata.KeyId);
+        await KmsAssert.ErrorAsync(
+            () => bob.CreateKeyAsync(new CreateKeyRequest()),
+            "AccessDeniedException",
+            $"User: {Bob.Arn} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action");
+    }
+
+    [Fact]
+    public async Task PutKeyPolicy_refuses_a_policy_that_would_lock_the_caller_out_unless_told_to_bypass()
+    {
+        var key = await AdminKeyAsync();
+        using var alice = _host.Client(Alice);
+        var lockout = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:*","Resource":"*"}]}""";
+
+        await KmsAssert.ErrorAsync(
+            () => alice.PutKeyPolicyAsync(new PutKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default", Policy = lockout }),
+            "MalformedPolicyDocumentException",
+            "The new key policy will not allow you to update the key policy in the future.");
+        await alice.PutKeyPolicyAsync(new PutKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default", Policy = lockout, BypassPolicyLockoutSafetyCheck = true });
+
+        // The bypassed policy names only bob: bob can read it, and even the account root is now locked out, as in AWS.
+        using var bob = _host.Client(Bob);
+        using var admin = _host.Client(Admin);
+        Assert.Equal(lockout, (await bob.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default" })).Policy);
+        await KmsAssert.ErrorAsync(() => admin.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default" }), "AccessDeniedException");
+    }
+
+    [Fact]
+    public async Task An_assumed_role_session_signs_with_its_session_token()
+    {
+        var key = await AdminKeyAsync();
+        using var worker = _host.Client(Worker);
+
+        var encrypted = await worker.EncryptTextAsync(key.KeyId, "from a role session");
+
+        Assert.Equal(key.Arn, encrypted.KeyId);
+    }
+}
