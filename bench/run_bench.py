@@ -6,12 +6,17 @@ Starts the HTTP floor app and the emulator (Release builds) on loopback, then dr
 alongside it. Also measures start-up time to a healthy /health (second start on an existing data dir) and
 idle memory (RSS) of the emulator.
 
-Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--connections 16,64] [--ops Encrypt,Decrypt,GenerateDataKey]
-                          [--log-level Information] [--out bench/results/latest.json]
+Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--connections 16,64] [--ops Encrypt,Decrypt,...]
+                          [--log-level Information] [--strict] [--out bench/results/latest.json]
+With --strict, a second emulator runs in strict mode (SigV4 verified, a 20-statement key policy evaluated) and its
+Encrypt is measured right after the permissive emulator's Encrypt at each connection count.
 Needs: wrk (apt-get install wrk), SoftHSM2, the .NET SDK. Only loopback addresses are used.
 """
 import argparse
 import base64
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -34,11 +39,51 @@ def free_port():
         return s.getsockname()[1]
 
 
+BENCH_PRINCIPAL = {"Arn": "arn:aws:iam::111122223333:user/bench", "AccessKeyId": "AKIDBENCH", "SecretAccessKey": "bench-secret"}
+STRICT = {"on": False}
+
+
+def sigv4_headers(url, target, body_bytes):
+    """SigV4 headers for a POST to the emulator, signed as the bench principal (strict mode)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, date = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    host = url.split("://", 1)[1].rstrip("/")
+    canonical = "\n".join([
+        "POST", "/", "",
+        "content-type:application/x-amz-json-1.1", f"host:{host}", f"x-amz-date:{amz_date}", f"x-amz-target:TrentService.{target}", "",
+        "content-type;host;x-amz-date;x-amz-target", hashlib.sha256(body_bytes).hexdigest()])
+    scope = f"{date}/us-east-1/kms/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + BENCH_PRINCIPAL["SecretAccessKey"]).encode()
+    for part in (date, "us-east-1", "kms", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return {
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={BENCH_PRINCIPAL['AccessKeyId']}/{scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}",
+        "X-Amz-Date": amz_date,
+    }
+
+
+def twenty_statement_policy():
+    """A 20-statement key policy: the account admin, the bench principal's statement and 18 statements that do not match."""
+    statements = [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Bench", "Effect": "Allow", "Principal": {"AWS": BENCH_PRINCIPAL["Arn"]}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:Sign", "kms:Verify", "kms:GenerateMac"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:EncryptionContext:purpose": "bench"}, "Bool": {"aws:SecureTransport": "false"}}},
+    ]
+    for i in range(18):
+        statements.append({"Sid": f"Other{i}", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::111122223333:user/user{i}"},
+                           "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+                           "Condition": {"StringLike": {"kms:EncryptionContext:tenant": f"tenant-{i}-*"}, "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
 def kms(url, target, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "TrentService." + target,
-    })
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService." + target}
+    if STRICT["on"]:
+        headers.update(sigv4_headers(url, target, data))
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -100,8 +145,13 @@ def parse_wrk(output):
     }
 
 
-def run_wrk(url, target, body_file, connections, duration):
-    env = dict(os.environ, BENCH_BODY=body_file, BENCH_TARGET=target.split("-")[0])
+def run_wrk(url, target, body_file, connections, duration, strict=False):
+    operation = target.split("-")[0]
+    env = dict(os.environ, BENCH_BODY=body_file, BENCH_TARGET=operation)
+    if strict:
+        with open(body_file, "rb") as f:
+            signed = sigv4_headers(url, operation, f.read())
+        env.update(BENCH_AUTHORIZATION=signed["Authorization"], BENCH_AMZ_DATE=signed["X-Amz-Date"])
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(BENCH, "post.lua"), url + "/"]
     output = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(output)
@@ -135,6 +185,7 @@ def main():
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey,Sign-RSA_2048-PSS,Sign-ECC_NIST_P256,Verify-RSA_2048-PSS,GenerateMac")
     parser.add_argument("--log-level", default="Information", help="emulator Kms:LogLevel (Information logs one line per request)")
+    parser.add_argument("--strict", action="store_true", help="also run the emulator in strict mode (SigV4 verified, 20-statement key policy) and compare")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.json"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -166,6 +217,17 @@ def main():
     floor_port = free_port()
     floor_url = f"http://{HOST}:{floor_port}"
     floor = start(["dotnet", os.path.join(work, "floor", "HttpFloor.dll"), "--urls", floor_url], subprocess.DEVNULL)
+    strict = strict_url = None
+    if args.strict:
+        # A second emulator in strict mode: SigV4 verified against the bench principal's secret, policies evaluated.
+        config = os.path.join(work, "strict.json")
+        with open(config, "w") as f:
+            principal = dict(BENCH_PRINCIPAL, IdentityPolicies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}])
+            json.dump({"Kms": {"Auth": {"Mode": "Strict"}, "Principals": [principal]}}, f)
+        strict_url = f"http://{HOST}:{free_port()}"
+        strict = start(["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", strict_url, "--data-dir", os.path.join(work, "strict-data"),
+                        f"--Kms:LogLevel={args.log_level}", "--config", config], open(os.path.join(work, "strict.log"), "w"))
+        wait_healthy(strict_url, strict)
     try:
         key = kms(url, "CreateKey", {"Description": "bench"})["KeyMetadata"]["KeyId"]
         rsa = kms(url, "CreateKey", {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})["KeyMetadata"]["KeyId"]
@@ -186,6 +248,11 @@ def main():
             "Verify-RSA_2048-PSS": {"KeyId": rsa, "Message": message, "Signature": rsa_signature, "SigningAlgorithm": "RSASSA_PSS_SHA_256"},
             "GenerateMac": {"KeyId": hmac, "Message": message, "MacAlgorithm": "HMAC_SHA_256"},
         }
+        if strict:
+            STRICT["on"] = True
+            strict_key = kms(strict_url, "CreateKey", {"Description": "bench strict", "Policy": twenty_statement_policy()})["KeyMetadata"]["KeyId"]
+            STRICT["on"] = False
+            bodies["Encrypt-strict"] = {"KeyId": strict_key, "Plaintext": plaintext, "EncryptionContext": context}
         for name, body in bodies.items():
             with open(os.path.join(work, name + ".json"), "w") as f:
                 json.dump(body, f)
@@ -195,6 +262,8 @@ def main():
         run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), 16, args.warmup)
         for op in ops:
             run_wrk(url, op, os.path.join(work, op + ".json"), 16, max(2, args.warmup // len(ops)))
+        if strict:
+            run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), 16, args.warmup, strict=True)
 
         for c in connections:
             floor_result = run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), c, args.duration)
@@ -203,10 +272,18 @@ def main():
                 r = run_wrk(url, op, os.path.join(work, op + ".json"), c, args.duration)
                 r["fraction_of_floor"] = round(r["rps"] / floor_result["rps"], 3)
                 results["runs"].append({"target": op, "connections": c, **r})
+            if strict:
+                permissive = run_wrk(url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
+                r = run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), c, args.duration, strict=True)
+                r["fraction_of_floor"] = round(r["rps"] / floor_result["rps"], 3)
+                r["fraction_of_permissive"] = round(r["rps"] / permissive["rps"], 3)
+                results["runs"].append({"target": "Encrypt (strict: SigV4 + 20-statement key policy)", "connections": c, **r})
         results["rss_after_load_mb"] = round(rss_mb(emulator.pid), 1)
     finally:
         stop(floor)
         stop(emulator)
+        if strict:
+            stop(strict)
         log.close()
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -219,7 +296,8 @@ def main():
     print("|---|---:|---:|---:|---:|---:|")
     for r in results["runs"]:
         fraction = r.get("fraction_of_floor", 1.0)
-        print(f"| {r['target']} | {r['connections']} | {r['rps']:,.0f} | {fraction:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+        note = f" (vs permissive Encrypt just before: {r['fraction_of_permissive']:.2f})" if "fraction_of_permissive" in r else ""
+        print(f"| {r['target']}{note} | {r['connections']} | {r['rps']:,.0f} | {fraction:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 

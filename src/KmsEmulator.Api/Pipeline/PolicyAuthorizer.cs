@@ -12,7 +12,7 @@ namespace KmsEmulator.Api.Pipeline;
 /// under their constraints; callers from another account need both sides. Operations without a key resource
 /// (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode allows everything.
 /// </summary>
-public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants) : IAuthorizer
+public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
     private readonly ConcurrentDictionary<string, PolicyDocument> _parsedPolicies = new(StringComparer.Ordinal);
 
@@ -61,12 +61,13 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
     private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access)
     {
         var key = access.Key.Key;
-        var builder = BaseKeys(request, wireRequest, access.Action);
-        AddKeyKeys(builder, access.Key);
-        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
         var keyPolicy = _parsedPolicies.GetOrAdd(key.Policy, static text => PolicyDocument.Parse(text));
+        var referenced = decisions.ReferencedKeys(keyPolicy, caller.IdentityPolicies);
+        var builder = BaseKeys(request, wireRequest, access.Action, includeTime: referenced is null);
+        AddKeyKeys(builder, access.Key, referenced);
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
 
-        var result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId);
+        var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId);
         if (!result.IsAllowed && !result.IsExplicitDeny && grants.Allows(request, access, wireRequest))
         {
             result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId, allowedByGrant: true);
@@ -78,12 +79,16 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
         }
     }
 
-    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action)
+    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action, bool includeTime = true)
     {
         var builder = ContextKeys.CreateBuilder()
-            .AddCurrentTime(clock.GetUtcNow())
             .Add("aws:SecureTransport", "false")
             .Add("aws:RequestedRegion", request.Region);
+        if (includeTime)
+        {
+            builder.AddCurrentTime(clock.GetUtcNow());
+        }
+
         if (request.SourceIp is { } sourceIp)
         {
             builder.Add("aws:SourceIp", sourceIp);
@@ -93,22 +98,30 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
         return builder;
     }
 
-    private void AddKeyKeys(ContextKeys.Builder builder, ResolvedKey resolved)
+    /// <summary>Keys that describe the key. Aliases and tags are looked up only when a policy can read them.</summary>
+    private void AddKeyKeys(ContextKeys.Builder builder, ResolvedKey resolved, IReadOnlyList<string>? referenced)
     {
         var key = resolved.Key;
         builder.Add("kms:KeySpec", key.KeySpec.ToWire())
             .Add("kms:KeyUsage", key.KeyUsage.ToWire())
             .Add("kms:KeyOrigin", key.Origin.ToWire())
-            .Add("kms:MultiRegion", key.MultiRegion ? "true" : "false")
-            .AddValues("kms:ResourceAliases", catalog.AliasNamesOf(key.Scope, key.KeyId));
+            .Add("kms:MultiRegion", key.MultiRegion ? "true" : "false");
         if (resolved.RequestAlias is { } alias)
         {
             builder.Add("kms:RequestAlias", alias);
         }
 
-        foreach (var tag in key.Tags)
+        if (referenced is null || referenced.Contains("kms:ResourceAliases", StringComparer.OrdinalIgnoreCase))
         {
-            builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
+            builder.AddValues("kms:ResourceAliases", catalog.AliasNamesOf(key.Scope, key.KeyId));
+        }
+
+        if (referenced is null || referenced.Any(k => k.StartsWith("aws:ResourceTag/", StringComparison.OrdinalIgnoreCase)))
+        {
+            foreach (var tag in key.Tags)
+            {
+                builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
+            }
         }
     }
 

@@ -15,6 +15,9 @@ public static class SigV4Verifier
 {
     private const string DateFormat = "yyyyMMdd'T'HHmmss'Z'";
 
+    // kSigning depends only on (secret, date, region, service): four HMACs saved on almost every request.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Secret, string Date, string Region, string Service), byte[]> SigningKeys = new();
+
     /// <summary>Throws unless <paramref name="signature"/> is a valid signature of the request made with <paramref name="secretAccessKey"/>.</summary>
     public static void Verify(HttpRequest request, ReadOnlySpan<byte> body, SigV4Authorization signature, string secretAccessKey, DateTimeOffset now, TimeSpan allowedSkew)
     {
@@ -34,7 +37,7 @@ public static class SigV4Verifier
             signature.CredentialScope,
             Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest))));
 
-        var signingKey = SigningKey(secretAccessKey, signature.Date, signature.Region, signature.Service);
+        var signingKey = CachedSigningKey(secretAccessKey, signature.Date, signature.Region, signature.Service);
         var expected = Convert.ToHexStringLower(HMACSHA256.HashData(signingKey, Encoding.UTF8.GetBytes(stringToSign)));
         if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(signature.Signature)))
         {
@@ -69,6 +72,16 @@ public static class SigV4Verifier
         key = HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(region));
         key = HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(service));
         return HMACSHA256.HashData(key, "aws4_request"u8);
+    }
+
+    private static byte[] CachedSigningKey(string secret, string date, string region, string service)
+    {
+        if (SigningKeys.Count > 10_000)
+        {
+            SigningKeys.Clear();
+        }
+
+        return SigningKeys.GetOrAdd((secret, date, region, service), static k => SigningKey(k.Secret, k.Date, k.Region, k.Service));
     }
 
     private static DateTimeOffset RequestTime(HttpRequest request, SigV4Authorization signature)
@@ -144,8 +157,9 @@ public static class SigV4Verifier
     }
 
     // KMS is always "/", but signing is defined for any path: each segment URI-encoded (already-encoded input kept).
-    private static string CanonicalUri(string path) =>
-        string.Join('/', path.Split('/').Select(segment => Uri.EscapeDataString(Uri.UnescapeDataString(segment))));
+    private static string CanonicalUri(string path) => path == "/"
+        ? path
+        : string.Join('/', path.Split('/').Select(segment => Uri.EscapeDataString(Uri.UnescapeDataString(segment))));
 
     private static string CanonicalQuery(string query)
     {

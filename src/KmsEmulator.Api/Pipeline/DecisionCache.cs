@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using System.Text;
+using KmsEmulator.Policy;
+
+namespace KmsEmulator.Api.Pipeline;
+
+/// <summary>
+/// Caches policy decisions per (key policy, identity policies, caller, action, resource, values of the condition keys
+/// those policies reference). Decisions that depend on time (aws:CurrentTime, aws:EpochTime) or on policy variables
+/// are never cached. The cache is cleared when it grows past a bound.
+/// </summary>
+public sealed class DecisionCache
+{
+    private const int MaxEntries = 50_000;
+
+    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity), string[]?> _referencedKeys = new();
+    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity, string Request), KmsAuthorizationResult> _decisions = new();
+
+    /// <summary>
+    /// The condition keys that the policies read (sorted, case-insensitive), or null when decisions on them are not
+    /// cached (they read the time or use policy variables), in which case every key must be supplied.
+    /// </summary>
+    public IReadOnlyList<string>? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity) =>
+        _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+
+    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount)
+    {
+        var referenced = _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+        if (referenced is null)
+        {
+            return KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
+        }
+
+        var fingerprint = Fingerprint(request, referenced);
+        if (_decisions.TryGetValue((keyPolicy, identity, fingerprint), out var cached))
+        {
+            return cached;
+        }
+
+        if (_decisions.Count > MaxEntries)
+        {
+            _decisions.Clear();
+        }
+
+        var result = KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
+        _decisions[(keyPolicy, identity, fingerprint)] = result;
+        return result;
+    }
+
+    /// <summary>The condition keys the policies read, or null when a decision may not be cached.</summary>
+    private static string[]? ReferencedKeys(IEnumerable<PolicyDocument> policies)
+    {
+        var keys = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var statement in policies.SelectMany(p => p.Statements))
+        {
+            if ((statement.Resources ?? []).Any(r => r.Contains("${", StringComparison.Ordinal)))
+            {
+                return null;
+            }
+
+            foreach (var condition in statement.Conditions)
+            {
+                if (condition.Key.StartsWith("aws:CurrentTime", StringComparison.OrdinalIgnoreCase)
+                    || condition.Key.StartsWith("aws:EpochTime", StringComparison.OrdinalIgnoreCase)
+                    || condition.Values.Any(v => v.Contains("${", StringComparison.Ordinal)))
+                {
+                    return null;
+                }
+
+                keys.Add(condition.Key);
+            }
+        }
+
+        return [.. keys];
+    }
+
+    private static string Fingerprint(PolicyRequest request, string[] referenced)
+    {
+        var builder = new StringBuilder(256)
+            .Append(request.PrincipalArn).Append('\u0001')
+            .Append(request.PrincipalType).Append('\u0001')
+            .Append(request.Action).Append('\u0001')
+            .Append(request.Resource);
+        foreach (var key in referenced)
+        {
+            builder.Append('\u0001').Append(key).Append('=');
+            if (request.Keys.TryGetValues(key, out var values))
+            {
+                foreach (var value in values)
+                {
+                    builder.Append(value).Append('\u0002');
+                }
+            }
+            else
+            {
+                builder.Append('\u0003');
+            }
+        }
+
+        return builder.ToString();
+    }
+}
