@@ -19,6 +19,10 @@ internal sealed class UnusedStore : IKmsStore
 
     public Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default) => throw Unexpected();
+
     private static InvalidOperationException Unexpected() => new("This test must not touch the store.");
 }
 

@@ -54,12 +54,12 @@ public sealed class OperationTableTests
     [Fact]
     public void An_operation_that_is_not_built_answers_UnsupportedOperationException_naming_it()
     {
-        var row = BuildTable()[KmsOperation.CreateGrant];
-        var context = new KmsRequestContext("id", KmsOperation.CreateGrant, new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", null, "Root"), "us-east-1", DateTimeOffset.UnixEpoch, null, null, null);
+        var row = BuildTable()[KmsOperation.ConnectCustomKeyStore];
+        var context = new KmsRequestContext("id", KmsOperation.ConnectCustomKeyStore, new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", null, "Root"), "us-east-1", DateTimeOffset.UnixEpoch, null, null, null);
 
         var error = Assert.Throws<KmsException>(() => row.ExecuteAsync(context, "{}"u8.ToArray(), CancellationToken.None).AsTask().GetAwaiter().GetResult());
 
         Assert.Equal("UnsupportedOperationException", error.Code);
-        Assert.Contains("CreateGrant", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectCustomKeyStore", error.Message, StringComparison.Ordinal);
     }
 }

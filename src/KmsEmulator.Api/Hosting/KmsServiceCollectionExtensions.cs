@@ -24,7 +24,8 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyService>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
-        services.AddSingleton<IGrantEvaluator, NoGrants>();
+        services.AddSingleton<IGrantEvaluator, GrantEvaluator>();
+        services.AddSingleton<DecisionCache>();
         services.AddSingleton<IAuthorizer, PolicyAuthorizer>();
         services.AddSingleton<PipelineServices>();
         services.AddSingleton<IOperationGroup, KeyLifecycleOperations>();
@@ -38,6 +39,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, MacOperations>();
         services.AddSingleton<IOperationGroup, PublicKeyOperations>();
         services.AddSingleton<IOperationGroup, KeyAgreementOperations>();
+        services.AddSingleton<IOperationGroup, GrantOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<HealthEndpoint>();

@@ -45,6 +45,12 @@ public sealed record KeyRecord
     /// <summary>Tags in the order they were first added.</summary>
     public ImmutableArray<KeyTag> Tags { get; init; } = [];
 
+    /// <summary>The grants on the key, by grant id. Grants are persisted one by one, never by saving the key.</summary>
+    public ImmutableSortedDictionary<string, GrantRecord> Grants { get; init; } = NoGrants;
+
+    /// <summary>The empty grant collection (ordinal grant-id order), shared by every key without grants.</summary>
+    public static ImmutableSortedDictionary<string, GrantRecord> NoGrants { get; } = ImmutableSortedDictionary.Create<string, GrantRecord>(StringComparer.Ordinal);
+
     public string Arn => Scope.KeyArn(KeyId);
 
     public KeyMaterialVersion? CurrentMaterial => FindMaterial(CurrentMaterialVersion);

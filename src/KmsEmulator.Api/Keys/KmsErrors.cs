@@ -99,6 +99,34 @@ public static class KmsErrors
 
     public static KmsException LimitExceeded(string message) => new("LimitExceededException", message);
 
+    // ---------------------------------------------------------------- grants
+
+    /// <summary>A grant token the emulator did not issue (or a damaged one).</summary>
+    public static KmsException InvalidGrantToken() =>
+        new("InvalidGrantTokenException", "The request was rejected because the specified grant token is not valid.");
+
+    /// <summary>A GrantId that is not a grant id (64 lowercase hex digits).</summary>
+    public static KmsException InvalidGrantId(string grantId) =>
+        new("InvalidGrantIdException", $"Invalid grantId '{grantId}'");
+
+    /// <summary>A well-formed grant id (or the grant of a valid token) that names no grant of the key.</summary>
+    public static KmsException GrantNotFound(string grantId) => new("NotFoundException", $"Grant ID {grantId} not found");
+
+    /// <summary>AWS's recorded wording for a grant whose only operation is CreateGrant.</summary>
+    public static KmsException GrantOnlyCreateGrant() => Validation("Grants must not contain only the CreateGrant operation.");
+
+    /// <summary>AWS's recorded wording for a request with both EncryptionContextEquals and EncryptionContextSubset.</summary>
+    public static KmsException MoreThanOneGrantConstraint() => Validation("More than one constraint supplied");
+
+    public static KmsException GrantOperationsNotValidForKey(IEnumerable<string> operations, KeySpec spec, KeyUsageType usage) =>
+        Validation($"Grant operations [{string.Join(", ", operations)}] are not valid for a KMS key with key spec {spec.ToWire()} and key usage {usage.ToWire()}.");
+
+    public static KmsException GrantConstraintsNeedSymmetricKey(KeySpec spec) =>
+        Validation($"Encryption context grant constraints are supported only with symmetric encryption KMS keys; a KMS key with key spec {spec.ToWire()} takes none.");
+
+    public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
+        LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
+
     public static KmsException KeyUnavailable(string keyArn) =>
         new("KeyUnavailableException", $"{keyArn} is unavailable: its key material cannot be used in the HSM right now.", 500);
 

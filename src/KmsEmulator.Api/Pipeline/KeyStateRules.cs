@@ -14,6 +14,8 @@ public enum KeyStateRule
     /// GetPublicKey, DeriveSharedSecret: the key must be enabled and have material.
     /// </summary>
     Cryptographic,
+    /// <summary>CreateGrant: as <see cref="Cryptographic"/>, except that a key whose custom key store is unavailable takes grants.</summary>
+    CreateGrant,
     /// <summary>TagResource, UntagResource, UpdateKeyDescription, CreateAlias, PutKeyPolicy: not while pending deletion.</summary>
     Management,
     /// <summary>EnableKey, DisableKey.</summary>
@@ -79,6 +81,13 @@ public static class KeyStateRules
             (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
             (KeyState.PendingImport, Outcome.IsPendingImport),
             (KeyState.Unavailable, Outcome.IsUnavailable),
+            (KeyState.Creating, Outcome.IsCreating));
+        Row(
+            KeyStateRule.CreateGrant,
+            (KeyState.Disabled, Outcome.IsDisabled),
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingImport, Outcome.IsPendingImport),
             (KeyState.Creating, Outcome.IsCreating));
         Row(
             KeyStateRule.Management,

@@ -8,7 +8,7 @@ namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>
 /// A typed operation row. <see cref="ExecuteAsync"/> is the fixed pipeline order:
-/// deserialize → validate shape → resolve keys → key state → key usage → authorize → checks → DryRun → handler → serialize.
+/// deserialize → validate shape and grant tokens → resolve keys → key state → key usage → authorize → checks → DryRun → handler → serialize.
 /// Handlers never repeat any of these steps.
 /// </summary>
 public sealed class Operation<TRequest, TResponse> : OperationDescriptor
@@ -57,6 +57,11 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             if (errors.Count > 0)
             {
                 throw KmsErrors.Validation(errors.ToMessage());
+            }
+
+            if (request is IGrantTokenRequest { GrantTokens: { Count: > 0 } grantTokens })
+            {
+                GrantToken.ValidateAll(grantTokens);
             }
 
             var operationContext = new OperationContext<TRequest>(request, context, cancellationToken);

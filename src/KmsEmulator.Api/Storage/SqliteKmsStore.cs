@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Data;
+using System.Text.Json;
 using Dapper;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
@@ -73,7 +74,21 @@ public sealed class SqliteKmsStore : IKmsStore
             FROM keys
             """,
             transaction: transaction);
-        var keys = keyRows.Select(row => row.ToRecord(materials[(row.AccountId, row.Region, row.KeyId)], tags[(row.AccountId, row.Region, row.KeyId)])).ToList();
+        var grants = (await connection.QueryAsync<GrantRow>(
+                """
+                SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, grant_id AS GrantId, name AS Name,
+                       grantee_principal AS GranteePrincipal, grantee_service_principal AS GranteeServicePrincipal,
+                       retiring_principal AS RetiringPrincipal, retiring_service_principal AS RetiringServicePrincipal,
+                       operations AS Operations, constraints AS Constraints, issuing_account AS IssuingAccount, creation_date AS CreationDate
+                FROM grants
+                """,
+                transaction: transaction))
+            .ToLookup(g => (g.AccountId, g.Region, g.KeyId));
+        var keys = keyRows.Select(row =>
+        {
+            var id = (row.AccountId, row.Region, row.KeyId);
+            return row.ToRecord(materials[id], tags[id]) with { Grants = GrantRow.ToGrants(grants[id]) };
+        }).ToList();
 
         var aliases = (await connection.QueryAsync<AliasRow>(
                 "SELECT account_id AS AccountId, region AS Region, alias_name AS AliasName, target_key_id AS TargetKeyId, creation_date AS CreationDate, last_updated_date AS LastUpdatedDate FROM aliases",
@@ -177,6 +192,33 @@ public sealed class SqliteKmsStore : IKmsStore
         await transaction.CommitAsync(cancellationToken);
     }
 
+    public async Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO grants (account_id, region, key_id, grant_id, name, grantee_principal, grantee_service_principal,
+                                retiring_principal, retiring_service_principal, operations, constraints, issuing_account, creation_date)
+            VALUES (@AccountId, @Region, @KeyId, @GrantId, @Name, @GranteePrincipal, @GranteeServicePrincipal,
+                    @RetiringPrincipal, @RetiringServicePrincipal, @Operations, @Constraints, @IssuingAccount, @CreationDate)
+            """,
+            GrantRow.From(scope, keyId, grant),
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId AND grant_id = @grantId",
+            new { scope.AccountId, scope.Region, keyId, grantId },
+            transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
     private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
@@ -228,6 +270,63 @@ public sealed class SqliteKmsStore : IKmsStore
     private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt);
 
     private sealed record TagRow(string AccountId, string Region, string KeyId, string TagKey, string TagValue);
+
+    private sealed record GrantRow(
+        string AccountId, string Region, string KeyId, string GrantId, string? Name, string? GranteePrincipal, string? GranteeServicePrincipal,
+        string? RetiringPrincipal, string? RetiringServicePrincipal, string Operations, string? Constraints, string IssuingAccount, long CreationDate)
+    {
+        public static GrantRow From(KeyScope scope, string keyId, GrantRecord grant) => new(
+            scope.AccountId, scope.Region, keyId, grant.GrantId, grant.Name, grant.GranteePrincipal, grant.GranteeServicePrincipal,
+            grant.RetiringPrincipal, grant.RetiringServicePrincipal, string.Join(',', grant.Operations.Select(o => o.ToWire())),
+            ConstraintsJson(grant), grant.IssuingAccount, grant.CreationDate.ToUnixTimeMilliseconds());
+
+        public static ImmutableSortedDictionary<string, GrantRecord> ToGrants(IEnumerable<GrantRow> rows)
+        {
+            var list = rows.Select(r => r.ToRecord()).ToList();
+            return list.Count == 0 ? KeyRecord.NoGrants : KeyRecord.NoGrants.AddRange(list.Select(g => KeyValuePair.Create(g.GrantId, g)));
+        }
+
+        private GrantRecord ToRecord()
+        {
+            var constraints = Constraints is null ? null : JsonSerializer.Deserialize(Constraints, KmsJsonContext.Default.GrantConstraints);
+            return new GrantRecord
+            {
+                GrantId = GrantId,
+                Name = Name,
+                GranteePrincipal = GranteePrincipal,
+                GranteeServicePrincipal = GranteeServicePrincipal,
+                RetiringPrincipal = RetiringPrincipal,
+                RetiringServicePrincipal = RetiringServicePrincipal,
+                Operations = [.. Operations.Split(',').Select(o => Parse<GrantOperation>(o, GrantOperationWire.TryParse))],
+                Constraint = constraints switch
+                {
+                    { EncryptionContextEquals: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextEquals, pairs),
+                    { EncryptionContextSubset: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, pairs),
+                    _ => null,
+                },
+                SourceArn = constraints?.SourceArn,
+                IssuingAccount = IssuingAccount,
+                CreationDate = FromMillis(CreationDate),
+            };
+        }
+
+        private static string? ConstraintsJson(GrantRecord grant)
+        {
+            if (grant.Constraint is null && grant.SourceArn is null)
+            {
+                return null;
+            }
+
+            var pairs = grant.Constraint?.Pairs.ToDictionary(StringComparer.Ordinal);
+            var shape = new GrantConstraints
+            {
+                EncryptionContextEquals = grant.Constraint?.Kind == GrantConstraintKind.EncryptionContextEquals ? pairs : null,
+                EncryptionContextSubset = grant.Constraint?.Kind == GrantConstraintKind.EncryptionContextSubset ? pairs : null,
+                SourceArn = grant.SourceArn,
+            };
+            return JsonSerializer.Serialize(shape, KmsJsonContext.Default.GrantConstraints);
+        }
+    }
 
     private sealed record AliasRow(string AccountId, string Region, string AliasName, string TargetKeyId, long CreationDate, long LastUpdatedDate);
 }

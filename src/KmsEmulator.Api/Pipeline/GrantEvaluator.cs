@@ -1,0 +1,195 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Protocol;
+using KmsEmulator.Policy;
+
+namespace KmsEmulator.Api.Pipeline;
+
+/// <summary>
+/// Grants as AWS KMS applies them. A grant on the key allows an access when its grantee is the caller, its operations
+/// include the access's grant operation, and its encryption context constraint holds for the request (constraints apply
+/// only to operations that take an encryption context). Two operations have rules of their own:
+/// <list type="bullet">
+/// <item>CreateGrant through a grant: the new grant's operations must be among the parent grant's and its constraint at
+/// least as strict.</item>
+/// <item>RetireGrant is decided by the grant being retired: its retiring principal, its grantee when it includes
+/// RetireGrant, or the account that created it.</item>
+/// </list>
+/// Grants take effect as soon as CreateGrant returns (the emulator has no propagation delay), so grant tokens are not
+/// needed for that. The policy authorizer consults this only when no policy allows and none denies.
+/// </summary>
+public sealed class GrantEvaluator : IGrantEvaluator
+{
+    public bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest)
+    {
+        var key = access.Key.Key;
+        if (key.Grants.Count == 0 || !GrantOperationWire.TryParse(access.Operation, out var operation))
+        {
+            return false;
+        }
+
+        var caller = request.Caller;
+        if (operation == GrantOperation.RetireGrant && wireRequest is RetireGrantRequest retire)
+        {
+            return AllowsRetire(caller, key, retire, access.Action);
+        }
+
+        foreach (var grant in key.Grants.Values)
+        {
+            if (grant.Allows(operation)
+                && IsGrantee(grant, caller, access.Action, key.Arn)
+                && ConstraintHolds(grant, operation, wireRequest))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the caller is the grant's grantee principal.</summary>
+    public static bool IsGrantee(GrantRecord grant, CallerIdentity caller, string action, string keyArn) =>
+        grant.GranteePrincipal is { } grantee && PrincipalMatches(grantee, caller, action, keyArn);
+
+    /// <summary>
+    /// Whether <paramref name="principal"/> (a grantee or retiring principal) names the caller: its own ARN; for a role
+    /// session, the role's ARN; for an account principal (<c>arn:aws:iam::&lt;account&gt;:root</c>), the account's
+    /// root, or a principal of that account whose identity policies allow the action (the account delegating, as
+    /// with an account principal in a key policy).
+    /// </summary>
+    public static bool PrincipalMatches(string principal, CallerIdentity caller, string action, string keyArn)
+    {
+        if (string.Equals(principal, caller.Arn, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        if (!TrySplitIamArn(principal, out var account, out var resource) || account != caller.AccountId)
+        {
+            return false;
+        }
+
+        if (resource == "root")
+        {
+            return AccountDelegates(caller, action, keyArn);
+        }
+
+        return resource.StartsWith("role/", StringComparison.Ordinal)
+            && SessionRoleName(caller) is { } roleName
+            && resource[(resource.LastIndexOf('/') + 1)..] == roleName;
+    }
+
+    /// <summary>Whether the constraint of <paramref name="grant"/> allows this request.</summary>
+    public static bool ConstraintHolds(GrantRecord grant, GrantOperation operation, object wireRequest)
+    {
+        if (operation == GrantOperation.CreateGrant)
+        {
+            return wireRequest is CreateGrantRequest child && ChildGrantFits(grant, child);
+        }
+
+        if (grant.Constraint is not { } constraint || !GrantRules.TakesEncryptionContext(operation))
+        {
+            return true;
+        }
+
+        return constraint.IsSatisfiedBy(EncryptionContextOf(wireRequest, operation));
+    }
+
+    /// <summary>A grant made through a grant's CreateGrant permission: no operation the parent lacks, a constraint at least as strict.</summary>
+    private static bool ChildGrantFits(GrantRecord parent, CreateGrantRequest child)
+    {
+        foreach (var name in child.Operations ?? [])
+        {
+            if (!GrantOperationWire.TryParse(name, out var op) || !parent.Allows(op))
+            {
+                return false;
+            }
+        }
+
+        return GrantConstraint.IsAtLeastAsStrict(ConstraintOf(child.Constraints), parent.Constraint);
+    }
+
+    private static bool AllowsRetire(CallerIdentity caller, KeyRecord key, RetireGrantRequest retire, string action)
+    {
+        var grantId = retire.GrantToken is { } token
+            ? (GrantToken.TryParse(token, out var target) ? target.GrantId : null)
+            : retire.GrantId;
+        if (grantId is null || key.Grants.GetValueOrDefault(grantId) is not { } grant)
+        {
+            return false;
+        }
+
+        return (grant.RetiringPrincipal is { } retiring && PrincipalMatches(retiring, caller, action, key.Arn))
+            || (grant.Allows(GrantOperation.RetireGrant) && IsGrantee(grant, caller, action, key.Arn))
+            || (caller.AccountId == grant.IssuingAccount && AccountDelegates(caller, action, key.Arn));
+    }
+
+    /// <summary>The encryption context constraints are checked against: the one of the key the access is for.</summary>
+    private static IReadOnlyDictionary<string, string>? EncryptionContextOf(object wireRequest, GrantOperation operation) => wireRequest switch
+    {
+        EncryptRequest r => r.EncryptionContext,
+        DecryptRequest r => r.EncryptionContext,
+        ReEncryptRequest r => operation == GrantOperation.ReEncryptFrom ? r.SourceEncryptionContext : r.DestinationEncryptionContext,
+        GenerateDataKeyRequest r => r.EncryptionContext,
+        GenerateDataKeyWithoutPlaintextRequest r => r.EncryptionContext,
+        GenerateDataKeyPairRequest r => r.EncryptionContext,
+        GenerateDataKeyPairWithoutPlaintextRequest r => r.EncryptionContext,
+        _ => null,
+    };
+
+    /// <summary>The encryption context constraint of a CreateGrant request (both kinds at once are rejected before this runs).</summary>
+    public static GrantConstraint? ConstraintOf(GrantConstraints? constraints) => constraints switch
+    {
+        { EncryptionContextEquals: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextEquals, pairs),
+        { EncryptionContextSubset: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, pairs),
+        _ => null,
+    };
+
+    /// <summary>An account principal covers its root, and its other principals as far as their identity policies allow.</summary>
+    private static bool AccountDelegates(CallerIdentity caller, string action, string keyArn)
+    {
+        if (caller.PrincipalType == "Root")
+        {
+            return true;
+        }
+
+        var type = caller.PrincipalType switch
+        {
+            "IAMUser" => PrincipalType.IAMUser,
+            "AssumedRole" => PrincipalType.AssumedRole,
+            _ => PrincipalType.Role,
+        };
+        var evaluation = KmsAuthorization.EvaluateIdentityPolicies(caller.IdentityPolicies, new PolicyRequest(caller.Arn, caller.AccountId, type, action, keyArn));
+        return evaluation.IsAllowed && !evaluation.IsExplicitDeny;
+    }
+
+    /// <summary>The role name of an assumed-role session (<c>arn:aws:sts::&lt;account&gt;:assumed-role/&lt;role&gt;/&lt;session&gt;</c>).</summary>
+    private static string? SessionRoleName(CallerIdentity caller)
+    {
+        const string marker = ":assumed-role/";
+        var at = caller.Arn.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var rest = caller.Arn[(at + marker.Length)..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 ? rest[..slash] : null;
+    }
+
+    /// <summary>Splits <c>arn:&lt;partition&gt;:iam::&lt;account&gt;:&lt;resource&gt;</c>.</summary>
+    private static bool TrySplitIamArn(string arn, out string account, out string resource)
+    {
+        account = resource = string.Empty;
+        var parts = arn.Split(':', 6);
+        if (parts.Length != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3].Length != 0)
+        {
+            return false;
+        }
+
+        account = parts[4];
+        resource = parts[5];
+        return true;
+    }
+}
