@@ -172,4 +172,35 @@ public sealed class AuthorizationTests : IAsyncLifetime
 
         Assert.Equal(key.Arn, encrypted.KeyId);
     }
+
+    [Fact]
+    public async Task A_key_policy_naming_a_principal_that_does_not_exist_is_malformed()
+    {
+        using var admin = _host.Client(Admin);
+        var policy = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root","arn:aws:iam::111122223333:user/nobody"]},"Action":"kms:*","Resource":"*"}]}""";
+
+        await KmsAssert.ErrorAsync(
+            () => admin.CreateKeyAsync(new CreateKeyRequest { Policy = policy }),
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.");
+    }
+
+    [Fact]
+    public async Task DryRun_with_IGNORE_CIPHERTEXT_checks_authorization_without_reading_the_ciphertext()
+    {
+        var key = await AdminKeyAsync();
+        using var alice = _host.Client(Alice);
+        using var bob = _host.Client(Bob);
+        DecryptRequest Request() => new()
+        {
+            KeyId = key.KeyId,
+            CiphertextBlob = Blob.Of("not a ciphertext at all"),
+            DryRun = true,
+            DryRunModifiers = [DryRunModifierType.IGNORE_CIPHERTEXT],
+        };
+
+        await KmsAssert.ErrorAsync(() => alice.DecryptAsync(Request()), "DryRunOperationException");
+        await KmsAssert.ErrorAsync(() => bob.DecryptAsync(Request()), "AccessDeniedException");
+        await KmsAssert.ErrorAsync(() => alice.DecryptAsync(new DecryptRequest { KeyId = key.KeyId, CiphertextBlob = Blob.Of("not a ciphertext at all"), DryRun = true }), "InvalidCiphertextException");
+    }
 }

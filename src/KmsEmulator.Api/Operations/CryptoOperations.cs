@@ -26,7 +26,13 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
         table.Add<DecryptRequest, DecryptResponse>(
             KmsOperation.Decrypt,
             Decrypt,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic, Optional = true }],
+            [
+                new()
+                {
+                    Member = KeyId, Identifier = r => r.KeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic, Optional = true,
+                    IgnoreCiphertext = r => IgnoresCiphertext(r.DryRun, r.DryRunModifiers),
+                },
+            ],
             KeyUsageType.ENCRYPT_DECRYPT,
             r => r.DryRun,
             c =>
@@ -42,6 +48,7 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
                 {
                     Member = SourceKeyId, Identifier = r => r.SourceKeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic,
                     Optional = true, Action = "kms:ReEncryptFrom", GrantOperation = "ReEncryptFrom",
+                    IgnoreCiphertext = r => IgnoresCiphertext(r.DryRun, r.DryRunModifiers),
                 },
                 new()
                 {
@@ -114,6 +121,10 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
 
     private static EncryptionPlan DestinationPlan(OperationContext<ReEncryptRequest> c, int? plaintextLength) =>
         AlgorithmRules.Encryption(c.Key(DestinationKeyId), c.Request.DestinationEncryptionAlgorithm, c.Request.DestinationEncryptionContext, plaintextLength);
+
+    /// <summary>DryRun with IGNORE_CIPHERTEXT checks authorization and the key without reading the ciphertext.</summary>
+    private static bool IgnoresCiphertext(bool? dryRun, List<string>? modifiers) =>
+        dryRun == true && modifiers?.Contains("IGNORE_CIPHERTEXT") == true;
 
     /// <summary>Nitro Enclave attestation (Recipient) is not emulated.</summary>
     public static void RecipientNotSupported(RecipientInfo? recipient)

@@ -71,10 +71,10 @@ public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecyc
         var origin = request.Origin is null ? OriginType.AWS_KMS : OriginTypeWire.TryParse(request.Origin, out var o) ? o : OriginType.AWS_KMS;
         var policy = request.Policy ?? DefaultKeyPolicy.For(context.Scope.RootArn);
         PolicyOperations.CheckPolicyDocument(policy);
-        if (request.Policy is not null && request.BypassPolicyLockoutSafetyCheck != true)
+        if (request.Policy is not null)
         {
             // The key id is not known yet; "*" stands for the new key, as Resource "*" does in key policies.
-            authorizer.CheckPolicyLockout(context.RequestContext, policy, context.Scope.KeyArn("*"), context.Scope.AccountId);
+            authorizer.CheckNewKeyPolicy(context.RequestContext, policy, context.Scope.KeyArn("*"), context.Scope.AccountId, request.BypassPolicyLockoutSafetyCheck == true);
         }
 
         var key = await keys.CreateKeyAsync(

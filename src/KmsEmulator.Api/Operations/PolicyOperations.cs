@@ -28,10 +28,7 @@ public sealed class PolicyOperations(KeyService keys, IAuthorizer authorizer) : 
                 CheckPolicyName(c.Request.PolicyName);
                 CheckPolicyDocument(c.Request.Policy!);
                 var key = c.Key(KeyId);
-                if (c.Request.BypassPolicyLockoutSafetyCheck != true)
-                {
-                    authorizer.CheckPolicyLockout(c.RequestContext, c.Request.Policy!, key.Arn, key.Scope.AccountId);
-                }
+                authorizer.CheckNewKeyPolicy(c.RequestContext, c.Request.Policy!, key.Arn, key.Scope.AccountId, c.Request.BypassPolicyLockoutSafetyCheck == true);
 
                 await keys.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
                 return new EmptyResponse();

@@ -23,10 +23,11 @@ public interface IAuthorizer
     ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
 
     /// <summary>
-    /// The key-policy lockout safety check of CreateKey and PutKeyPolicy: throws MalformedPolicyDocumentException when
-    /// <paramref name="policy"/> would not let the caller call PutKeyPolicy on the key again.
+    /// The strict-mode checks of a new key policy (CreateKey, PutKeyPolicy): every IAM principal it names must exist,
+    /// and unless <paramref name="bypassLockoutSafetyCheck"/> it must let the caller call PutKeyPolicy again.
+    /// Throws MalformedPolicyDocumentException with AWS's wording.
     /// </summary>
-    void CheckPolicyLockout(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount);
+    void CheckNewKeyPolicy(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount, bool bypassLockoutSafetyCheck);
 }
 
 /// <summary>Whether a grant on the key allows the access (grantee, operation, constraints, grant tokens).</summary>

@@ -27,6 +27,12 @@ public sealed record KeyBinding<TRequest>
     /// <summary>The grant operation that allows this use when it differs from the operation name (ReEncryptFrom / ReEncryptTo).</summary>
     public string? GrantOperation { get; init; }
 
+    /// <summary>
+    /// For Decrypt and ReEncrypt with DryRun and the IGNORE_CIPHERTEXT modifier: the ciphertext is not read, so the key
+    /// must be named by the identifier, and only authorization and key checks run.
+    /// </summary>
+    public Func<TRequest, bool>? IgnoreCiphertext { get; init; }
+
     /// <summary>For Decrypt and ReEncrypt: the ciphertext whose header names the key when the identifier is absent.</summary>
     public Func<TRequest, byte[]?>? Ciphertext { get; init; }
 }

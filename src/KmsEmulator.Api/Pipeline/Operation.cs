@@ -115,7 +115,14 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         var identifier = binding.Identifier(context.Request);
         ResolvedKey? resolved = identifier is null ? null : _resolver.Resolve(identifier, context.Scope, binding.Forms);
 
-        if (binding.Ciphertext is { } readCiphertext)
+        if (binding.Ciphertext is not null && binding.IgnoreCiphertext?.Invoke(context.Request) == true)
+        {
+            if (resolved is null)
+            {
+                throw KmsErrors.Validation($"{binding.Member} is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
+            }
+        }
+        else if (binding.Ciphertext is { } readCiphertext)
         {
             var blob = readCiphertext(context.Request) ?? throw KmsErrors.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
             resolved = BindCiphertext(context, binding.Member, blob, resolved);

@@ -12,7 +12,7 @@ namespace KmsEmulator.Api.Pipeline;
 /// under their constraints; callers from another account need both sides. Operations without a key resource
 /// (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode allows everything.
 /// </summary>
-public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
+public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirectory principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
     private readonly ConcurrentDictionary<string, PolicyDocument> _parsedPolicies = new(StringComparer.Ordinal);
 
@@ -42,9 +42,21 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
         return ValueTask.CompletedTask;
     }
 
-    public void CheckPolicyLockout(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount)
+    public void CheckNewKeyPolicy(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount, bool bypassLockoutSafetyCheck)
     {
         if (!IsEnabled)
+        {
+            return;
+        }
+
+        var document = PolicyDocument.Parse(policy);
+        var named = document.Statements.SelectMany(s => s.Principals ?? []).Where(p => p.Type == "AWS").Select(p => p.Value);
+        if (named.Any(arn => !principals.Exists(arn)))
+        {
+            throw KmsErrors.MalformedPolicy("Policy contains a statement with one or more invalid principals.");
+        }
+
+        if (bypassLockoutSafetyCheck)
         {
             return;
         }
@@ -52,7 +64,7 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, KeyCatalog catal
         var caller = request.Caller;
         var keys = BaseKeys(request, new object(), "kms:PutKeyPolicy").Build();
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), "kms:PutKeyPolicy", keyArn, keys);
-        if (!KmsAuthorization.Decide(PolicyDocument.Parse(policy), caller.IdentityPolicies, policyRequest, keyOwnerAccount).IsAllowed)
+        if (!KmsAuthorization.Decide(document, caller.IdentityPolicies, policyRequest, keyOwnerAccount).IsAllowed)
         {
             throw KmsErrors.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
         }

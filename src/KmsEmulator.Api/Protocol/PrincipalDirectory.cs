@@ -33,6 +33,36 @@ public sealed partial class PrincipalDirectory
 
     public ConfiguredPrincipal? Find(string accessKeyId) => _byAccessKey.GetValueOrDefault(accessKeyId);
 
+    /// <summary>
+    /// Whether a principal named in a policy exists: "*", an account id, an account root, or a configured user, role
+    /// or role session (a role exists when one of its sessions is configured).
+    /// </summary>
+    public bool Exists(string principal)
+    {
+        if (principal == "*" || AccountIdPattern().IsMatch(principal) || RootArnPattern().IsMatch(principal))
+        {
+            return true;
+        }
+
+        foreach (var configured in _byAccessKey.Values)
+        {
+            var arn = configured.Identity.Arn;
+            if (arn == principal || RoleOf(arn) == principal)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The role ARN of an assumed-role session ARN, or null.</summary>
+    private static string? RoleOf(string arn)
+    {
+        var match = SessionArnPattern().Match(arn);
+        return match.Success ? $"arn:{match.Groups["partition"].Value}:iam::{match.Groups["account"].Value}:role/{match.Groups["role"].Value}" : null;
+    }
+
     /// <summary>Reads and checks <c>Kms:Principals</c>.</summary>
     public static PrincipalDirectory FromConfiguration(IConfiguration configuration)
     {
@@ -133,4 +163,13 @@ public sealed partial class PrincipalDirectory
 
     [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
     private static partial Regex PrincipalArnPattern();
+
+    [GeneratedRegex("^[0-9]{12}$", RegexOptions.CultureInvariant)]
+    private static partial Regex AccountIdPattern();
+
+    [GeneratedRegex("^arn:aws[a-z-]*:iam::[0-9]{12}:root$", RegexOptions.CultureInvariant)]
+    private static partial Regex RootArnPattern();
+
+    [GeneratedRegex("^arn:(?<partition>aws[a-z-]*):sts::(?<account>[0-9]{12}):assumed-role/(?<role>[^/]+)/.+$", RegexOptions.CultureInvariant)]
+    private static partial Regex SessionArnPattern();
 }
