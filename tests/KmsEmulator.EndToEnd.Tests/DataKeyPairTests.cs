@@ -66,7 +66,7 @@ public sealed class DataKeyPairTests(DataKeyPairFixture fixture) : IClassFixture
     [SkippableFact]
     public async Task An_Ed25519_data_key_pair_is_consistent_according_to_OpenSSL()
     {
-        Skip.IfNot(OpenSsl.IsAvailable, "The openssl command-line tool is not installed.");
+        Skip.IfNot(OpenSslCli.IsAvailable, "The openssl command-line tool is not installed.");
 
         var pair = await _kms.GenerateDataKeyPairAsync(new GenerateDataKeyPairRequest
         {
@@ -74,7 +74,7 @@ public sealed class DataKeyPairTests(DataKeyPairFixture fixture) : IClassFixture
             KeyPairSpec = DataKeyPairSpec.ECC_NIST_EDWARDS25519,
         });
 
-        Assert.Equal(pair.PublicKey.ToArray(), OpenSsl.PublicKeyOf(pair.PrivateKeyPlaintext.ToArray()));
+        Assert.Equal(pair.PublicKey.ToArray(), OpenSslCli.PublicKeyOf(pair.PrivateKeyPlaintext.ToArray()));
     }
 
     [Fact]

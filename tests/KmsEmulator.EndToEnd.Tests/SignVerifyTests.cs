@@ -132,7 +132,7 @@ public sealed class SignVerifyTests(SigningKeysFixture fixture) : IClassFixture<
     [SkippableFact]
     public async Task Ed25519_signatures_verify_with_OpenSSL()
     {
-        Skip.IfNot(OpenSsl.IsAvailable, "The openssl command-line tool is not installed.");
+        Skip.IfNot(OpenSslCli.IsAvailable, "The openssl command-line tool is not installed.");
         var key = fixture.Key("ECC_NIST_EDWARDS25519");
         var message = Encoding.UTF8.GetBytes("Ed25519 signs the message itself, without a pre-hash.");
 
@@ -140,8 +140,8 @@ public sealed class SignVerifyTests(SigningKeysFixture fixture) : IClassFixture<
         var publicKey = await fixture.PublicKeyAsync(key);
 
         Assert.Equal("1.3.101.112", Signatures.AlgorithmOid(publicKey));
-        Assert.True(OpenSsl.VerifyEd25519(publicKey, message, signature));
-        Assert.False(OpenSsl.VerifyEd25519(publicKey, AsymmetricKeys.Flipped(message), signature));
+        Assert.True(OpenSslCli.VerifyEd25519(publicKey, message, signature));
+        Assert.False(OpenSslCli.VerifyEd25519(publicKey, AsymmetricKeys.Flipped(message), signature));
     }
 
     [Theory]
