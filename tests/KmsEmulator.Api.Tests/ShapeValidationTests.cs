@@ -85,4 +85,42 @@ public sealed class ShapeValidationTests
         Assert.NotNull(Validate(new GetKeyPolicyRequest { KeyId = "k", PolicyName = "café" }));
         Assert.NotNull(Validate(new GetKeyPolicyRequest { KeyId = "k", PolicyName = "de fault" }));
     }
+
+    [Fact]
+    public void A_null_map_value_is_reported_at_its_key()
+    {
+        var message = Validate(new EncryptRequest { KeyId = "k", Plaintext = [1], EncryptionContext = new() { ["a"] = null! } });
+
+        Assert.Equal("1 validation error detected: Value null at 'encryptionContext.a' failed to satisfy constraint: Member must not be null", message);
+    }
+
+    [Fact]
+    public void A_null_list_element_is_reported_at_its_one_based_member_path()
+    {
+        var message = Validate(new UntagResourceRequest { KeyId = "k", TagKeys = ["ok", null!] });
+
+        Assert.Equal("1 validation error detected: Value null at 'tagKeys.2.member' failed to satisfy constraint: Member must not be null", message);
+    }
+
+    [Fact]
+    public void A_null_structure_in_a_list_is_reported_as_null()
+    {
+        var message = Validate(new TagResourceRequest { KeyId = "k", Tags = [null!] });
+
+        Assert.Equal("1 validation error detected: Value null at 'tags.1.member' failed to satisfy constraint: Member must not be null", message);
+    }
+
+    [Fact]
+    public void A_null_map_value_in_a_nested_structure_is_reported_with_the_full_path()
+    {
+        var message = Validate(new CreateGrantRequest
+        {
+            KeyId = "k",
+            GranteePrincipal = "p",
+            Operations = ["Encrypt"],
+            Constraints = new GrantConstraints { EncryptionContextEquals = new() { ["a"] = null! } },
+        });
+
+        Assert.Equal("1 validation error detected: Value null at 'constraints.encryptionContextEquals.a' failed to satisfy constraint: Member must not be null", message);
+    }
 }

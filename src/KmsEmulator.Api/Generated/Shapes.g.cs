@@ -213,6 +213,7 @@ public sealed partial class CreateGrantRequest : IValidatable
         {
             for (var i = 0; i < operations.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "operations." + (i + 1) + ".member", operations[i]);
                 ShapeValidation.Enum(errors, prefix + "operations." + (i + 1) + ".member", operations[i], GrantOperationWire.Values);
             }
         }
@@ -223,6 +224,7 @@ public sealed partial class CreateGrantRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -297,6 +299,7 @@ public sealed partial class CreateKeyRequest : IValidatable
         {
             for (var i = 0; i < tags.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "tags." + (i + 1) + ".member", tags[i]);
                 tags[i]?.Validate(errors, prefix + "tags." + (i + 1) + ".member.");
             }
         }
@@ -382,11 +385,20 @@ public sealed partial class DecryptRequest : IValidatable
     public void Validate(ValidationErrors errors, string prefix)
     {
         ShapeValidation.Length(errors, prefix + "ciphertextBlob", CiphertextBlob, 1, 6144, sensitive: false);
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Length(errors, prefix + "grantTokens", GrantTokens, 0, 10);
         if (GrantTokens is { } grantTokens)
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -398,6 +410,7 @@ public sealed partial class DecryptRequest : IValidatable
         {
             for (var i = 0; i < dryRunModifiers.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "dryRunModifiers." + (i + 1) + ".member", dryRunModifiers[i]);
                 ShapeValidation.Enum(errors, prefix + "dryRunModifiers." + (i + 1) + ".member", dryRunModifiers[i], DryRunModifierTypeWire.Values);
             }
         }
@@ -530,6 +543,7 @@ public sealed partial class DeriveSharedSecretRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -636,6 +650,7 @@ public sealed partial class DescribeKeyRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -761,11 +776,20 @@ public sealed partial class EncryptRequest : IValidatable, ISensitiveShape
         ShapeValidation.Length(errors, prefix + "keyId", KeyId, 1, 2048, sensitive: false);
         ShapeValidation.Required(errors, prefix + "plaintext", Plaintext);
         ShapeValidation.Length(errors, prefix + "plaintext", Plaintext, 1, 4096, sensitive: true);
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Length(errors, prefix + "grantTokens", GrantTokens, 0, 10);
         if (GrantTokens is { } grantTokens)
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -820,6 +844,14 @@ public sealed partial class GenerateDataKeyPairRequest : IValidatable
     /// <inheritdoc />
     public void Validate(ValidationErrors errors, string prefix)
     {
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Required(errors, prefix + "keyId", KeyId);
         ShapeValidation.Length(errors, prefix + "keyId", KeyId, 1, 2048, sensitive: false);
         ShapeValidation.Required(errors, prefix + "keyPairSpec", KeyPairSpec);
@@ -829,6 +861,7 @@ public sealed partial class GenerateDataKeyPairRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -892,6 +925,14 @@ public sealed partial class GenerateDataKeyPairWithoutPlaintextRequest : IValida
     /// <inheritdoc />
     public void Validate(ValidationErrors errors, string prefix)
     {
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Required(errors, prefix + "keyId", KeyId);
         ShapeValidation.Length(errors, prefix + "keyId", KeyId, 1, 2048, sensitive: false);
         ShapeValidation.Required(errors, prefix + "keyPairSpec", KeyPairSpec);
@@ -901,6 +942,7 @@ public sealed partial class GenerateDataKeyPairWithoutPlaintextRequest : IValida
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -955,6 +997,14 @@ public sealed partial class GenerateDataKeyRequest : IValidatable
     {
         ShapeValidation.Required(errors, prefix + "keyId", KeyId);
         ShapeValidation.Length(errors, prefix + "keyId", KeyId, 1, 2048, sensitive: false);
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Range(errors, prefix + "numberOfBytes", NumberOfBytes, 1, 1024);
         ShapeValidation.Enum(errors, prefix + "keySpec", KeySpec, DataKeySpecWire.Values);
         ShapeValidation.Length(errors, prefix + "grantTokens", GrantTokens, 0, 10);
@@ -962,6 +1012,7 @@ public sealed partial class GenerateDataKeyRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -1024,6 +1075,14 @@ public sealed partial class GenerateDataKeyWithoutPlaintextRequest : IValidatabl
     {
         ShapeValidation.Required(errors, prefix + "keyId", KeyId);
         ShapeValidation.Length(errors, prefix + "keyId", KeyId, 1, 2048, sensitive: false);
+        if (EncryptionContext is { } encryptionContext)
+        {
+            foreach (var (encryptionContextKey, encryptionContextValue) in encryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContext." + encryptionContextKey, encryptionContextValue);
+            }
+        }
+
         ShapeValidation.Enum(errors, prefix + "keySpec", KeySpec, DataKeySpecWire.Values);
         ShapeValidation.Range(errors, prefix + "numberOfBytes", NumberOfBytes, 1, 1024);
         ShapeValidation.Length(errors, prefix + "grantTokens", GrantTokens, 0, 10);
@@ -1031,6 +1090,7 @@ public sealed partial class GenerateDataKeyWithoutPlaintextRequest : IValidatabl
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -1082,6 +1142,7 @@ public sealed partial class GenerateMacRequest : IValidatable, ISensitiveShape
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -1315,6 +1376,7 @@ public sealed partial class GetPublicKeyRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -1364,6 +1426,22 @@ public sealed partial class GrantConstraints : IValidatable
     /// <inheritdoc />
     public void Validate(ValidationErrors errors, string prefix)
     {
+        if (EncryptionContextSubset is { } encryptionContextSubset)
+        {
+            foreach (var (encryptionContextSubsetKey, encryptionContextSubsetValue) in encryptionContextSubset)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContextSubset." + encryptionContextSubsetKey, encryptionContextSubsetValue);
+            }
+        }
+
+        if (EncryptionContextEquals is { } encryptionContextEquals)
+        {
+            foreach (var (encryptionContextEqualsKey, encryptionContextEqualsValue) in encryptionContextEquals)
+            {
+                ShapeValidation.Required(errors, prefix + "encryptionContextEquals." + encryptionContextEqualsKey, encryptionContextEqualsValue);
+            }
+        }
+
         ShapeValidation.Length(errors, prefix + "sourceArn", SourceArn, 20, 512, sensitive: false);
         ShapeValidation.Pattern(errors, prefix + "sourceArn", SourceArn, "^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$", sensitive: false);
     }
@@ -1919,9 +1997,25 @@ public sealed partial class ReEncryptRequest : IValidatable
     public void Validate(ValidationErrors errors, string prefix)
     {
         ShapeValidation.Length(errors, prefix + "ciphertextBlob", CiphertextBlob, 1, 6144, sensitive: false);
+        if (SourceEncryptionContext is { } sourceEncryptionContext)
+        {
+            foreach (var (sourceEncryptionContextKey, sourceEncryptionContextValue) in sourceEncryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "sourceEncryptionContext." + sourceEncryptionContextKey, sourceEncryptionContextValue);
+            }
+        }
+
         ShapeValidation.Length(errors, prefix + "sourceKeyId", SourceKeyId, 1, 2048, sensitive: false);
         ShapeValidation.Required(errors, prefix + "destinationKeyId", DestinationKeyId);
         ShapeValidation.Length(errors, prefix + "destinationKeyId", DestinationKeyId, 1, 2048, sensitive: false);
+        if (DestinationEncryptionContext is { } destinationEncryptionContext)
+        {
+            foreach (var (destinationEncryptionContextKey, destinationEncryptionContextValue) in destinationEncryptionContext)
+            {
+                ShapeValidation.Required(errors, prefix + "destinationEncryptionContext." + destinationEncryptionContextKey, destinationEncryptionContextValue);
+            }
+        }
+
         ShapeValidation.Enum(errors, prefix + "sourceEncryptionAlgorithm", SourceEncryptionAlgorithm, EncryptionAlgorithmSpecWire.Values);
         ShapeValidation.Enum(errors, prefix + "destinationEncryptionAlgorithm", DestinationEncryptionAlgorithm, EncryptionAlgorithmSpecWire.Values);
         ShapeValidation.Length(errors, prefix + "grantTokens", GrantTokens, 0, 10);
@@ -1929,6 +2023,7 @@ public sealed partial class ReEncryptRequest : IValidatable
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -1937,6 +2032,7 @@ public sealed partial class ReEncryptRequest : IValidatable
         {
             for (var i = 0; i < dryRunModifiers.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "dryRunModifiers." + (i + 1) + ".member", dryRunModifiers[i]);
                 ShapeValidation.Enum(errors, prefix + "dryRunModifiers." + (i + 1) + ".member", dryRunModifiers[i], DryRunModifierTypeWire.Values);
             }
         }
@@ -2021,6 +2117,7 @@ public sealed partial class ReplicateKeyRequest : IValidatable
         {
             for (var i = 0; i < tags.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "tags." + (i + 1) + ".member", tags[i]);
                 tags[i]?.Validate(errors, prefix + "tags." + (i + 1) + ".member.");
             }
         }
@@ -2209,6 +2306,7 @@ public sealed partial class SignRequest : IValidatable, ISensitiveShape
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -2278,6 +2376,7 @@ public sealed partial class TagResourceRequest : IValidatable
         {
             for (var i = 0; i < tags.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "tags." + (i + 1) + ".member", tags[i]);
                 tags[i]?.Validate(errors, prefix + "tags." + (i + 1) + ".member.");
             }
         }
@@ -2303,6 +2402,7 @@ public sealed partial class UntagResourceRequest : IValidatable
         {
             for (var i = 0; i < tagKeys.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "tagKeys." + (i + 1) + ".member", tagKeys[i]);
                 ShapeValidation.Length(errors, prefix + "tagKeys." + (i + 1) + ".member", tagKeys[i], 1, 128, sensitive: false);
             }
         }
@@ -2472,6 +2572,7 @@ public sealed partial class VerifyMacRequest : IValidatable, ISensitiveShape
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }
@@ -2541,6 +2642,7 @@ public sealed partial class VerifyRequest : IValidatable, ISensitiveShape
         {
             for (var i = 0; i < grantTokens.Count; i++)
             {
+                ShapeValidation.Required(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i]);
                 ShapeValidation.Length(errors, prefix + "grantTokens." + (i + 1) + ".member", grantTokens[i], 1, 8192, sensitive: false);
             }
         }

@@ -5,6 +5,7 @@ namespace KmsEmulator.ModelGen.Emit;
 /// <summary>
 /// Writes <c>Validate(ValidationErrors errors, string prefix)</c>: one <c>ShapeValidation</c> call per model constraint,
 /// members in model order, paths in lowerCamelCase with 1-based <c>.N.member</c> list elements.
+/// Null list elements and map values are always rejected, whatever other constraints the element shape has.
 /// </summary>
 internal sealed class ValidationEmitter(ShapeGraph graph)
 {
@@ -61,7 +62,7 @@ internal sealed class ValidationEmitter(ShapeGraph graph)
                 break;
             case ShapeKind.List:
                 EmitCollectionLength(writer, shape, value, path, min, max);
-                if (graph.HasConstraints(shape.ListMember!.ShapeName))
+                if (NeedsChecks(shape.ListMember!))
                 {
                     EmitListElements(writer, context, shape, value, path, sensitiveRef);
                 }
@@ -69,7 +70,7 @@ internal sealed class ValidationEmitter(ShapeGraph graph)
                 break;
             case ShapeKind.Map:
                 EmitCollectionLength(writer, shape, value, path, min, max);
-                if (graph.HasConstraints(shape.MapKey!.ShapeName) || graph.HasConstraints(shape.MapValue!.ShapeName))
+                if (graph.HasConstraints(shape.MapKey!.ShapeName) || NeedsChecks(shape.MapValue!))
                 {
                     EmitMapEntries(writer, context, shape, value, path, sensitiveRef);
                 }
@@ -109,6 +110,7 @@ internal sealed class ValidationEmitter(ShapeGraph graph)
         using (writer.Block($"for (var {index} = 0; {index} < {items}.Count; {index}++)"))
         {
             var elementPath = path.Then(".").ThenCode($"({index} + 1)").Then(".member");
+            EmitNotNull(writer, $"{items}[{index}]", elementPath, list.ListMember!);
             EmitChecks(writer, context.Nested(), $"{items}[{index}]", elementPath, list.ListMember!, sensitiveRef || list.Sensitive);
         }
     }
@@ -121,7 +123,20 @@ internal sealed class ValidationEmitter(ShapeGraph graph)
         {
             var entryPath = path.Then(".").ThenCode(key);
             EmitChecks(writer, context.Nested(), key, entryPath, map.MapKey!, sensitiveRef);
+            EmitNotNull(writer, entryValue, entryPath, map.MapValue!);
             EmitChecks(writer, context.Nested(), entryValue, entryPath, map.MapValue!, sensitiveRef || map.Sensitive);
+        }
+    }
+
+    /// <summary>A list element or map value is checked when it can be null or its shape has constraints.</summary>
+    private bool NeedsChecks(ShapeRef element) => graph.CanBeNull(element.ShapeName) || graph.HasConstraints(element.ShapeName);
+
+    /// <summary>JSON <c>null</c> can reach a reference-typed list element or map value; AWS reports it like a missing required member.</summary>
+    private void EmitNotNull(IndentedWriter writer, string value, WirePath path, ShapeRef target)
+    {
+        if (graph.CanBeNull(target.ShapeName))
+        {
+            writer.Line($"ShapeValidation.Required(errors, {path}, {value});");
         }
     }
 

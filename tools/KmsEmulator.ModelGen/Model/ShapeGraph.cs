@@ -77,10 +77,18 @@ internal sealed class ShapeGraph
         {
             ShapeKind.Structure => shape.Members.Any(m => m.Required || HasConstraints(m.Target.ShapeName)),
             ShapeKind.String => shape.HasLengthOrRange || shape.Pattern is not null || shape.IsEnum,
-            ShapeKind.List => shape.HasLengthOrRange || HasConstraints(shape.ListMember!.ShapeName),
-            ShapeKind.Map => shape.HasLengthOrRange || HasConstraints(shape.MapKey!.ShapeName) || HasConstraints(shape.MapValue!.ShapeName),
+            ShapeKind.List => shape.HasLengthOrRange || CanBeNull(shape.ListMember!.ShapeName) || HasConstraints(shape.ListMember!.ShapeName),
+            ShapeKind.Map => shape.HasLengthOrRange || CanBeNull(shape.MapValue!.ShapeName)
+                || HasConstraints(shape.MapKey!.ShapeName) || HasConstraints(shape.MapValue!.ShapeName),
             _ => shape.HasLengthOrRange,
         });
+
+    /// <summary>
+    /// True when a list element or map value of this shape is a C# reference type, so JSON <c>null</c> reaches it
+    /// and validation must reject it ("Member must not be null"); value-type elements fail deserialization instead.
+    /// </summary>
+    public bool CanBeNull(string shapeName) =>
+        Model[shapeName].Kind is ShapeKind.Structure or ShapeKind.String or ShapeKind.Blob or ShapeKind.List or ShapeKind.Map;
 
     /// <summary>True when a value of this shape holds sensitive blobs or strings, directly or nested.</summary>
     public bool HasSensitiveData(string shapeName) =>
