@@ -209,4 +209,16 @@ public sealed class AliasTests(HostFixture fixture) : IClassFixture<HostFixture>
         await KmsAssert.AliasNotFoundAsync(() => _kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = first }), Accounts.AliasArn(first));
         await KmsAssert.KeyDoesNotExistAsync(() => _kms.ListAliasesAsync(new ListAliasesRequest { KeyId = key.KeyId }), key.Arn);
     }
+
+    [Fact]
+    public async Task An_alias_cannot_point_at_a_key_of_another_account()
+    {
+        using var other = fixture.Host.CreateClient(accessKeyId: "444455556666");
+        var foreign = await other.NewKeyAsync("elsewhere");
+
+        await KmsAssert.ErrorAsync(
+            () => _kms.CreateAliasAsync(new CreateAliasRequest { AliasName = "alias/cross-" + Guid.NewGuid().ToString("N")[..8], TargetKeyId = foreign.Arn }),
+            "ValidationException");
+    }
 }
+

@@ -203,4 +203,23 @@ public sealed class AuthorizationTests : IAsyncLifetime
         await KmsAssert.ErrorAsync(() => bob.DecryptAsync(Request()), "AccessDeniedException");
         await KmsAssert.ErrorAsync(() => alice.DecryptAsync(new DecryptRequest { KeyId = key.KeyId, CiphertextBlob = Blob.Of("not a ciphertext at all"), DryRun = true }), "InvalidCiphertextException");
     }
+
+    [Fact]
+    public async Task Moving_or_deleting_an_alias_needs_permission_on_the_key_it_points_at()
+    {
+        var guarded = await AdminKeyAsync("""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"}]}
+            """);
+        var own = await AdminKeyAsync();
+        using var admin = _host.Client(Admin);
+        using var alice = _host.Client(Alice);
+        var alias = await admin.NewAliasAsync(guarded.KeyId);
+
+        await KmsAssert.ErrorAsync(() => alice.UpdateAliasAsync(new UpdateAliasRequest { AliasName = alias, TargetKeyId = own.KeyId }), "AccessDeniedException");
+        await KmsAssert.ErrorAsync(() => alice.DeleteAliasAsync(new DeleteAliasRequest { AliasName = alias }), "AccessDeniedException");
+        Assert.Equal(guarded.KeyId, (await admin.DescribeAsync(alias)).KeyId);
+    }
 }
+

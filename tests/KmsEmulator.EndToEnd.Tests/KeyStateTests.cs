@@ -112,8 +112,11 @@ public sealed class KeyStateTests(HostFixture fixture) : IClassFixture<HostFixtu
             key.Arn);
         await KmsAssert.PendingDeletionAsync(() => _kms.NewAliasAsync(key.KeyId), key.Arn);
 
-        // Reading stays possible while the key waits for deletion.
+        // Reading stays possible while the key waits for deletion, and so does PutKeyPolicy (allowed in every state).
         Assert.Equal(KeyState.PendingDeletion, (await _kms.DescribeAsync(key.KeyId)).KeyState);
+        var policy = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}""";
+        await _kms.PutKeyPolicyAsync(new PutKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default", Policy = policy });
+        Assert.Equal(policy, (await _kms.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId, PolicyName = "default" })).Policy);
         Assert.Empty(await _kms.TagsAsync(key.KeyId));
         Assert.Equal(["default"], (await _kms.ListKeyPoliciesAsync(new ListKeyPoliciesRequest { KeyId = key.KeyId })).PolicyNames);
     }

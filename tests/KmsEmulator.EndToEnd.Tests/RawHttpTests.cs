@@ -259,4 +259,29 @@ public sealed class RawHttpTests(HostFixture fixture) : IClassFixture<HostFixtur
         Assert.False(metadata.TryGetProperty("DeletionDate", out _));
         Assert.False(metadata.TryGetProperty("SigningAlgorithms", out _));
     }
+
+    [Theory]
+    [InlineData("TrentService.Encrypt", "{\"KeyId\":\"alias/none\",\"Plaintext\":\"aGk=\",\"EncryptionContext\":{\"a\":null}}", "encryptionContext.a")]
+    [InlineData("TrentService.UntagResource", "{\"KeyId\":\"1234abcd-12ab-34cd-56ef-1234567890ab\",\"TagKeys\":[\"ok\",null]}", "tagKeys.2.member")]
+    [InlineData("TrentService.TagResource", "{\"KeyId\":\"1234abcd-12ab-34cd-56ef-1234567890ab\",\"Tags\":[null]}", "tags.1.member")]
+    public async Task Null_list_elements_and_map_values_are_validation_errors_not_500(string target, string body, string path)
+    {
+        var response = await PostAsync(target, body);
+
+        var error = await AssertAwsErrorAsync(response, "ValidationException");
+        Assert.Contains($"Value null at '{path}' failed to satisfy constraint: Member must not be null", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_encryption_context_value_larger_than_64_KiB_is_a_validation_error_not_500()
+    {
+        using var kms = fixture.Host.CreateClient();
+        var key = await kms.NewKeyAsync("big context");
+        var body = "{\"KeyId\":\"" + key.KeyId + "\",\"Plaintext\":\"aGk=\",\"EncryptionContext\":{\"a\":\"" + new string('x', 70_000) + "\"}}";
+
+        var response = await PostAsync("TrentService.Encrypt", body);
+
+        await AssertAwsErrorAsync(response, "ValidationException");
+    }
 }
+

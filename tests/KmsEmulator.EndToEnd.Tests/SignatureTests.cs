@@ -83,8 +83,21 @@ public sealed class SignatureTests : IAsyncLifetime
         Assert.Contains("MissingAuthenticationTokenException", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_signature_that_does_not_cover_the_target_is_incomplete()
+    {
+        using var http = new HttpClient();
+
+        var response = await http.SendAsync(Signed("""{"Limit":5}""", signedHeaders: ["host", "x-amz-date"]));
+
+        Assert.Equal(400, (int)response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("\"__type\":\"IncompleteSignatureException\"", text, StringComparison.Ordinal);
+        Assert.Contains("x-amz-target", text, StringComparison.Ordinal);
+    }
+
     /// <summary>A ListKeys request signed as alice by a minimal, independent SigV4 implementation.</summary>
-    private HttpRequestMessage Signed(string body)
+    private HttpRequestMessage Signed(string body, string[]? signedHeaders = null)
     {
         var now = _host.Clock.GetUtcNow().UtcDateTime;
         var amzDate = now.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
@@ -93,7 +106,9 @@ public sealed class SignatureTests : IAsyncLifetime
         const string target = "TrentService.ListKeys";
         const string contentType = "application/x-amz-json-1.1";
         var payloadHash = Hex(SHA256.HashData(Encoding.UTF8.GetBytes(body)));
-        var canonical = $"POST\n/\n\ncontent-type:{contentType}\nhost:{host}\nx-amz-date:{amzDate}\nx-amz-target:{target}\n\ncontent-type;host;x-amz-date;x-amz-target\n{payloadHash}";
+        var values = new Dictionary<string, string> { ["content-type"] = contentType, ["host"] = host, ["x-amz-date"] = amzDate, ["x-amz-target"] = target };
+        var names = signedHeaders ?? ["content-type", "host", "x-amz-date", "x-amz-target"];
+        var canonical = "POST\n/\n\n" + string.Concat(names.Select(n => $"{n}:{values[n]}\n")) + "\n" + string.Join(';', names) + "\n" + payloadHash;
         var scope = $"{date}/us-east-1/kms/aws4_request";
         var toSign = $"AWS4-HMAC-SHA256\n{amzDate}\n{scope}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))}";
         var key = Encoding.UTF8.GetBytes("AWS4" + Alice.Secret);
@@ -107,7 +122,7 @@ public sealed class SignatureTests : IAsyncLifetime
         request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
         request.Headers.Add("X-Amz-Target", target);
         request.Headers.Add("X-Amz-Date", amzDate);
-        request.Headers.TryAddWithoutValidation("Authorization", $"AWS4-HMAC-SHA256 Credential={Alice.AccessKeyId}/{scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}");
+        request.Headers.TryAddWithoutValidation("Authorization", $"AWS4-HMAC-SHA256 Credential={Alice.AccessKeyId}/{scope}, SignedHeaders={string.Join(';', names)}, Signature={signature}");
         return request;
     }
 

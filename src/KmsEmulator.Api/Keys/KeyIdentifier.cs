@@ -15,10 +15,7 @@ public enum KeyIdentifierForms
 }
 
 /// <summary>A parsed key identifier: which scope it points into, and a key id or an alias name.</summary>
-public readonly record struct KeyIdentifier(KeyIdentifierForms Form, KeyScope Scope, string? KeyId, string? AliasName)
-{
-    public bool IsAlias => AliasName is not null;
-}
+public readonly record struct KeyIdentifier(KeyIdentifierForms Form, KeyScope Scope, string? KeyId, string? AliasName);
 
 /// <summary>Parses key ids, key ARNs, alias names and alias ARNs as KMS accepts them.</summary>
 public static partial class KeyIdentifierParser

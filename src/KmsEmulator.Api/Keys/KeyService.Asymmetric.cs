@@ -156,11 +156,12 @@ public sealed partial class KeyService
         }
         catch (HsmException e) when (e.Kind is HsmErrorKind.AuthenticationFailed or HsmErrorKind.InvalidInput or HsmErrorKind.Unsupported)
         {
+            // HSM messages can name PKCS#11 return codes and object labels: callers get fixed texts instead.
             throw e.Kind switch
             {
                 HsmErrorKind.AuthenticationFailed => KmsErrors.InvalidCiphertext(),
-                HsmErrorKind.Unsupported => KmsErrors.Unsupported(e.Message),
-                _ => KmsErrors.Validation(e.Message),
+                HsmErrorKind.Unsupported => KmsErrors.Unsupported("The HSM cannot perform this operation with this key and algorithm."),
+                _ => KmsErrors.Validation("The input is not valid for this key and algorithm."),
             };
         }
     }

@@ -83,14 +83,15 @@ public sealed partial class KeyService(
     }
 
     public Task<KeyRecord> EnableAsync(KeyRecord key, CancellationToken cancellationToken) =>
-        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Enabled }, cancellationToken);
+        UpdateKeyAsync(key, KeyStateRule.EnableDisable, k => k with { KeyState = KeyState.Enabled }, cancellationToken);
 
     public Task<KeyRecord> DisableAsync(KeyRecord key, CancellationToken cancellationToken) =>
-        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Disabled }, cancellationToken);
+        UpdateKeyAsync(key, KeyStateRule.EnableDisable, k => k with { KeyState = KeyState.Disabled }, cancellationToken);
 
     public Task<KeyRecord> ScheduleDeletionAsync(KeyRecord key, int pendingWindowInDays, CancellationToken cancellationToken) =>
         UpdateKeyAsync(
             key,
+            KeyStateRule.ScheduleDeletion,
             k => k with
             {
                 KeyState = KeyState.PendingDeletion,
@@ -100,17 +101,18 @@ public sealed partial class KeyService(
             cancellationToken);
 
     public Task<KeyRecord> CancelDeletionAsync(KeyRecord key, CancellationToken cancellationToken) =>
-        UpdateKeyAsync(key, k => k with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null }, cancellationToken);
+        UpdateKeyAsync(key, KeyStateRule.CancelDeletion, k => k with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null }, cancellationToken);
 
     public Task<KeyRecord> UpdateDescriptionAsync(KeyRecord key, string description, CancellationToken cancellationToken) =>
-        UpdateKeyAsync(key, k => k with { Description = description }, cancellationToken);
+        UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Description = description }, cancellationToken);
 
     public Task<KeyRecord> PutPolicyAsync(KeyRecord key, string policy, CancellationToken cancellationToken) =>
-        UpdateKeyAsync(key, k => k with { Policy = policy }, cancellationToken);
+        UpdateKeyAsync(key, KeyStateRule.Any, k => k with { Policy = policy }, cancellationToken);
 
     public Task<KeyRecord> TagAsync(KeyRecord key, IReadOnlyList<KeyTag> tags, CancellationToken cancellationToken) =>
         UpdateKeyAsync(
             key,
+            KeyStateRule.Management,
             k =>
             {
                 ValidateTags(tags, k.Tags);
@@ -139,7 +141,7 @@ public sealed partial class KeyService(
             throw KmsErrors.Tag("Tags beginning with aws: are reserved");
         }
 
-        return UpdateKeyAsync(key, k => k with { Tags = [.. k.Tags.Where(t => !tagKeys.Contains(t.Key))] }, cancellationToken);
+        return UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Tags = [.. k.Tags.Where(t => !tagKeys.Contains(t.Key))] }, cancellationToken);
     }
 
     /// <summary>Removes every key whose deletion date has passed: metadata first, then its HSM objects.</summary>
@@ -201,6 +203,7 @@ public sealed partial class KeyService(
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
+            CheckAliasTarget(scope, target);
             if (catalog.FindAlias(scope, aliasName) is { } existing && lifecycle.FindLive(scope, existing.TargetKeyId) is not null)
             {
                 throw KmsErrors.AliasAlreadyExists(scope.AliasArn(aliasName));
@@ -224,6 +227,7 @@ public sealed partial class KeyService(
         try
         {
             var alias = FindLiveAlias(scope, aliasName) ?? throw KmsErrors.AliasNotFound(scope.AliasArn(aliasName));
+            CheckAliasTarget(scope, newTarget);
             var current = catalog.FindKey(scope, alias.TargetKeyId);
             if (current is not null && !SameKeyType(current, newTarget))
             {
@@ -244,16 +248,7 @@ public sealed partial class KeyService(
 
     public async Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken)
     {
-        if (!aliasName.StartsWith("alias/", StringComparison.Ordinal))
-        {
-            throw KmsErrors.AliasMissingPrefix();
-        }
-
-        if (aliasName.StartsWith("alias/aws/", StringComparison.Ordinal))
-        {
-            throw KmsErrors.ReservedAlias(aliasName);
-        }
-
+        CheckAliasName(aliasName);
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
@@ -310,12 +305,17 @@ public sealed partial class KeyService(
 
     // ---------------------------------------------------------------- helpers
 
-    private async Task<KeyRecord> UpdateKeyAsync(KeyRecord key, Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies <paramref name="change"/> to the key's current record under the write lock, after checking again that
+    /// the key's state (which may have changed since the pipeline looked) still allows the operation.
+    /// </summary>
+    private async Task<KeyRecord> UpdateKeyAsync(KeyRecord key, KeyStateRule rule, Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
             var current = lifecycle.FindLive(key.Scope, key.KeyId) ?? throw KmsErrors.KeyDoesNotExist(key.Arn);
+            KeyStateRules.Check(rule, current);
             var updated = change(current);
             await store.SaveKeyAsync(updated, cancellationToken);
             catalog.Put(updated);
@@ -332,13 +332,29 @@ public sealed partial class KeyService(
 
     private static byte[] BuildAad(ReadOnlySpan<byte> header, IReadOnlyDictionary<string, string>? context)
     {
-        var aad = EncryptionContextEncoding.BuildAad(header, context);
-        if (aad.Length - header.Length > MaxEncryptionContextBytes)
+        // Measured before encoding: the encoding's 2-byte length fields cannot hold arbitrarily long keys or values.
+        var size = context?.Sum(pair => System.Text.Encoding.UTF8.GetByteCount(pair.Key) + System.Text.Encoding.UTF8.GetByteCount(pair.Value)) ?? 0;
+        if (size > MaxEncryptionContextBytes)
         {
             throw KmsErrors.Validation($"The encryption context is too large; KmsEmulator accepts at most {MaxEncryptionContextBytes} bytes of keys and values.");
         }
 
-        return aad;
+        return EncryptionContextEncoding.BuildAad(header, context);
+    }
+
+    /// <summary>
+    /// Under the write lock: an alias's key must be in the alias's own account and Region, still exist, and be in a
+    /// state that allows aliasing (not pending deletion) at the moment the alias is written.
+    /// </summary>
+    private void CheckAliasTarget(KeyScope scope, KeyRecord target)
+    {
+        if (target.Scope != scope)
+        {
+            throw KmsErrors.Validation($"An alias and its KMS key must be in the same AWS account and Region; {target.Arn} is not in {scope.AccountId} {scope.Region}.");
+        }
+
+        var live = lifecycle.FindLive(target.Scope, target.KeyId) ?? throw KmsErrors.KeyDoesNotExist(target.Arn);
+        KeyStateRules.Check(KeyStateRule.Management, live);
     }
 
     private static void CheckAliasName(string aliasName)

@@ -1,8 +1,7 @@
 using System.Collections.Frozen;
 using KmsEmulator.Api.Generated;
-using KmsEmulator.Api.Keys;
 
-namespace KmsEmulator.Api.Pipeline;
+namespace KmsEmulator.Api.Keys;
 
 /// <summary>Which key states an operation accepts; each operation names one rule in its table row.</summary>
 public enum KeyStateRule
@@ -16,7 +15,7 @@ public enum KeyStateRule
     Cryptographic,
     /// <summary>CreateGrant: as <see cref="Cryptographic"/>, except that a key whose custom key store is unavailable takes grants.</summary>
     CreateGrant,
-    /// <summary>TagResource, UntagResource, UpdateKeyDescription, CreateAlias, PutKeyPolicy: not while pending deletion.</summary>
+    /// <summary>TagResource, UntagResource, UpdateKeyDescription, CreateAlias, UpdateAlias (new target): not while pending deletion.</summary>
     Management,
     /// <summary>EnableKey, DisableKey.</summary>
     EnableDisable,

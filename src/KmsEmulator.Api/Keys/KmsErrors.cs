@@ -28,8 +28,6 @@ public static class KmsErrors
 
     public static KmsException InvalidArnRegion(string region) => new("NotFoundException", $"Invalid arn {region}");
 
-    public static KmsException InvalidArn(string value) => new("InvalidArnException", $"{value} is not a valid ARN.");
-
     public static KmsException AliasAlreadyExists(string aliasArn) =>
         new("AlreadyExistsException", $"An alias with the name {aliasArn} already exists");
 
@@ -127,8 +125,8 @@ public static class KmsErrors
     public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 
-    public static KmsException KeyUnavailable(string keyArn) =>
-        new("KeyUnavailableException", $"{keyArn} is unavailable: its key material cannot be used in the HSM right now.", 500);
+    public static KmsException KeyUnavailable() =>
+        new("KeyUnavailableException", "The key material is not available in the HSM.", 500);
 
     public static KmsException Internal(string requestId) =>
         new("KMSInternalException", $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}", 500);

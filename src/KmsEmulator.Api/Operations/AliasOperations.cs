@@ -9,6 +9,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
 {
     private const string TargetKeyId = nameof(CreateAliasRequest.TargetKeyId);
     private const string KeyId = nameof(ListAliasesRequest.KeyId);
+    private const string AliasName = nameof(DeleteAliasRequest.AliasName);
 
     public void Register(OperationTable.Builder table)
     {
@@ -27,19 +28,36 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
                 await keys.UpdateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+            [
+                CurrentTarget<UpdateAliasRequest>(r => r.AliasName),
+                new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management },
+            ]);
         table.Add<DeleteAliasRequest, EmptyResponse>(
             KmsOperation.DeleteAlias,
             async c =>
             {
                 await keys.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
                 return new EmptyResponse();
-            });
+            },
+            [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)]);
         table.Add<ListAliasesRequest, ListAliasesResponse>(
             KmsOperation.ListAliases,
             ListAliases,
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true }]);
     }
+
+    /// <summary>
+    /// The key an existing alias points at: UpdateAlias and DeleteAlias act on it, so the caller must be authorized on
+    /// it. Names that are not alias names are left to the domain, which answers with AWS's validation errors.
+    /// </summary>
+    private static KeyBinding<TRequest> CurrentTarget<TRequest>(Func<TRequest, string?> aliasName) => new()
+    {
+        Member = AliasName,
+        Identifier = r => aliasName(r) is { } name && name.StartsWith("alias/", StringComparison.Ordinal)
+            && !name.StartsWith("alias/aws/", StringComparison.Ordinal) && name.Length > "alias/".Length ? name : null,
+        Forms = KeyIdentifierForms.AliasName,
+        Optional = true,
+    };
 
     private ValueTask<ListAliasesResponse> ListAliases(OperationContext<ListAliasesRequest> context)
     {

@@ -17,11 +17,7 @@ public sealed class GrantOperations(KeyService keys) : IOperationGroup
             CreateGrant,
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CreateGrant }],
             dryRun: r => r.DryRun,
-            check: c =>
-            {
-                GrantToken.ValidateAll(c.Request.GrantTokens);
-                GrantRules.Check(c.Key(KeyId), ToNewGrant(c.Request));
-            });
+            check: c => GrantRules.Check(c.Key(KeyId), ToNewGrant(c.Request)));
         table.Add<ListGrantsRequest, ListGrantsResponse>(
             KmsOperation.ListGrants,
             ListGrants,

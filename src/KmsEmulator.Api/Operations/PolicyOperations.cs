@@ -33,7 +33,7 @@ public sealed class PolicyOperations(KeyService keys, IAuthorizer authorizer) : 
                 await keys.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
         table.Add<ListKeyPoliciesRequest, ListKeyPoliciesResponse>(
             KmsOperation.ListKeyPolicies,
             _ => ValueTask.FromResult(new ListKeyPoliciesResponse { PolicyNames = [DefaultKeyPolicy.PolicyName], Truncated = false }),

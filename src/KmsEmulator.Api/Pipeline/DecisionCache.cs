@@ -20,12 +20,19 @@ public sealed class DecisionCache
     /// The condition keys that the policies read (sorted, case-insensitive), or null when decisions on them are not
     /// cached (they read the time or use policy variables), in which case every key must be supplied.
     /// </summary>
-    public IReadOnlyList<string>? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity) =>
-        _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+    public IReadOnlyList<string>? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity)
+    {
+        if (_referencedKeys.Count > MaxEntries)
+        {
+            _referencedKeys.Clear();
+        }
+
+        return _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+    }
 
     public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount)
     {
-        var referenced = _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+        var referenced = (string[]?)ReferencedKeys(keyPolicy, identity);
         if (referenced is null)
         {
             return KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
@@ -74,29 +81,35 @@ public sealed class DecisionCache
         return [.. keys];
     }
 
+    /// <summary>
+    /// An unambiguous text of everything the decision depends on: each part is length-prefixed, so no choice of values
+    /// (whatever characters they contain) can produce another request's fingerprint.
+    /// </summary>
     private static string Fingerprint(PolicyRequest request, string[] referenced)
     {
-        var builder = new StringBuilder(256)
-            .Append(request.PrincipalArn).Append('\u0001')
-            .Append(request.PrincipalType).Append('\u0001')
-            .Append(request.Action).Append('\u0001')
-            .Append(request.Resource);
+        var builder = new StringBuilder(256);
+        Append(builder, request.PrincipalArn);
+        Append(builder, request.PrincipalType.ToString());
+        Append(builder, request.Action);
+        Append(builder, request.Resource);
         foreach (var key in referenced)
         {
-            builder.Append('\u0001').Append(key).Append('=');
             if (request.Keys.TryGetValues(key, out var values))
             {
+                builder.Append(values.Count).Append('#');
                 foreach (var value in values)
                 {
-                    builder.Append(value).Append('\u0002');
+                    Append(builder, value);
                 }
             }
             else
             {
-                builder.Append('\u0003');
+                builder.Append("-#");
             }
         }
 
         return builder.ToString();
     }
+
+    private static void Append(StringBuilder builder, string value) => builder.Append(value.Length).Append(':').Append(value);
 }

@@ -34,9 +34,13 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
             return result.IsAllowed ? ValueTask.CompletedTask : throw AccessDenied(result.AccessDeniedMessage(policyRequest)!);
         }
 
+        // ReEncrypt: whether source and destination are the same key, known only once both are resolved.
+        string? sameKey = keys.Count == 2 && wireRequest is Generated.ReEncryptRequest
+            ? (keys[0].Key.Key.KeyId == keys[1].Key.Key.KeyId ? "true" : "false")
+            : null;
         foreach (var access in keys)
         {
-            Authorize(request, wireRequest, caller, principalType, access);
+            Authorize(request, wireRequest, caller, principalType, access, sameKey);
         }
 
         return ValueTask.CompletedTask;
@@ -70,13 +74,18 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         }
     }
 
-    private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access)
+    private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access, string? reEncryptOnSameKey)
     {
         var key = access.Key.Key;
-        var keyPolicy = _parsedPolicies.GetOrAdd(key.Policy, static text => PolicyDocument.Parse(text));
+        var keyPolicy = ParsedPolicy(key.Policy);
         var referenced = decisions.ReferencedKeys(keyPolicy, caller.IdentityPolicies);
         var builder = BaseKeys(request, wireRequest, access.Action, includeTime: referenced is null);
         AddKeyKeys(builder, access.Key, referenced);
+        if (reEncryptOnSameKey is not null)
+        {
+            builder.Add("kms:ReEncryptOnSameKey", reEncryptOnSameKey);
+        }
+
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
 
         var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId);
@@ -89,6 +98,17 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         {
             throw access.FromCiphertext ? KmsErrors.CiphertextKeyNotAccessible() : AccessDenied(result.AccessDeniedMessage(policyRequest)!);
         }
+    }
+
+    /// <summary>Key policies parsed once per text; the cache is bounded (it is cleared when it grows past 10,000 texts).</summary>
+    private PolicyDocument ParsedPolicy(string text)
+    {
+        if (_parsedPolicies.Count > 10_000)
+        {
+            _parsedPolicies.Clear();
+        }
+
+        return _parsedPolicies.GetOrAdd(text, static policy => PolicyDocument.Parse(policy));
     }
 
     private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action, bool includeTime = true)

@@ -26,7 +26,6 @@ public static class RequestConditionKeys
             case ReEncryptRequest r when action == "kms:ReEncryptFrom":
                 keys.AddEncryptionContext(r.SourceEncryptionContext);
                 keys.Add("kms:EncryptionAlgorithm", r.SourceEncryptionAlgorithm ?? "SYMMETRIC_DEFAULT");
-                keys.Add("kms:ReEncryptOnSameKey", (r.SourceKeyId is not null && r.SourceKeyId == r.DestinationKeyId) ? "true" : "false");
                 break;
             case ReEncryptRequest r:
                 keys.AddEncryptionContext(r.DestinationEncryptionContext);

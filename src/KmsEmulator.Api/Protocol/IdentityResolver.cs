@@ -72,7 +72,11 @@ public sealed partial class IdentityResolver(
     private void CheckSessionToken(HttpRequest request, ConfiguredPrincipal principal)
     {
         string? token = request.Headers["X-Amz-Security-Token"];
-        if (principal.SessionToken != token)
+        var matches = principal.SessionToken is null
+            ? token is null
+            : token is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                System.Text.Encoding.UTF8.GetBytes(token), System.Text.Encoding.UTF8.GetBytes(principal.SessionToken));
+        if (!matches)
         {
             throw UnrecognizedClient();
         }

@@ -67,7 +67,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         catch (Exception e)
         {
             var error = e is HsmException { Kind: HsmErrorKind.KeyNotFound }
-                ? new KmsException("KeyUnavailableException", "The key material is not available in the HSM.", 500)
+                ? KmsErrors.KeyUnavailable()
                 : KmsErrors.Internal(requestId);
             errorCode = error.Code;
             LogUnexpected(e, operationName, requestId);

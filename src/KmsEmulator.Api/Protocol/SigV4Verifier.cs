@@ -21,6 +21,7 @@ public static class SigV4Verifier
     /// <summary>Throws unless <paramref name="signature"/> is a valid signature of the request made with <paramref name="secretAccessKey"/>.</summary>
     public static void Verify(HttpRequest request, ReadOnlySpan<byte> body, SigV4Authorization signature, string secretAccessKey, DateTimeOffset now, TimeSpan allowedSkew)
     {
+        RequireSigned(request, signature);
         var requestTime = RequestTime(request, signature);
         if (requestTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture) != signature.Date)
         {
@@ -44,6 +45,44 @@ public static class SigV4Verifier
             throw new KmsException(
                 "InvalidSignatureException",
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
+        }
+    }
+
+    /// <summary>
+    /// A signature must cover what decides the request: the host, the date, the operation (X-Amz-Target) and, for
+    /// temporary credentials, the session token. Otherwise a captured signature could be replayed against another
+    /// operation.
+    /// </summary>
+    private static void RequireSigned(HttpRequest request, SigV4Authorization signature)
+    {
+        var signed = signature.SignedHeaders;
+        static bool Has(System.Collections.Immutable.ImmutableArray<string> headers, string name) => headers.Contains(name, StringComparer.OrdinalIgnoreCase);
+        var missing = new List<string>();
+        if (!Has(signed, "host"))
+        {
+            missing.Add("host");
+        }
+
+        if (!Has(signed, "x-amz-date") && !Has(signed, "date"))
+        {
+            missing.Add("x-amz-date");
+        }
+
+        if (!Has(signed, "x-amz-target"))
+        {
+            missing.Add("x-amz-target");
+        }
+
+        if (request.Headers.ContainsKey("X-Amz-Security-Token") && !Has(signed, "x-amz-security-token"))
+        {
+            missing.Add("x-amz-security-token");
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new KmsException(
+                "IncompleteSignatureException",
+                $"The request signature does not sign the header(s) {string.Join(", ", missing)}, which must be signed. SignedHeaders={string.Join(';', signed)}");
         }
     }
 

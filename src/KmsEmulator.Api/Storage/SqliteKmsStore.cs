@@ -166,7 +166,7 @@ public sealed class SqliteKmsStore : IKmsStore
             INSERT INTO aliases (account_id, region, alias_name, target_key_id, creation_date, last_updated_date)
             VALUES (@AccountId, @Region, @AliasName, @TargetKeyId, @CreationDate, @LastUpdatedDate)
             ON CONFLICT (account_id, region, alias_name) DO UPDATE SET
-                target_key_id = excluded.target_key_id, last_updated_date = excluded.last_updated_date
+                target_key_id = excluded.target_key_id, creation_date = excluded.creation_date, last_updated_date = excluded.last_updated_date
             """,
             new
             {
