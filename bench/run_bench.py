@@ -72,7 +72,7 @@ def twenty_statement_policy():
          "Condition": {"StringEquals": {"kms:EncryptionContext:purpose": "bench"}, "Bool": {"aws:SecureTransport": "false"}}},
     ]
     for i in range(18):
-        statements.append({"Sid": f"Other{i}", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::111122223333:user/user{i}"},
+        statements.append({"Sid": f"Other{i}", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{444455550000 + i}:root"},
                            "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
                            "Condition": {"StringLike": {"kms:EncryptionContext:tenant": f"tenant-{i}-*"}, "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
