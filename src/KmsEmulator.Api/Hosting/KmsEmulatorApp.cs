@@ -1,15 +1,11 @@
 using KmsEmulator.Api.Keys;
-using KmsEmulator.Api.Operations;
-using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
 using KmsEmulator.Api.Storage;
 using KmsEmulator.Hsm;
 using KmsEmulator.Hsm.Pkcs11;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Serilog;
