@@ -288,7 +288,7 @@ public sealed class SqliteKmsStore : IKmsStore
 
         private GrantRecord ToRecord()
         {
-            var constraints = Constraints is null ? null : JsonSerializer.Deserialize(Constraints, KmsJsonContext.Default.GrantConstraints);
+            var constraints = Constraints is null ? null : JsonSerializer.Deserialize(Constraints, StorageJsonContext.Default.StoredGrantConstraints);
             return new GrantRecord
             {
                 GrantId = GrantId,
@@ -298,12 +298,9 @@ public sealed class SqliteKmsStore : IKmsStore
                 RetiringPrincipal = RetiringPrincipal,
                 RetiringServicePrincipal = RetiringServicePrincipal,
                 Operations = [.. Operations.Split(',').Select(o => Parse<GrantOperation>(o, GrantOperationWire.TryParse))],
-                Constraint = constraints switch
-                {
-                    { EncryptionContextEquals: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextEquals, pairs),
-                    { EncryptionContextSubset: { } pairs } => GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, pairs),
-                    _ => null,
-                },
+                Constraint = constraints is { Kind: { } kind, Pairs: { } pairs }
+                    ? GrantConstraint.Of(Enum.Parse<GrantConstraintKind>(kind), pairs)
+                    : null,
                 SourceArn = constraints?.SourceArn,
                 IssuingAccount = IssuingAccount,
                 CreationDate = FromMillis(CreationDate),
@@ -317,14 +314,11 @@ public sealed class SqliteKmsStore : IKmsStore
                 return null;
             }
 
-            var pairs = grant.Constraint?.Pairs.ToDictionary(StringComparer.Ordinal);
-            var shape = new GrantConstraints
-            {
-                EncryptionContextEquals = grant.Constraint?.Kind == GrantConstraintKind.EncryptionContextEquals ? pairs : null,
-                EncryptionContextSubset = grant.Constraint?.Kind == GrantConstraintKind.EncryptionContextSubset ? pairs : null,
-                SourceArn = grant.SourceArn,
-            };
-            return JsonSerializer.Serialize(shape, KmsJsonContext.Default.GrantConstraints);
+            var stored = new StoredGrantConstraints(
+                grant.Constraint?.Kind.ToString(),
+                grant.Constraint?.Pairs.ToDictionary(StringComparer.Ordinal),
+                grant.SourceArn);
+            return JsonSerializer.Serialize(stored, StorageJsonContext.Default.StoredGrantConstraints);
         }
     }
 
