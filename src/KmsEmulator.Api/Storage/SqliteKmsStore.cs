@@ -145,23 +145,15 @@ public sealed class SqliteKmsStore : IKmsStore
         await transaction.CommitAsync(cancellationToken);
     }
 
-    public async Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Materials, tags and aliases go with the key (ON DELETE CASCADE).
-        await connection.ExecuteAsync(
+    // Materials, tags, aliases and grants go with the key (ON DELETE CASCADE).
+    public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(
             "DELETE FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId",
             new { scope.AccountId, scope.Region, keyId },
-            transaction);
-        await transaction.CommitAsync(cancellationToken);
-    }
+            cancellationToken);
 
-    public async Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(
+    public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(
             """
             INSERT INTO aliases (account_id, region, alias_name, target_key_id, creation_date, last_updated_date)
             VALUES (@AccountId, @Region, @AliasName, @TargetKeyId, @CreationDate, @LastUpdatedDate)
@@ -177,26 +169,16 @@ public sealed class SqliteKmsStore : IKmsStore
                 CreationDate = alias.CreationDate.ToUnixTimeMilliseconds(),
                 LastUpdatedDate = alias.LastUpdatedDate.ToUnixTimeMilliseconds(),
             },
-            transaction);
-        await transaction.CommitAsync(cancellationToken);
-    }
+            cancellationToken);
 
-    public async Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(
+    public Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(
             "DELETE FROM aliases WHERE account_id = @AccountId AND region = @Region AND alias_name = @aliasName",
             new { scope.AccountId, scope.Region, aliasName },
-            transaction);
-        await transaction.CommitAsync(cancellationToken);
-    }
+            cancellationToken);
 
-    public async Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(
+    public Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(
             """
             INSERT INTO grants (account_id, region, key_id, grant_id, name, grantee_principal, grantee_service_principal,
                                 retiring_principal, retiring_service_principal, operations, constraints, issuing_account, creation_date)
@@ -204,18 +186,20 @@ public sealed class SqliteKmsStore : IKmsStore
                     @RetiringPrincipal, @RetiringServicePrincipal, @Operations, @Constraints, @IssuingAccount, @CreationDate)
             """,
             GrantRow.From(scope, keyId, grant),
-            transaction);
-        await transaction.CommitAsync(cancellationToken);
-    }
+            cancellationToken);
 
-    public async Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default)
+    public Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(
+            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId AND grant_id = @grantId",
+            new { scope.AccountId, scope.Region, keyId, grantId },
+            cancellationToken);
+
+    /// <summary>One statement in its own transaction.</summary>
+    private async Task ExecuteAsync(string sql, object parameters, CancellationToken cancellationToken)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(
-            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId AND grant_id = @grantId",
-            new { scope.AccountId, scope.Region, keyId, grantId },
-            transaction);
+        await connection.ExecuteAsync(sql, parameters, transaction);
         await transaction.CommitAsync(cancellationToken);
     }
 
