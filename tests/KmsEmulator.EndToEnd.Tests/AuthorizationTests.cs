@@ -221,5 +221,24 @@ public sealed class AuthorizationTests : IAsyncLifetime
         await KmsAssert.ErrorAsync(() => alice.DeleteAliasAsync(new DeleteAliasRequest { AliasName = alias }), "AccessDeniedException");
         Assert.Equal(guarded.KeyId, (await admin.DescribeAsync(alias)).KeyId);
     }
+
+    [Fact]
+    public async Task ListAliases_with_a_KeyId_is_decided_by_identity_policies_not_the_key_policy()
+    {
+        var denying = await AdminKeyAsync("""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"}]}
+            """);
+        using var admin = _host.Client(Admin);
+        using var alice = _host.Client(Alice);
+        using var bob = _host.Client(Bob);
+        var alias = await admin.NewAliasAsync(denying.KeyId);
+
+        var listed = await alice.ListAliasesAsync(new ListAliasesRequest { KeyId = denying.KeyId });
+
+        Assert.Equal(alias, Assert.Single(listed.Aliases).AliasName);
+        await KmsAssert.ErrorAsync(() => bob.ListAliasesAsync(new ListAliasesRequest { KeyId = denying.KeyId }), "AccessDeniedException");
+    }
 }
 

@@ -43,7 +43,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
         table.Add<ListAliasesRequest, ListAliasesResponse>(
             KmsOperation.ListAliases,
             ListAliases,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true }]);
+            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true, Authorize = false }]);
     }
 
     /// <summary>

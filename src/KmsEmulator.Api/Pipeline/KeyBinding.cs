@@ -21,6 +21,12 @@ public sealed record KeyBinding<TRequest>
     /// <summary>Absent identifiers are an error unless the binding is optional (ListAliases' KeyId filter).</summary>
     public bool Optional { get; init; }
 
+    /// <summary>
+    /// False for a key that only filters the result (ListAliases' KeyId): AWS authorizes such operations with identity
+    /// policies on resource "*", not on the key.
+    /// </summary>
+    public bool Authorize { get; init; } = true;
+
     /// <summary>The IAM action this key needs when it differs from the operation's (ReEncrypt: kms:ReEncryptFrom / kms:ReEncryptTo).</summary>
     public string? Action { get; init; }
 

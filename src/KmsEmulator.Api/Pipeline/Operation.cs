@@ -72,7 +72,10 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 if (Bind(operationContext, binding) is { } access)
                 {
                     first ??= access.Key;
-                    accesses?.Add(access);
+                    if (binding.Authorize)
+                    {
+                        accesses?.Add(access);
+                    }
                 }
             }
 
