@@ -160,16 +160,5 @@ public sealed class AlgorithmRulesTests
         Assert.Equal([KeySpec.SYMMETRIC_DEFAULT], materialIds);
     }
 
-    private static KeyRecord Key(KeySpec spec, KeyUsageType usage) => new()
-    {
-        Scope = new KeyScope("111122223333", "us-east-1"),
-        KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab",
-        Description = string.Empty,
-        KeySpec = spec,
-        KeyUsage = usage,
-        Origin = OriginType.AWS_KMS,
-        KeyState = KeyState.Enabled,
-        CreationDate = DateTimeOffset.UnixEpoch,
-        Policy = "{}",
-    };
+    private static KeyRecord Key(KeySpec spec, KeyUsageType usage) => TestKeys.Create(spec: spec, usage: usage);
 }

@@ -21,18 +21,8 @@ public sealed class GrantRuleTests
 
     private static Dictionary<string, string> Context(params (string Key, string Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
 
-    private static KeyRecord Key(KeySpec spec = KeySpec.SYMMETRIC_DEFAULT, KeyUsageType usage = KeyUsageType.ENCRYPT_DECRYPT) => new()
-    {
-        Scope = Scope,
-        KeyId = "1234abcd-12ab-34cd-56ef-1234567890ab",
-        Description = string.Empty,
-        KeySpec = spec,
-        KeyUsage = usage,
-        Origin = OriginType.AWS_KMS,
-        KeyState = KeyState.Enabled,
-        CreationDate = DateTimeOffset.UnixEpoch,
-        Policy = "{}",
-    };
+    private static KeyRecord Key(KeySpec spec = KeySpec.SYMMETRIC_DEFAULT, KeyUsageType usage = KeyUsageType.ENCRYPT_DECRYPT) =>
+        TestKeys.Create(spec: spec, usage: usage);
 
     private static NewGrant Grant(params GrantOperation[] operations) =>
         new() { GranteePrincipal = "arn:aws:iam::111122223333:user/dave", Operations = [.. operations] };
@@ -314,18 +304,7 @@ public sealed class GrantStoreTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static KeyRecord Key(string keyId) => new()
-    {
-        Scope = Scope,
-        KeyId = keyId,
-        Description = "d",
-        KeySpec = KeySpec.SYMMETRIC_DEFAULT,
-        KeyUsage = KeyUsageType.ENCRYPT_DECRYPT,
-        Origin = OriginType.AWS_KMS,
-        KeyState = KeyState.Enabled,
-        CreationDate = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123),
-        Policy = "{}",
-    };
+    private static KeyRecord Key(string keyId) => TestKeys.Create(keyId);
 
     [Fact]
     public async Task Grants_are_loaded_with_their_key_and_go_when_retired_or_when_the_key_is_deleted()

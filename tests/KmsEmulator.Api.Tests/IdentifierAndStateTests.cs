@@ -61,18 +61,7 @@ public sealed class IdentifierAndStateTests
     [InlineData(KeyStateRule.Any, KeyState.PendingDeletion, null)]
     public void The_key_state_table_gives_AWS_errors(KeyStateRule rule, KeyState state, string? expected)
     {
-        var key = new KeyRecord
-        {
-            Scope = Caller,
-            KeyId = KeyId,
-            Description = string.Empty,
-            KeySpec = KeySpec.SYMMETRIC_DEFAULT,
-            KeyUsage = KeyUsageType.ENCRYPT_DECRYPT,
-            Origin = OriginType.AWS_KMS,
-            KeyState = state,
-            CreationDate = DateTimeOffset.UnixEpoch,
-            Policy = "{}",
-        };
+        var key = TestKeys.Create(KeyId, state: state);
 
         var error = KeyStateRules.ErrorFor(rule, key);
 

@@ -18,17 +18,8 @@ public sealed class SqliteKmsStoreTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static KeyRecord Key(string keyId, params KeyTag[] tags) => new()
+    private static KeyRecord Key(string keyId, params KeyTag[] tags) => TestKeys.Create(keyId) with
     {
-        Scope = Scope,
-        KeyId = keyId,
-        Description = "d",
-        KeySpec = KeySpec.SYMMETRIC_DEFAULT,
-        KeyUsage = KeyUsageType.ENCRYPT_DECRYPT,
-        Origin = OriginType.AWS_KMS,
-        KeyState = KeyState.Enabled,
-        CreationDate = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123),
-        Policy = "{\"Statement\":[]}",
         Materials = [new KeyMaterialVersion(1, new string('a', 64), "kmsemu/s/" + keyId + "/1", DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123))],
         CurrentMaterialVersion = 1,
         Tags = [.. tags],
