@@ -26,4 +26,13 @@ public sealed class HsmOptions
 
     /// <summary>Number of PKCS#11 sessions in the pool (0 = twice the processor count, at least 4).</summary>
     public int SessionPoolSize { get; set; }
+
+    /// <summary>
+    /// Use an in-memory copy of each key inside the HSM (a private, sensitive, non-extractable session object made
+    /// with C_CopyObject) for cryptographic operations, instead of the token object itself. SoftHSM2 re-reads a token
+    /// object's file state on every use, which makes an AES-GCM call about three times slower than on a session
+    /// object. The copies never leave the HSM and disappear with the key or when the emulator stops. Turn this off for
+    /// a module that limits session objects; a module that refuses the copy falls back to the token object by itself.
+    /// </summary>
+    public bool SessionKeyCopies { get; set; } = true;
 }

@@ -47,10 +47,23 @@ internal static class HsmObjects
         backend.RunAsync("count objects", session => session.FindAllObjects(
             AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label)).Count, default).AsTask();
 
-    /// <summary>Number of session (non-token) objects visible to the process.</summary>
+    /// <summary>
+    /// Number of unlabelled session (non-token) objects visible to the process: the temporaries an operation makes
+    /// (data key pairs, derived secrets). The backend's session copies of keys carry their key's label.
+    /// </summary>
     public static Task<int> CountSessionObjectsAsync(Pkcs11Backend backend) =>
         backend.RunAsync("count session objects", session => session.FindAllObjects(
-            [session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false)]).Count, default).AsTask();
+                [session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false)])
+            .Count(handle => Pkcs11Attributes.ReadBytes(session, handle, CKA.CKA_LABEL)[0] is not { Length: > 0 }), default).AsTask();
+
+    /// <summary>Session (non-token) objects carrying this label: the backend's in-memory copies of that key.</summary>
+    public static Task<List<IObjectAttribute>> ReadSessionCopiesAsync(Pkcs11Backend backend, string label, params CKA[] types) =>
+        backend.RunAsync("read session copies", session => session.FindAllObjects(
+                [
+                    session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false),
+                    session.Factories.ObjectAttributeFactory.Create(CKA.CKA_LABEL, label),
+                ])
+            .SelectMany(handle => session.GetAttributeValue(handle, [.. types])).ToList(), default).AsTask();
 }
 
 internal static class Hashes

@@ -143,6 +143,73 @@ public sealed class KeyObjectTests : IDisposable
     }
 
     [Fact]
+    public async Task A_used_key_has_one_session_copy_that_is_private_sensitive_and_not_extractable()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+        await _backend.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8));
+
+        var copies = await HsmObjects.ReadSessionCopiesAsync(_backend, label,
+            CKA.CKA_TOKEN, CKA.CKA_PRIVATE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_NEVER_EXTRACTABLE);
+        var value = await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_VALUE);
+
+        Assert.Equal(
+            new Dictionary<CKA, bool>
+            {
+                [CKA.CKA_TOKEN] = false, [CKA.CKA_PRIVATE] = true, [CKA.CKA_SENSITIVE] = true,
+                [CKA.CKA_EXTRACTABLE] = false, [CKA.CKA_NEVER_EXTRACTABLE] = true,
+            },
+            copies.ToDictionary(a => (CKA)a.Type, a => a.GetValueAsBool()));
+        Assert.True(Assert.Single(value).CannotBeRead);
+    }
+
+    [Fact]
+    public async Task Destroying_a_key_destroys_its_session_copies_in_every_backend()
+    {
+        var label = TestData.KeyLabel();
+        await _backend.CreateAesKeyAsync(label);
+        using var other = _fixture.Open(TokenLabel);
+        await other.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8));
+        Assert.Equal(2, (await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_TOKEN)).Count);
+
+        await _backend.DestroyAsync(label);
+
+        Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_TOKEN));
+        await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound,
+            () => other.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8)).AsTask());
+    }
+
+    [Fact]
+    public async Task With_session_copies_off_keys_are_used_as_token_objects()
+    {
+        using var backend = Pkcs11Backend.Open(new HsmOptions
+        {
+            TokenDirectory = _fixture.TokenDirectory, TokenLabel = TokenLabel, SessionKeyCopies = false,
+        });
+        var label = TestData.KeyLabel();
+        await backend.CreateAesKeyAsync(label);
+        var iv = TestData.Iv();
+
+        var ciphertext = await backend.EncryptAesGcmAsync(label, iv, default, Encoding.UTF8.GetBytes("token object"));
+
+        Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(backend, label, CKA.CKA_TOKEN));
+        Assert.Equal("token object", Encoding.UTF8.GetString(await _backend.DecryptAesGcmAsync(label, iv, default, ciphertext)));
+    }
+
+    [Fact]
+    public async Task Closing_a_backend_removes_its_session_copies()
+    {
+        var label = TestData.KeyLabel();
+        using (var other = _fixture.Open(TokenLabel))
+        {
+            await other.CreateAesKeyAsync(label);
+            Assert.Single(await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_TOKEN));
+        }
+
+        Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_TOKEN));
+    }
+
+    [Fact]
     public async Task Exists_tells_whether_a_label_is_on_the_token()
     {
         var label = TestData.KeyLabel();

@@ -172,6 +172,12 @@ internal static class AttributeTemplates
         attributes.Create(CKA.CKA_LABEL, label),
     ];
 
+    /// <summary>Finds every object with this label, token objects and session objects alike.</summary>
+    public static List<IObjectAttribute> ObjectsLabelled(IObjectAttributeFactory attributes, string label) =>
+    [
+        attributes.Create(CKA.CKA_LABEL, label),
+    ];
+
     /// <summary>Finds every token object.</summary>
     public static List<IObjectAttribute> TokenObjects(IObjectAttributeFactory attributes) =>
     [

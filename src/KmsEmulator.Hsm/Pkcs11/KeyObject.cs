@@ -13,6 +13,9 @@ namespace KmsEmulator.Hsm.Pkcs11;
 /// <param name="ModulusBytes">For RSA keys, the modulus length in bytes; else 0.</param>
 internal sealed record KeyObject(IObjectHandle Handle, CKK KeyType, HsmKeySpec? Spec, int ModulusBytes)
 {
+    /// <summary>True when <see cref="Handle"/> names the backend's in-memory session copy rather than the token object.</summary>
+    public bool IsSessionCopy { get; init; }
+
     /// <summary>Reads the key type and size of <paramref name="handle"/>.</summary>
     public static KeyObject Read(ISession session, IObjectHandle handle)
     {

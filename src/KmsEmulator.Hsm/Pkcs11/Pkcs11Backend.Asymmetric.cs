@@ -25,8 +25,8 @@ public sealed partial class Pkcs11Backend
             var publicKey = KeyObject.Read(session, publicHandle);
             return (publicKey, KeyObject.Read(session, privateHandle), ReadSubjectPublicKeyInfo(session, publicKey));
         }, cancellationToken).ConfigureAwait(false);
-        _keys[(label, CKO.CKO_PUBLIC_KEY)] = publicKey;
-        _keys[(label, CKO.CKO_PRIVATE_KEY)] = privateKey;
+        Remember(label, CKO.CKO_PUBLIC_KEY, publicKey);
+        Remember(label, CKO.CKO_PRIVATE_KEY, privateKey);
         return spki;
     }
 

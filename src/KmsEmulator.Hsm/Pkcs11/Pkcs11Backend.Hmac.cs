@@ -22,7 +22,7 @@ public sealed partial class Pkcs11Backend
             using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_GENERIC_SECRET_KEY_GEN);
             return session.GenerateKey(mechanism, AttributeTemplates.HmacKey(session.Factories.ObjectAttributeFactory, label, spec));
         }), cancellationToken).ConfigureAwait(false);
-        _keys[(label, CKO.CKO_SECRET_KEY)] = new KeyObject(handle, CKK.CKK_GENERIC_SECRET, spec, 0);
+        Remember(label, CKO.CKO_SECRET_KEY, new KeyObject(handle, CKK.CKK_GENERIC_SECRET, spec, 0));
     }
 
     /// <inheritdoc />

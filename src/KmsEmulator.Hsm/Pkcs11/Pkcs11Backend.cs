@@ -21,17 +21,20 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     private const int MaxTokenLabelBytes = 32;
 
     private readonly ISession _anchor;
+    private readonly Lock _anchorLock = new();
     private readonly SessionPool _sessions;
     private readonly Action<string> _log;
+    private bool _sessionCopies;
     private static readonly CKO[] KeyObjectClasses = [CKO.CKO_SECRET_KEY, CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
 
     private readonly ConcurrentDictionary<(string Label, CKO Class), KeyObject> _keys = new();
     private int _disposed;
 
-    private Pkcs11Backend(ISession anchor, SessionPool sessions, Action<string> log)
+    private Pkcs11Backend(ISession anchor, SessionPool sessions, bool sessionCopies, Action<string> log)
     {
         _anchor = anchor;
         _sessions = sessions;
+        _sessionCopies = sessionCopies;
         _log = log;
     }
 
@@ -70,7 +73,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             anchor = OpenUserSession(slot, userPin);
             var poolSize = options.SessionPoolSize > 0 ? options.SessionPoolSize : Math.Max(4, 2 * Environment.ProcessorCount);
             var sessions = new SessionPool(poolSize, () => OpenUserSession(slot, userPin));
-            return new Pkcs11Backend(anchor, sessions, log);
+            return new Pkcs11Backend(anchor, sessions, options.SessionKeyCopies, log);
         }
         catch (Pkcs11Exception e)
         {
@@ -88,7 +91,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         ArgumentException.ThrowIfNullOrEmpty(label);
         var handle = await RunAsync("generate an AES key", session => GenerateAesKey(session, label), cancellationToken)
             .ConfigureAwait(false);
-        _keys[(label, CKO.CKO_SECRET_KEY)] = new KeyObject(handle, CKK.CKK_AES, null, 0);
+        Remember(label, CKO.CKO_SECRET_KEY, new KeyObject(handle, CKK.CKK_AES, null, 0));
     }
 
     /// <inheritdoc />
@@ -153,13 +156,17 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         ArgumentException.ThrowIfNullOrEmpty(label);
         await RunAsync("destroy a key", session =>
         {
-            var objects = session.FindAllObjects(AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label));
+            // Token objects and every session copy of them in this process, including other backends' copies.
+            var objects = session.FindAllObjects(AttributeTemplates.ObjectsLabelled(session.Factories.ObjectAttributeFactory, label));
             objects.ForEach(session.DestroyObject);
             return objects.Count;
         }, cancellationToken).ConfigureAwait(false);
         foreach (var objectClass in KeyObjectClasses)
         {
-            _keys.TryRemove((label, objectClass), out _);
+            if (_keys.TryRemove((label, objectClass), out var cached))
+            {
+                DestroySessionCopy(cached);
+            }
         }
     }
 
@@ -192,7 +199,10 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         }, cancellationToken);
     }
 
-    /// <summary>Closes the pooled sessions and the anchor session. The module stays loaded for other backends.</summary>
+    /// <summary>
+    /// Closes the pooled sessions and the anchor session, which takes the session copies of keys with it. The module
+    /// stays loaded for other backends.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -203,7 +213,10 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         _sessions.Dispose();
         try
         {
-            _anchor.Dispose();
+            lock (_anchorLock)
+            {
+                _anchor.Dispose();
+            }
         }
         catch (Pkcs11Exception e)
         {
@@ -310,7 +323,11 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             }
             catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
             {
-                _keys.TryRemove(KeyValuePair.Create((label, objectClass), key));
+                if (_keys.TryRemove(KeyValuePair.Create((label, objectClass), key)))
+                {
+                    DestroySessionCopy(key);
+                }
+
                 return work(session, FindKey(session, label, objectClass));
             }
         }, cancellationToken);
@@ -330,6 +347,80 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                 CKO.CKO_PUBLIC_KEY => $"The token holds no public key labelled '{label}'.",
                 _ => $"The token holds no key labelled '{label}'.",
             });
-        return _keys.GetOrAdd((label, objectClass), KeyObject.Read(session, handle));
+        return Remember(label, objectClass, KeyObject.Read(session, handle));
+    }
+
+    /// <summary>
+    /// Caches a key object found or made on the token, replaced by its session copy when copies are on (see
+    /// <see cref="HsmOptions.SessionKeyCopies"/>), and returns what the cache holds for it: a caller that lost a race
+    /// to cache the same key gets the winner's object, and its own copy is destroyed.
+    /// </summary>
+    /// <remarks>
+    /// A copy keeps working in this process even if another process destroys the token object; one token directory
+    /// belongs to one emulator process, so that does not happen in normal use.
+    /// </remarks>
+    private KeyObject Remember(string label, CKO objectClass, KeyObject tokenObject)
+    {
+        var candidate = CopyIntoSession(tokenObject);
+        var cached = _keys.GetOrAdd((label, objectClass), candidate);
+        if (!ReferenceEquals(cached, candidate))
+        {
+            DestroySessionCopy(candidate);
+        }
+
+        return cached;
+    }
+
+    /// <summary>
+    /// Copies a token key into a session object owned by the anchor session: still private, sensitive and
+    /// non-extractable (PKCS#11 lets a copy change none of these towards weaker), only not a token object. A module
+    /// that refuses the copy switches copies off for this backend.
+    /// </summary>
+    private KeyObject CopyIntoSession(KeyObject tokenObject)
+    {
+        if (!Volatile.Read(ref _sessionCopies))
+        {
+            return tokenObject;
+        }
+
+        var template = new List<IObjectAttribute> { _anchor.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false) };
+        try
+        {
+            lock (_anchorLock)
+            {
+                return tokenObject with { Handle = _anchor.CopyObject(tokenObject.Handle, template), IsSessionCopy = true };
+            }
+        }
+        catch (Pkcs11Exception e) when (!CkrMapper.IsStaleHandle(e.RV))
+        {
+            Volatile.Write(ref _sessionCopies, false);
+            _log($"The HSM refused to copy a key into a session object ({e.RV}); operations use the token objects directly.");
+            return tokenObject;
+        }
+        finally
+        {
+            Pkcs11Attributes.Dispose(template);
+        }
+    }
+
+    /// <summary>Destroys the session copy behind a cache entry that was dropped; a copy that is already gone is fine.</summary>
+    private void DestroySessionCopy(KeyObject key)
+    {
+        if (!key.IsSessionCopy)
+        {
+            return;
+        }
+
+        try
+        {
+            lock (_anchorLock)
+            {
+                _anchor.DestroyObject(key.Handle);
+            }
+        }
+        catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || CkrMapper.IsSessionLost(e.RV))
+        {
+            // Already destroyed, or the anchor session (and every copy it owned) is gone.
+        }
     }
 }
