@@ -24,12 +24,23 @@ public sealed class ContextKeys : IEquatable<ContextKeys>, IEnumerable<KeyValueP
     public int Count => _map.Count;
 
     /// <summary>Starts an empty builder.</summary>
-    public static Builder CreateBuilder() => new();
+    public static Builder CreateBuilder() => new(null);
+
+    /// <summary>
+    /// Starts an empty builder that keeps only the keys named in <paramref name="only"/> (a set that compares names
+    /// case-insensitively) and drops every other key it is given: for requests evaluated against policies known to
+    /// read nothing else.
+    /// </summary>
+    public static Builder CreateBuilder(IReadOnlySet<string> only)
+    {
+        ArgumentNullException.ThrowIfNull(only);
+        return new(only);
+    }
 
     /// <summary>Single-valued keys from pairs; a repeated name (in any case) adds a value to that key.</summary>
     public static ContextKeys From(IEnumerable<KeyValuePair<string, string>> pairs)
     {
-        var builder = new Builder();
+        var builder = new Builder(null);
         foreach (var (key, value) in pairs)
         {
             builder.Add(key, value);
@@ -112,13 +123,20 @@ public sealed class ContextKeys : IEquatable<ContextKeys>, IEnumerable<KeyValueP
     public sealed class Builder
     {
         private readonly Dictionary<string, List<string>> _values = new(StringComparer.OrdinalIgnoreCase);
+        private readonly IReadOnlySet<string>? _only;
+
+        internal Builder(IReadOnlySet<string>? only) => _only = only;
 
         /// <summary>Adds one value; adding to an existing key (in any case) makes it multi-valued.</summary>
         public Builder Add(string key, string value)
         {
             ArgumentException.ThrowIfNullOrEmpty(key);
             ArgumentNullException.ThrowIfNull(value);
-            Slot(key).Add(value);
+            if (Keeps(key))
+            {
+                Slot(key).Add(value);
+            }
+
             return this;
         }
 
@@ -127,9 +145,16 @@ public sealed class ContextKeys : IEquatable<ContextKeys>, IEnumerable<KeyValueP
         {
             ArgumentException.ThrowIfNullOrEmpty(key);
             ArgumentNullException.ThrowIfNull(values);
-            Slot(key).AddRange(values);
+            if (Keeps(key))
+            {
+                Slot(key).AddRange(values);
+            }
+
             return this;
         }
+
+        /// <summary>False for a key this builder was told to drop.</summary>
+        public bool Keeps(string key) => _only is null || _only.Contains(key);
 
         /// <summary>
         /// Adds <c>kms:EncryptionContext:&lt;key&gt;</c> for every pair and <c>kms:EncryptionContextKeys</c> with all
@@ -142,10 +167,14 @@ public sealed class ContextKeys : IEquatable<ContextKeys>, IEnumerable<KeyValueP
                 return this;
             }
 
+            var keepKeys = Keeps("kms:EncryptionContextKeys");
             foreach (var (key, value) in context)
             {
                 Add("kms:EncryptionContext:" + key, value);
-                Add("kms:EncryptionContextKeys", key);
+                if (keepKeys)
+                {
+                    Add("kms:EncryptionContextKeys", key);
+                }
             }
 
             return this;

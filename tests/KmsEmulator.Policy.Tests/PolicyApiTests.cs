@@ -112,6 +112,25 @@ public sealed class PolicyApiTests
     }
 
     [Fact]
+    public void A_builder_limited_to_some_names_keeps_only_those_keys_in_any_case()
+    {
+        var only = new HashSet<string>(["KMS:EncryptionContext:department", "aws:tagkeys"], StringComparer.OrdinalIgnoreCase);
+
+        var keys = ContextKeys.CreateBuilder(only)
+            .AddEncryptionContext(new Dictionary<string, string> { ["Department"] = "IT", ["Project"] = "Alpha" })
+            .AddValues("aws:TagKeys", ["a"])
+            .Add("aws:SourceIp", "127.0.0.1")
+            .Build();
+
+        Assert.Equal(
+            ["aws:TagKeys", "kms:EncryptionContext:Department"],
+            keys.Select(pair => pair.Key).Order(StringComparer.Ordinal));
+        Assert.True(ContextKeys.CreateBuilder(only).Keeps("AWS:TAGKEYS"));
+        Assert.False(ContextKeys.CreateBuilder(only).Keeps("kms:EncryptionContextKeys"));
+        Assert.True(ContextKeys.CreateBuilder().Keeps("kms:EncryptionContextKeys"));
+    }
+
+    [Fact]
     public void Encryption_context_and_time_helpers_fill_the_keys_AWS_uses()
     {
         var keys = ContextKeys.CreateBuilder()

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Text;
 using KmsEmulator.Policy;
 
@@ -13,14 +14,14 @@ public sealed class DecisionCache
 {
     private const int MaxEntries = 50_000;
 
-    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity), string[]?> _referencedKeys = new();
+    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity), ConditionKeySet?> _referencedKeys = new();
     private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity, string Request), KmsAuthorizationResult> _decisions = new();
 
     /// <summary>
-    /// The condition keys that the policies read (sorted, case-insensitive), or null when decisions on them are not
-    /// cached (they read the time or use policy variables), in which case every key must be supplied.
+    /// The condition keys that the policies read, or null when decisions on them are not cached (they read the time or
+    /// use policy variables), in which case every key must be supplied.
     /// </summary>
-    public IReadOnlyList<string>? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity)
+    public ConditionKeySet? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity)
     {
         if (_referencedKeys.Count > MaxEntries)
         {
@@ -30,9 +31,13 @@ public sealed class DecisionCache
         return _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
     }
 
-    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount)
+    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount) =>
+        Decide(keyPolicy, identity, ReferencedKeys(keyPolicy, identity), request, keyOwnerAccount);
+
+    /// <summary>Decides with the <paramref name="referenced"/> keys that <see cref="ReferencedKeys"/> returned for these policies.</summary>
+    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, ConditionKeySet? referenced,
+        PolicyRequest request, string keyOwnerAccount)
     {
-        var referenced = (string[]?)ReferencedKeys(keyPolicy, identity);
         if (referenced is null)
         {
             return KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
@@ -55,7 +60,7 @@ public sealed class DecisionCache
     }
 
     /// <summary>The condition keys the policies read, or null when a decision may not be cached.</summary>
-    private static string[]? ReferencedKeys(IEnumerable<PolicyDocument> policies)
+    private static ConditionKeySet? ReferencedKeys(IEnumerable<PolicyDocument> policies)
     {
         var keys = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var statement in policies.SelectMany(p => p.Statements))
@@ -78,14 +83,14 @@ public sealed class DecisionCache
             }
         }
 
-        return [.. keys];
+        return new ConditionKeySet([.. keys]);
     }
 
     /// <summary>
     /// An unambiguous text of everything the decision depends on: each part is length-prefixed, so no choice of values
     /// (whatever characters they contain) can produce another request's fingerprint.
     /// </summary>
-    private static string Fingerprint(PolicyRequest request, string[] referenced)
+    private static string Fingerprint(PolicyRequest request, ConditionKeySet referenced)
     {
         var builder = new StringBuilder(256);
         Append(builder, request.PrincipalArn);
@@ -112,4 +117,27 @@ public sealed class DecisionCache
     }
 
     private static void Append(StringBuilder builder, string value) => builder.Append(value.Length).Append(':').Append(value);
+}
+
+/// <summary>
+/// The condition keys a set of policies reads: in order (case-insensitive) for fingerprints, and as a set (names
+/// compared case-insensitively) for deciding which keys a request needs at all.
+/// </summary>
+public sealed class ConditionKeySet(string[] sortedNames) : IReadOnlyList<string>
+{
+    private readonly string[] _names = sortedNames;
+
+    /// <summary>The names as a case-insensitive set.</summary>
+    public IReadOnlySet<string> Set { get; } = sortedNames.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>True when any name starts with <paramref name="prefix"/> (case-insensitive), e.g. <c>aws:ResourceTag/</c>.</summary>
+    public bool AnyStartsWith(string prefix) => _names.Any(name => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
+
+    public int Count => _names.Length;
+
+    public string this[int index] => _names[index];
+
+    public IEnumerator<string> GetEnumerator() => ((IEnumerable<string>)_names).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Protocol;
@@ -14,7 +14,10 @@ namespace KmsEmulator.Api.Pipeline;
 /// </summary>
 public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirectory principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
-    private readonly ConcurrentDictionary<string, PolicyDocument> _parsedPolicies = new(StringComparer.Ordinal);
+    // Keyed by the policy text's identity: the catalog hands out the same string for a key until its policy changes,
+    // and hashing a large policy's text on every request would cost more than the decision itself. Entries go with
+    // their text.
+    private readonly ConditionalWeakTable<string, PolicyDocument> _parsedPolicies = new();
 
     public bool IsEnabled => identity.IsStrict;
 
@@ -79,8 +82,8 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         var key = access.Key.Key;
         var keyPolicy = ParsedPolicy(key.Policy);
         var referenced = decisions.ReferencedKeys(keyPolicy, caller.IdentityPolicies);
-        var builder = BaseKeys(request, wireRequest, access.Action, includeTime: referenced is null);
-        AddKeyKeys(builder, access.Key, referenced);
+        var builder = BaseKeys(request, wireRequest, access.Action, referenced);
+        AddKeyKeys(builder, access.Key);
         if (reEncryptOnSameKey is not null)
         {
             builder.Add("kms:ReEncryptOnSameKey", reEncryptOnSameKey);
@@ -88,7 +91,7 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
 
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
 
-        var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId);
+        var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, referenced, policyRequest, key.Scope.AccountId);
         if (!result.IsAllowed && !result.IsExplicitDeny && grants.Allows(request, access, wireRequest))
         {
             result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId, allowedByGrant: true);
@@ -100,23 +103,20 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         }
     }
 
-    /// <summary>Key policies parsed once per text; the cache is bounded (it is cleared when it grows past 10,000 texts).</summary>
-    private PolicyDocument ParsedPolicy(string text)
-    {
-        if (_parsedPolicies.Count > 10_000)
-        {
-            _parsedPolicies.Clear();
-        }
+    /// <summary>A key policy, parsed once per policy text instance.</summary>
+    private PolicyDocument ParsedPolicy(string text) =>
+        _parsedPolicies.GetValue(text, static policy => PolicyDocument.Parse(policy));
 
-        return _parsedPolicies.GetOrAdd(text, static policy => PolicyDocument.Parse(policy));
-    }
-
-    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action, bool includeTime = true)
+    /// <summary>
+    /// The keys of the caller's request. With <paramref name="referenced"/> (the policies are known to read only those
+    /// keys), every other key is left out; the policies never read the time then.
+    /// </summary>
+    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action, ConditionKeySet? referenced = null)
     {
-        var builder = ContextKeys.CreateBuilder()
+        var builder = (referenced is null ? ContextKeys.CreateBuilder() : ContextKeys.CreateBuilder(referenced.Set))
             .Add("aws:SecureTransport", "false")
             .Add("aws:RequestedRegion", request.Region);
-        if (includeTime)
+        if (referenced is null)
         {
             builder.AddCurrentTime(clock.GetUtcNow());
         }
@@ -130,8 +130,8 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         return builder;
     }
 
-    /// <summary>Keys that describe the key. Aliases and tags are looked up only when a policy can read them.</summary>
-    private void AddKeyKeys(ContextKeys.Builder builder, ResolvedKey resolved, IReadOnlyList<string>? referenced)
+    /// <summary>Keys that describe the key. Aliases and tags are looked up only when the builder keeps them.</summary>
+    private void AddKeyKeys(ContextKeys.Builder builder, ResolvedKey resolved)
     {
         var key = resolved.Key;
         builder.Add("kms:KeySpec", key.KeySpec.ToWire())
@@ -143,17 +143,14 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
             builder.Add("kms:RequestAlias", alias);
         }
 
-        if (referenced is null || referenced.Contains("kms:ResourceAliases", StringComparer.OrdinalIgnoreCase))
+        if (builder.Keeps("kms:ResourceAliases"))
         {
             builder.AddValues("kms:ResourceAliases", catalog.AliasNamesOf(key.Scope, key.KeyId));
         }
 
-        if (referenced is null || referenced.Any(k => k.StartsWith("aws:ResourceTag/", StringComparison.OrdinalIgnoreCase)))
+        foreach (var tag in key.Tags)
         {
-            foreach (var tag in key.Tags)
-            {
-                builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
-            }
+            builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
         }
     }
 
