@@ -380,7 +380,9 @@ internal sealed class ConditionEntry(string key, SetOperator set, bool ifExists,
 
         if (values.Count == 0)
         {
-            return ifExists || set == SetOperator.ForAllValues;
+            // An absent key matches nothing: a positive operator is false and a negated one (StringNotEquals,
+            // NotIpAddress, ArnNotLike, ...) true, as IAM documents; ...IfExists and ForAllValues pass, ForAnyValue fails.
+            return ifExists || set == SetOperator.ForAllValues || (set == SetOperator.None && negated);
         }
 
         var compiled = test!;
