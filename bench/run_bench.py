@@ -6,10 +6,13 @@ Starts the HTTP floor app and the emulator (Release builds) on loopback, then dr
 alongside it. Also measures start-up time to a healthy /health (second start on an existing data dir) and
 idle memory (RSS) of the emulator.
 
-Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--connections 16,64] [--ops Encrypt,Decrypt,...]
+Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--rounds 3] [--connections 16,64] [--ops Encrypt,Decrypt,...]
                           [--log-level Information] [--strict] [--out bench/results/latest.json]
+Each connection count runs --rounds interleaved rounds (floor, every operation, then permissive and strict Encrypt);
+fractions are computed within a round and their median (and range) reported, which keeps a slow spell on a shared
+machine from favouring one target.
 With --strict, a second emulator runs in strict mode (SigV4 verified, a 20-statement key policy evaluated) and its
-Encrypt is measured right after the permissive emulator's Encrypt at each connection count.
+Encrypt is measured right after the permissive emulator's Encrypt in each round.
 Needs: wrk (apt-get install wrk), SoftHSM2, the .NET SDK. Only loopback addresses are used.
 """
 import argparse
@@ -160,6 +163,21 @@ def run_wrk(url, target, body_file, connections, duration, strict=False):
     return result
 
 
+def summarize(measured):
+    """Medians over rounds (req/s, latencies and the per-round fractions), plus every round as measured."""
+    def median(values):
+        values = sorted(values)
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    summary = {key: median([m[key] for m in measured]) for key in ("rps", "p50_ms", "p99_ms")}
+    for key in ("fraction_of_floor", "fraction_of_permissive"):
+        if key in measured[0]:
+            summary[key] = round(median([m[key] for m in measured]), 3)
+            summary[key + "_range"] = [round(min(m[key] for m in measured), 3), round(max(m[key] for m in measured), 3)]
+    summary["rounds"] = measured
+    return summary
+
+
 def build(work):
     subprocess.run(["dotnet", "publish", os.path.join(ROOT, "src/KmsEmulator.Api"), "-c", "Release", "-o", os.path.join(work, "emulator"), "-nologo", "-v", "quiet"], check=True)
     subprocess.run(["dotnet", "publish", os.path.join(BENCH, "HttpFloor"), "-c", "Release", "-o", os.path.join(work, "floor"), "-nologo", "-v", "quiet"], check=True)
@@ -186,6 +204,7 @@ def main():
     parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey,Sign-RSA_2048-PSS,Sign-ECC_NIST_P256,Verify-RSA_2048-PSS,GenerateMac")
     parser.add_argument("--log-level", default="Information", help="emulator Kms:LogLevel (Information logs one line per request)")
     parser.add_argument("--strict", action="store_true", help="also run the emulator in strict mode (SigV4 verified, 20-statement key policy) and compare")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count; medians are reported")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.json"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -265,19 +284,25 @@ def main():
         if strict:
             run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), 16, args.warmup, strict=True)
 
+        # Each round measures every target once, in the same order; rounds interleave, so a slow spell on a shared
+        # machine touches every target alike. Fractions are taken within a round; the report gives their medians.
         for c in connections:
-            floor_result = run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), c, args.duration)
-            results["runs"].append({"target": "HTTP floor", "connections": c, **floor_result})
-            for op in ops:
-                r = run_wrk(url, op, os.path.join(work, op + ".json"), c, args.duration)
-                r["fraction_of_floor"] = round(r["rps"] / floor_result["rps"], 3)
-                results["runs"].append({"target": op, "connections": c, **r})
-            if strict:
-                permissive = run_wrk(url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
-                r = run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), c, args.duration, strict=True)
-                r["fraction_of_floor"] = round(r["rps"] / floor_result["rps"], 3)
-                r["fraction_of_permissive"] = round(r["rps"] / permissive["rps"], 3)
-                results["runs"].append({"target": "Encrypt (strict: SigV4 + 20-statement key policy)", "connections": c, **r})
+            rounds = {}
+            for _ in range(args.rounds):
+                floor_result = run_wrk(floor_url, "Encrypt", os.path.join(work, "Floor.json"), c, args.duration)
+                rounds.setdefault("HTTP floor", []).append(floor_result)
+                for op in ops:
+                    r = run_wrk(url, op, os.path.join(work, op + ".json"), c, args.duration)
+                    r["fraction_of_floor"] = r["rps"] / floor_result["rps"]
+                    rounds.setdefault(op, []).append(r)
+                if strict:
+                    permissive = run_wrk(url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
+                    r = run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), c, args.duration, strict=True)
+                    r["fraction_of_floor"] = r["rps"] / floor_result["rps"]
+                    r["fraction_of_permissive"] = r["rps"] / permissive["rps"]
+                    rounds.setdefault("Encrypt (strict: SigV4 + 20-statement key policy)", []).append(r)
+            for target, measured in rounds.items():
+                results["runs"].append({"target": target, "connections": c, **summarize(measured)})
         results["rss_after_load_mb"] = round(rss_mb(emulator.pid), 1)
     finally:
         stop(floor)
@@ -290,14 +315,17 @@ def main():
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 
-    print(f"machine: {results['machine']}; emulator log level {args.log_level}; {args.duration}s per run")
+    print(f"machine: {results['machine']}; emulator log level {args.log_level}; {args.rounds} interleaved rounds of {args.duration}s per target, medians")
     print(f"start-up to healthy /health (second start): {results['startup_to_healthy_s']} s; idle RSS {results['idle_rss_mb']} MB; RSS after load {results['rss_after_load_mb']} MB")
-    print("| target | connections | req/s | fraction of floor | p50 ms | p99 ms |")
+    print("| target | connections | req/s | fraction of floor (min–max over rounds) | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in results["runs"]:
-        fraction = r.get("fraction_of_floor", 1.0)
-        note = f" (vs permissive Encrypt just before: {r['fraction_of_permissive']:.2f})" if "fraction_of_permissive" in r else ""
-        print(f"| {r['target']}{note} | {r['connections']} | {r['rps']:,.0f} | {fraction:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+        fraction = f"{r['fraction_of_floor']:.2f} ({r['fraction_of_floor_range'][0]:.2f}–{r['fraction_of_floor_range'][1]:.2f})" if "fraction_of_floor" in r else "1.00"
+        note = ""
+        if "fraction_of_permissive" in r:
+            low, high = r["fraction_of_permissive_range"]
+            note = f"; vs permissive Encrypt in the same round: {r['fraction_of_permissive']:.2f} ({low:.2f}–{high:.2f})"
+        print(f"| {r['target']}{note} | {r['connections']} | {r['rps']:,.0f} | {fraction} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 
