@@ -223,6 +223,51 @@ public sealed class AuthorizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_principal_configured_with_ViaService_meets_kms_ViaService_conditions()
+    {
+        var key = await AdminKeyAsync("""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Encrypt","Resource":"*",
+               "Condition":{"StringNotEquals":{"kms:ViaService":"ec2.us-east-1.amazonaws.com"}}}]}
+            """);
+        using var dave = _host.Client(Ebs);
+        using var alice = _host.Client(Alice);
+
+        await dave.EncryptTextAsync(key.KeyId, "through EC2");
+
+        await KmsAssert.ErrorAsync(
+            () => alice.EncryptTextAsync(key.KeyId, "direct"),
+            "AccessDeniedException",
+            Denied(Alice, "kms:Encrypt", key.Arn, "with an explicit deny in a resource-based policy"));
+    }
+
+    [Fact]
+    public async Task Alias_operations_also_need_the_identity_policy_to_allow_the_alias_ARN()
+    {
+        var key = await AdminKeyAsync();
+        var other = await AdminKeyAsync();
+        using var erin = _host.Client(Erin);
+        var suffix = Guid.NewGuid().ToString("N")[..12];
+
+        var team = await erin.NewAliasAsync(key.KeyId, "alias/team-" + suffix);
+        await erin.UpdateAliasAsync(new UpdateAliasRequest { AliasName = team, TargetKeyId = other.KeyId });
+        await erin.DeleteAliasAsync(new DeleteAliasRequest { AliasName = team });
+
+        var outside = "alias/other-" + suffix;
+        var aliasArn = $"arn:aws:kms:us-east-1:111122223333:{outside}";
+        await KmsAssert.ErrorAsync(
+            () => erin.NewAliasAsync(key.KeyId, outside),
+            "AccessDeniedException",
+            $"User: {Erin.Arn} is not authorized to perform: kms:CreateAlias on resource: {aliasArn} because no identity-based policy allows the kms:CreateAlias action");
+        using var admin = _host.Client(Admin);
+        await admin.NewAliasAsync(key.KeyId, outside);
+        await KmsAssert.ErrorAsync(() => erin.DeleteAliasAsync(new DeleteAliasRequest { AliasName = outside }), "AccessDeniedException");
+        await KmsAssert.ErrorAsync(() => erin.UpdateAliasAsync(new UpdateAliasRequest { AliasName = outside, TargetKeyId = other.KeyId }), "AccessDeniedException");
+        Assert.Equal(key.KeyId, (await admin.DescribeAsync(outside)).KeyId);
+    }
+
+    [Fact]
     public async Task ListAliases_with_a_KeyId_is_decided_by_identity_policies_not_the_key_policy()
     {
         var denying = await AdminKeyAsync("""

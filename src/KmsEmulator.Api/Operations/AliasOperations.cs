@@ -20,7 +20,8 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
                 await keys.CreateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
+            alias: r => CustomerAlias(r.AliasName));
         table.Add<UpdateAliasRequest, EmptyResponse>(
             KmsOperation.UpdateAlias,
             async c =>
@@ -31,7 +32,8 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
             [
                 CurrentTarget<UpdateAliasRequest>(r => r.AliasName),
                 new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management },
-            ]);
+            ],
+            alias: r => CustomerAlias(r.AliasName));
         table.Add<DeleteAliasRequest, EmptyResponse>(
             KmsOperation.DeleteAlias,
             async c =>
@@ -39,7 +41,8 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
                 await keys.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
                 return new EmptyResponse();
             },
-            [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)]);
+            [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)],
+            alias: r => CustomerAlias(r.AliasName));
         table.Add<ListAliasesRequest, ListAliasesResponse>(
             KmsOperation.ListAliases,
             ListAliases,
@@ -53,11 +56,15 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
     private static KeyBinding<TRequest> CurrentTarget<TRequest>(Func<TRequest, string?> aliasName) => new()
     {
         Member = AliasName,
-        Identifier = r => aliasName(r) is { } name && name.StartsWith("alias/", StringComparison.Ordinal)
-            && !name.StartsWith("alias/aws/", StringComparison.Ordinal) && name.Length > "alias/".Length ? name : null,
+        Identifier = r => CustomerAlias(aliasName(r)),
         Forms = KeyIdentifierForms.AliasName,
         Optional = true,
     };
+
+    /// <summary>The name when it is a customer alias name (alias/..., not alias/aws/...); others are left to the domain's validation.</summary>
+    private static string? CustomerAlias(string? name) =>
+        name is not null && name.StartsWith("alias/", StringComparison.Ordinal)
+            && !name.StartsWith("alias/aws/", StringComparison.Ordinal) && name.Length > "alias/".Length ? name : null;
 
     private ValueTask<ListAliasesResponse> ListAliases(OperationContext<ListAliasesRequest> context)
     {

@@ -23,6 +23,12 @@ public interface IAuthorizer
     ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Decides an action on a resource that has no key policy (an alias ARN, or "*" for operations without a
+    /// resource) by the caller's identity policies alone; account roots are allowed.
+    /// </summary>
+    void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource);
+
+    /// <summary>
     /// The strict-mode checks of a new key policy (CreateKey, PutKeyPolicy): every IAM principal it names must exist,
     /// and unless <paramref name="bypassLockoutSafetyCheck"/> it must let the caller call PutKeyPolicy again.
     /// Throws MalformedPolicyDocumentException with AWS's wording.

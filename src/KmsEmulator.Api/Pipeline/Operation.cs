@@ -37,6 +37,12 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     /// <summary>The key usage every bound key must have (ENCRYPT_DECRYPT for Encrypt, ...), or null.</summary>
     public KeyUsageType? RequiredUsage { get; init; }
 
+    /// <summary>
+    /// For alias operations: the alias the request acts on. Besides the bound keys, the caller's identity policies
+    /// must allow the action on the alias ARN (AWS checks alias permissions in IAM only).
+    /// </summary>
+    public Func<TRequest, string?>? Alias { get; init; }
+
     /// <summary>Reads the request's DryRun flag, for the operations that take one.</summary>
     public Func<TRequest, bool?>? DryRun { get; init; }
 
@@ -82,6 +88,10 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             if (accesses is not null)
             {
                 await _authorizer.AuthorizeAsync(context, request, Action, accesses, cancellationToken);
+                if (Alias?.Invoke(request) is { } alias)
+                {
+                    _authorizer.AuthorizeWithoutKey(context, request, Action, context.Scope.AliasArn(alias));
+                }
             }
 
             Check?.Invoke(operationContext);

@@ -49,7 +49,8 @@ public sealed class OperationTable
             IReadOnlyList<KeyBinding<TRequest>>? keys = null,
             KeyUsageType? requiredUsage = null,
             Func<TRequest, bool?>? dryRun = null,
-            Action<OperationContext<TRequest>>? check = null)
+            Action<OperationContext<TRequest>>? check = null,
+            Func<TRequest, string?>? alias = null)
             where TRequest : class, IValidatable
             where TResponse : class
         {
@@ -59,6 +60,7 @@ public sealed class OperationTable
                 RequiredUsage = requiredUsage,
                 DryRun = dryRun,
                 Check = check,
+                Alias = alias,
             };
             if (!Rows.TryAdd(operation, row))
             {

@@ -28,14 +28,14 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
             return ValueTask.CompletedTask;
         }
 
-        var caller = request.Caller;
-        var principalType = PrincipalTypeOf(caller);
         if (keys.Count == 0)
         {
-            var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, action, "*", BaseKeys(request, wireRequest, action).Build());
-            var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
-            return result.IsAllowed ? ValueTask.CompletedTask : throw AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+            AuthorizeWithoutKey(request, wireRequest, action, "*");
+            return ValueTask.CompletedTask;
         }
+
+        var caller = request.Caller;
+        var principalType = PrincipalTypeOf(caller);
 
         // ReEncrypt: whether source and destination are the same key, known only once both are resolved.
         string? sameKey = keys.Count == 2 && wireRequest is Generated.ReEncryptRequest
@@ -47,6 +47,22 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    public void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource)
+    {
+        if (!IsEnabled)
+        {
+            return;
+        }
+
+        var caller = request.Caller;
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), action, resource, BaseKeys(request, wireRequest, action).Build());
+        var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
+        if (!result.IsAllowed)
+        {
+            throw AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+        }
     }
 
     public void CheckNewKeyPolicy(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount, bool bypassLockoutSafetyCheck)
@@ -124,6 +140,11 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         if (request.SourceIp is { } sourceIp)
         {
             builder.Add("aws:SourceIp", sourceIp);
+        }
+
+        if (request.Caller.ViaService is { } viaService)
+        {
+            builder.Add("kms:ViaService", viaService);
         }
 
         RequestConditionKeys.Add(builder, wireRequest, action);

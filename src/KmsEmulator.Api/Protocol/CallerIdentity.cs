@@ -11,4 +11,11 @@ public sealed record CallerIdentity(string AccountId, string Arn, string? Access
 {
     /// <summary>The principal's IAM identity policies (configured principals only).</summary>
     public IReadOnlyList<PolicyDocument> IdentityPolicies { get; init; } = [];
+
+    /// <summary>
+    /// The AWS service endpoint the principal's requests come through (<c>kms:ViaService</c>, e.g.
+    /// <c>ec2.us-east-1.amazonaws.com</c>), for configured principals that stand for a service acting on a user's
+    /// behalf; null for direct calls.
+    /// </summary>
+    public string? ViaService { get; init; }
 }

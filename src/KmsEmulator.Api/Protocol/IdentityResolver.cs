@@ -62,7 +62,7 @@ public sealed partial class IdentityResolver(
 
         if (principal is not null)
         {
-            return (principal.Identity with { IdentityPolicies = principal.IdentityPolicies }, signature.Region, signature);
+            return (principal.Identity, signature.Region, signature);
         }
 
         var account = AccountPattern().IsMatch(signature.AccessKeyId) ? signature.AccessKeyId : _options.DefaultAccountId;

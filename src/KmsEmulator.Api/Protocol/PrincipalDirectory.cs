@@ -7,18 +7,20 @@ using Microsoft.Extensions.Configuration;
 
 namespace KmsEmulator.Api.Protocol;
 
-/// <summary>A configured IAM principal: who it is, its credentials and its identity policies.</summary>
+/// <summary>
+/// A configured IAM principal: who it is (with its identity policies in <see cref="CallerIdentity.IdentityPolicies"/>)
+/// and its credentials.
+/// </summary>
 public sealed record ConfiguredPrincipal(
     CallerIdentity Identity,
     string SecretAccessKey,
     string? SessionToken,
-    DateTimeOffset? SessionExpiration,
-    IReadOnlyList<PolicyDocument> IdentityPolicies);
+    DateTimeOffset? SessionExpiration);
 
 /// <summary>
 /// The principals declared under <c>Kms:Principals</c>, indexed by access key id. Each entry has Arn, AccessKeyId,
-/// SecretAccessKey, optional SessionToken and SessionExpiration, and optional IdentityPolicies (IAM policy documents,
-/// as JSON objects or as JSON strings). Invalid entries stop start-up with a message naming the entry.
+/// SecretAccessKey, optional SessionToken and SessionExpiration, optional IdentityPolicies (IAM policy documents,
+/// as JSON objects or as JSON strings) and an optional ViaService (the kms:ViaService its requests carry). Invalid entries stop start-up with a message naming the entry.
 /// </summary>
 public sealed partial class PrincipalDirectory
 {
@@ -120,12 +122,18 @@ public sealed partial class PrincipalDirectory
             policyIndex++;
         }
 
+        var viaService = entry["ViaService"] is { Length: > 0 } via ? via : null;
+        if (viaService is not null && !ViaServicePattern().IsMatch(viaService))
+        {
+            throw new InvalidOperationException(
+                $"{Section}:{index}: ViaService '{viaService}' is not a service endpoint name such as ec2.us-east-1.amazonaws.com.");
+        }
+
         return new ConfiguredPrincipal(
-            new CallerIdentity(match.Groups["account"].Value, arn, Required("AccessKeyId"), type),
+            new CallerIdentity(match.Groups["account"].Value, arn, Required("AccessKeyId"), type) { IdentityPolicies = policies, ViaService = viaService },
             Required("SecretAccessKey"),
             entry["SessionToken"] is { Length: > 0 } token ? token : null,
-            expiration,
-            policies);
+            expiration);
     }
 
     /// <summary>
@@ -163,6 +171,9 @@ public sealed partial class PrincipalDirectory
 
     [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
     private static partial Regex PrincipalArnPattern();
+
+    [GeneratedRegex("^[a-z0-9-]+\\.[a-z0-9-]+\\.amazonaws\\.com$", RegexOptions.CultureInvariant)]
+    private static partial Regex ViaServicePattern();
 
     [GeneratedRegex("^[0-9]{12}$", RegexOptions.CultureInvariant)]
     private static partial Regex AccountIdPattern();

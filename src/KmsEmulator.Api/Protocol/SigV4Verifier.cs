@@ -87,35 +87,25 @@ public static class SigV4Verifier
     /// </summary>
     private static void RequireSigned(HttpRequest request, SigV4Authorization signature)
     {
-        var signed = signature.SignedHeaders;
-        static bool Has(System.Collections.Immutable.ImmutableArray<string> headers, string name) => headers.Contains(name, StringComparer.OrdinalIgnoreCase);
-        var missing = new List<string>();
-        if (!Has(signed, "host"))
+        bool host = false, date = false, target = false, token = false;
+        foreach (var name in signature.SignedHeaders)
         {
-            missing.Add("host");
+            host |= name.Equals("host", StringComparison.OrdinalIgnoreCase);
+            date |= name.Equals("x-amz-date", StringComparison.OrdinalIgnoreCase) || name.Equals("date", StringComparison.OrdinalIgnoreCase);
+            target |= name.Equals("x-amz-target", StringComparison.OrdinalIgnoreCase);
+            token |= name.Equals("x-amz-security-token", StringComparison.OrdinalIgnoreCase);
         }
 
-        if (!Has(signed, "x-amz-date") && !Has(signed, "date"))
+        token |= !request.Headers.ContainsKey("X-Amz-Security-Token");
+        if (host && date && target && token)
         {
-            missing.Add("x-amz-date");
+            return;
         }
 
-        if (!Has(signed, "x-amz-target"))
-        {
-            missing.Add("x-amz-target");
-        }
-
-        if (request.Headers.ContainsKey("X-Amz-Security-Token") && !Has(signed, "x-amz-security-token"))
-        {
-            missing.Add("x-amz-security-token");
-        }
-
-        if (missing.Count > 0)
-        {
-            throw new KmsException(
-                "IncompleteSignatureException",
-                $"The request signature does not sign the header(s) {string.Join(", ", missing)}, which must be signed. SignedHeaders={string.Join(';', signed)}");
-        }
+        string?[] missing = [host ? null : "host", date ? null : "x-amz-date", target ? null : "x-amz-target", token ? null : "x-amz-security-token"];
+        throw new KmsException(
+            "IncompleteSignatureException",
+            $"The request signature does not sign the header(s) {string.Join(", ", missing.OfType<string>())}, which must be signed. SignedHeaders={string.Join(';', signature.SignedHeaders)}");
     }
 
     /// <summary>The canonical request of SigV4, built from the headers named in SignedHeaders with their values as received.</summary>
