@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 namespace KmsEmulator.Policy;
 
 /// <summary>The outcome of a KMS authorization, named after the reason AWS gives in AccessDeniedException.</summary>
@@ -87,6 +88,18 @@ public readonly record struct KmsAuthorizationResult(
 /// </summary>
 public static class KmsAuthorization
 {
+    /// <summary>
+    /// The actions a caller from another account can be allowed on a key (the operations whose API reference says
+    /// "Cross-account use: Yes"); for any other action, cross-account permissions have no effect.
+    /// </summary>
+    public static IReadOnlySet<string> CrossAccountActions { get; } = new[]
+    {
+        "kms:CreateGrant", "kms:Decrypt", "kms:DeriveSharedSecret", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
+        "kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext", "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateMac", "kms:GetKeyRotationStatus", "kms:GetPublicKey", "kms:ListGrants", "kms:ReEncryptFrom",
+        "kms:ReEncryptTo", "kms:RetireGrant", "kms:RevokeGrant", "kms:Sign", "kms:Verify", "kms:VerifyMac",
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Decides a request on a KMS key.</summary>
     /// <param name="keyPolicy">The key's policy (parsed once and cached by the caller); null means none, which allows nothing.</param>
     /// <param name="identityPolicies">The caller's IAM identity policies (empty for roots, services and unknown callers).</param>
@@ -98,7 +111,7 @@ public static class KmsAuthorization
     /// statement that names the caller (its ARN, its role, <c>*</c>, or the account of a root caller) suffices for a
     /// caller in the key's account; a statement that matches only through the caller's account principal delegates
     /// to IAM, so an identity policy must allow too; a caller from another account always needs its identity policy
-    /// as well. Account roots need no identity policy.
+    /// as well, and is refused any action outside <see cref="CrossAccountActions"/>. Account roots need no identity policy.
     /// </remarks>
     public static KmsAuthorizationResult Decide(
         PolicyDocument? keyPolicy,
@@ -122,9 +135,15 @@ public static class KmsAuthorization
             return new(KmsDecision.ExplicitDenyInIdentityPolicy, KmsAllowSource.None, key, identity);
         }
 
+        var crossAccount = !string.Equals(request.PrincipalAccount, keyOwnerAccount, StringComparison.Ordinal);
+        if (crossAccount && !CrossAccountActions.Contains(request.Action))
+        {
+            // Permissions on other operations are ignored for callers from another account, whatever the policies say.
+            return new(KmsDecision.NoResourcePolicyAllows, KmsAllowSource.None, key, identity);
+        }
+
         if (key.IsAllowed)
         {
-            var crossAccount = !string.Equals(request.PrincipalAccount, keyOwnerAccount, StringComparison.Ordinal);
             var needsIdentity = key.AllowedOnlyThroughAccountPrincipal || (crossAccount && request.HasIdentityPolicies);
             if (!needsIdentity)
             {

@@ -118,6 +118,26 @@ public sealed class AuthorizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Management_operations_never_work_across_accounts_even_when_both_policies_allow_them()
+    {
+        var shared = await AdminKeyAsync($$"""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::{{Other}}:root"},"Action":"kms:*","Resource":"*"}]}
+            """);
+        using var carol = _host.Client(Carol);
+
+        Assert.Equal(shared.KeyId, (await carol.DescribeAsync(shared.Arn)).KeyId);
+        await KmsAssert.ErrorAsync(
+            () => carol.DisableKeyAsync(new DisableKeyRequest { KeyId = shared.Arn }),
+            "AccessDeniedException",
+            Denied(Carol, "kms:DisableKey", shared.Arn, "because no resource-based policy allows the kms:DisableKey action"));
+        await KmsAssert.ErrorAsync(() => carol.ScheduleKeyDeletionAsync(new ScheduleKeyDeletionRequest { KeyId = shared.Arn }), "AccessDeniedException");
+        await KmsAssert.ErrorAsync(() => carol.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = shared.Arn }), "AccessDeniedException");
+        Assert.Equal(KeyState.Enabled, (await carol.DescribeAsync(shared.Arn)).KeyState);
+    }
+
+    [Fact]
     public async Task DryRun_says_whether_the_call_would_be_allowed()
     {
         var key = await AdminKeyAsync();

@@ -322,9 +322,13 @@ internal static class PolicyParser
                 if (set == SetOperator.ForAllValues
                     && (key.StartsWith("kms:EncryptionContext:", StringComparison.OrdinalIgnoreCase) || key.StartsWith("aws:RequestTag/", StringComparison.OrdinalIgnoreCase)))
                 {
+                    // KMS's documented wording; the tag variant follows the same pattern.
+                    var (kind, noun) = key.StartsWith("aws:RequestTag/", StringComparison.OrdinalIgnoreCase)
+                        ? ("RequestTag", "tag")
+                        : ("EncryptionContext", "encryption context");
                     throw new Failure(
-                        $"OverlyPermissiveCondition: {label} uses ForAllValues with the single-valued condition key \"{key}\", " +
-                        "which is true when the key is absent. Use a plain operator, or ForAllValues with kms:EncryptionContextKeys or aws:TagKeys.");
+                        $"OverlyPermissiveCondition:{kind}: Using the ForAllValues set operator with a single-valued condition key " +
+                        $"matches requests without the specified {noun} or with an unspecified {noun}. To fix, remove ForAllValues.");
                 }
 
                 var values = ConditionValues(entry.Value, label, name);
