@@ -288,6 +288,39 @@ public sealed class AuthorizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Conditions_on_tags_aliases_and_context_keys_follow_changes_to_the_key()
+    {
+        var aliasName = "alias/bob-" + Guid.NewGuid().ToString("N")[..12];
+        var key = await AdminKeyAsync("""
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"BOB"},"Action":"kms:Encrypt","Resource":"*",
+               "Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}},
+              {"Effect":"Allow","Principal":{"AWS":"BOB"},"Action":"kms:Decrypt","Resource":"*",
+               "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"ALIAS"}}},
+              {"Effect":"Allow","Principal":{"AWS":"BOB"},"Action":"kms:GenerateDataKey","Resource":"*",
+               "Condition":{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":"tenant"},"Null":{"kms:EncryptionContextKeys":"false"}}}]}
+            """.Replace("BOB", Bob.Arn, StringComparison.Ordinal).Replace("ALIAS", aliasName, StringComparison.Ordinal));
+        using var admin = _host.Client(Admin);
+        using var bob = _host.Client(Bob);
+        await admin.TagResourceAsync(new TagResourceRequest { KeyId = key.KeyId, Tags = [new Tag { TagKey = "team", TagValue = "red" }] });
+
+        await KmsAssert.ErrorAsync(() => bob.EncryptTextAsync(key.KeyId, "red"), "AccessDeniedException");
+        await admin.TagResourceAsync(new TagResourceRequest { KeyId = key.KeyId, Tags = [new Tag { TagKey = "team", TagValue = "blue" }] });
+        var encrypted = await bob.EncryptTextAsync(key.KeyId, "blue");
+
+        await KmsAssert.ErrorAsync(() => bob.DecryptBlobAsync(encrypted.CiphertextBlob), "AccessDeniedException");
+        await admin.NewAliasAsync(key.KeyId, aliasName);
+        Assert.Equal("blue", Blob.Text((await bob.DecryptBlobAsync(encrypted.CiphertextBlob)).Plaintext));
+
+        GenerateDataKeyRequest DataKey(params (string, string)[] context) =>
+            new() { KeyId = key.KeyId, KeySpec = DataKeySpec.AES_256, EncryptionContext = Blob.Context(context) };
+        await bob.GenerateDataKeyAsync(DataKey(("tenant", "acme")));
+        await KmsAssert.ErrorAsync(() => bob.GenerateDataKeyAsync(DataKey(("tenant", "acme"), ("extra", "x"))), "AccessDeniedException");
+        await KmsAssert.ErrorAsync(() => bob.GenerateDataKeyAsync(new GenerateDataKeyRequest { KeyId = key.KeyId, KeySpec = DataKeySpec.AES_256 }), "AccessDeniedException");
+    }
+
+    [Fact]
     public async Task ListAliases_with_a_KeyId_is_decided_by_identity_policies_not_the_key_policy()
     {
         var denying = await AdminKeyAsync("""

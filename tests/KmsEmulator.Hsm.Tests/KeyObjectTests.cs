@@ -180,6 +180,41 @@ public sealed class KeyObjectTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_destroyed_while_another_backend_first_uses_it_leaves_no_usable_copy()
+    {
+        // Probabilistic: the backend making its first copy must land between the destroy's search and its destruction
+        // of the token object. Six users per round over 300 rounds hit that window many times on SoftHSM2.
+        using var user = _fixture.Open(TokenLabel);
+        for (var round = 0; round < 300; round++)
+        {
+            var label = TestData.KeyLabel();
+            await _backend.CreateAesKeyAsync(label);
+            using var started = new CountdownEvent(6);
+            var users = Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+            {
+                started.Signal();
+                try
+                {
+                    await user.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8));
+                }
+                catch (HsmException)
+                {
+                    // Lost the race to the destroy. SoftHSM2 reports an object destroyed during a call in several
+                    // ways (no such object, function not permitted, general error); only what is left afterwards counts.
+                }
+            })).ToList();
+
+            started.Wait();
+            await _backend.DestroyAsync(label);
+            await Task.WhenAll(users);
+
+            Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(_backend, label, CKA.CKA_TOKEN));
+            await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound,
+                () => user.EncryptAesGcmAsync(label, TestData.Iv(), default, TestData.Bytes(8)).AsTask());
+        }
+    }
+
+    [Fact]
     public async Task With_session_copies_off_keys_are_used_as_token_objects()
     {
         using var backend = Pkcs11Backend.Open(new HsmOptions

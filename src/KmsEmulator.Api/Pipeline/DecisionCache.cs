@@ -130,9 +130,6 @@ public sealed class ConditionKeySet(string[] sortedNames) : IReadOnlyList<string
     /// <summary>The names as a case-insensitive set.</summary>
     public IReadOnlySet<string> Set { get; } = sortedNames.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>True when any name starts with <paramref name="prefix"/> (case-insensitive), e.g. <c>aws:ResourceTag/</c>.</summary>
-    public bool AnyStartsWith(string prefix) => _names.Any(name => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
-
     public int Count => _names.Length;
 
     public string this[int index] => _names[index];

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
@@ -14,10 +15,12 @@ namespace KmsEmulator.Api.Pipeline;
 /// </summary>
 public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirectory principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
-    // Keyed by the policy text's identity: the catalog hands out the same string for a key until its policy changes,
-    // and hashing a large policy's text on every request would cost more than the decision itself. Entries go with
-    // their text.
-    private readonly ConditionalWeakTable<string, PolicyDocument> _parsedPolicies = new();
+    // Parsed key policies, found by the policy text's identity: the catalog hands out the same string for a key until
+    // its policy changes, and hashing a large policy's text on every request would cost more than the decision. Entries
+    // go with their text. Behind it, a bounded cache by content lets keys with equal policies (the default policy
+    // of every key in an account) share one document, and so their referenced-keys and decision cache entries.
+    private readonly ConditionalWeakTable<string, PolicyDocument> _policiesByInstance = new();
+    private readonly ConcurrentDictionary<string, PolicyDocument> _policiesByText = new(StringComparer.Ordinal);
 
     public bool IsEnabled => identity.IsStrict;
 
@@ -119,9 +122,19 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         }
     }
 
-    /// <summary>A key policy, parsed once per policy text instance.</summary>
+    /// <summary>A key policy, parsed once per policy text.</summary>
     private PolicyDocument ParsedPolicy(string text) =>
-        _parsedPolicies.GetValue(text, static policy => PolicyDocument.Parse(policy));
+        _policiesByInstance.TryGetValue(text, out var document) ? document : _policiesByInstance.GetValue(text, ParsedByText);
+
+    private PolicyDocument ParsedByText(string text)
+    {
+        if (_policiesByText.Count > 10_000)
+        {
+            _policiesByText.Clear();
+        }
+
+        return _policiesByText.GetOrAdd(text, static policy => PolicyDocument.Parse(policy));
+    }
 
     /// <summary>
     /// The keys of the caller's request. With <paramref name="referenced"/> (the policies are known to read only those

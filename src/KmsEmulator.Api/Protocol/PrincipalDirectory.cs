@@ -172,7 +172,7 @@ public sealed partial class PrincipalDirectory
     [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
     private static partial Regex PrincipalArnPattern();
 
-    [GeneratedRegex("^[a-z0-9-]+\\.[a-z0-9-]+\\.amazonaws\\.com$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[a-z0-9-]+\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$", RegexOptions.CultureInvariant)]
     private static partial Regex ViaServicePattern();
 
     [GeneratedRegex("^[0-9]{12}$", RegexOptions.CultureInvariant)]

@@ -52,7 +52,7 @@ public static class SigV4Verifier
             WriteCanonicalRequest(buffer, request, body, signature);
             SHA256.HashData(buffer.WrittenSpan, digest);
 
-            buffer.ResetWrittenCount();
+            buffer.Clear();
             Append(buffer, SigV4Authorization.Algorithm, '\n');
             Append(buffer, requestTimeText, '\n');
             Append(buffer, signature.Date, '/');
@@ -73,6 +73,8 @@ public static class SigV4Verifier
         }
         finally
         {
+            // The canonical request holds header values (a session token among them): wipe it, keep the space.
+            buffer.Clear();
             if (buffer.Capacity > MaxRetainedBufferBytes)
             {
                 t_buffer = null;
@@ -165,8 +167,18 @@ public static class SigV4Verifier
             t_mac = mac;
         }
 
-        mac.Value.Hash.AppendData(data);
-        mac.Value.Hash.GetHashAndReset(destination);
+        try
+        {
+            mac.Value.Hash.AppendData(data);
+            mac.Value.Hash.GetHashAndReset(destination);
+        }
+        catch
+        {
+            // Never leave a half-fed context behind for the next request on this thread.
+            mac.Value.Hash.Dispose();
+            t_mac = null;
+            throw;
+        }
     }
 
     private static void Append(ArrayBufferWriter<byte> buffer, string text, char separator)

@@ -45,6 +45,12 @@ internal static class CkrMapper
     public static bool IsSessionLost(CKR rv) =>
         rv is CKR.CKR_SESSION_HANDLE_INVALID or CKR.CKR_SESSION_CLOSED or CKR.CKR_USER_NOT_LOGGED_IN;
 
+    /// <summary>True for the codes of a module that cannot copy a key into a session object at all.</summary>
+    public static bool IsUnsupportedCopy(CKR rv) =>
+        rv is CKR.CKR_FUNCTION_NOT_SUPPORTED or CKR.CKR_ACTION_PROHIBITED or CKR.CKR_TEMPLATE_INCONSISTENT
+            or CKR.CKR_TEMPLATE_INCOMPLETE or CKR.CKR_ATTRIBUTE_READ_ONLY or CKR.CKR_ATTRIBUTE_TYPE_INVALID
+            or CKR.CKR_ATTRIBUTE_VALUE_INVALID;
+
     /// <summary>True when an object handle no longer names an object (destroyed, possibly by another process).</summary>
     public static bool IsStaleHandle(CKR rv) =>
         rv is CKR.CKR_OBJECT_HANDLE_INVALID or CKR.CKR_KEY_HANDLE_INVALID;

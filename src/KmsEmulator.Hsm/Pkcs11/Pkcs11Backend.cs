@@ -154,13 +154,6 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     public async ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
-        await RunAsync("destroy a key", session =>
-        {
-            // Token objects and every session copy of them in this process, including other backends' copies.
-            var objects = session.FindAllObjects(AttributeTemplates.ObjectsLabelled(session.Factories.ObjectAttributeFactory, label));
-            objects.ForEach(session.DestroyObject);
-            return objects.Count;
-        }, cancellationToken).ConfigureAwait(false);
         foreach (var objectClass in KeyObjectClasses)
         {
             if (_keys.TryRemove((label, objectClass), out var cached))
@@ -168,6 +161,31 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                 DestroySessionCopy(cached);
             }
         }
+
+        await RunAsync("destroy a key", session =>
+        {
+            // The token objects and every session copy of them in this process, other backends' copies included. A
+            // second pass catches a copy made from the token object while the first pass ran; once the token
+            // objects are gone no copy can be made.
+            var destroyed = 0;
+            for (var pass = 0; pass < 2; pass++)
+            {
+                foreach (var handle in session.FindAllObjects(AttributeTemplates.ObjectsLabelled(session.Factories.ObjectAttributeFactory, label)))
+                {
+                    try
+                    {
+                        session.DestroyObject(handle);
+                        destroyed++;
+                    }
+                    catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
+                    {
+                        // Destroyed meanwhile, e.g. a copy its backend dropped after losing a race to cache it.
+                    }
+                }
+            }
+
+            return destroyed;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -323,11 +341,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             }
             catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
             {
-                if (_keys.TryRemove(KeyValuePair.Create((label, objectClass), key)))
-                {
-                    DestroySessionCopy(key);
-                }
-
+                // The object behind the handle is gone (a copy included), so there is nothing to destroy.
+                _keys.TryRemove(KeyValuePair.Create((label, objectClass), key));
                 return work(session, FindKey(session, label, objectClass));
             }
         }, cancellationToken);
@@ -340,15 +355,28 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             return cached;
         }
 
-        var handle = FindFirst(session, AttributeTemplates.TokenObjectLabelled(session.Factories.ObjectAttributeFactory, objectClass, label))
-            ?? throw new HsmException(HsmErrorKind.KeyNotFound, objectClass switch
-            {
-                CKO.CKO_PRIVATE_KEY => $"The token holds no private key labelled '{label}'.",
-                CKO.CKO_PUBLIC_KEY => $"The token holds no public key labelled '{label}'.",
-                _ => $"The token holds no key labelled '{label}'.",
-            });
-        return Remember(label, objectClass, KeyObject.Read(session, handle));
+        var template = AttributeTemplates.TokenObjectLabelled(session.Factories.ObjectAttributeFactory, objectClass, label);
+        var handle = FindFirst(session, template) ?? throw KeyNotFound(label, objectClass);
+        KeyObject found;
+        try
+        {
+            found = KeyObject.Read(session, handle);
+        }
+        catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+        {
+            // Destroyed between the search and the read (SoftHSM2 reports that as CKR_GENERAL_ERROR).
+            throw FindFirst(session, template) is null ? KeyNotFound(label, objectClass) : CkrMapper.ToHsmException(e, "read a key");
+        }
+
+        return Remember(label, objectClass, found);
     }
+
+    private static HsmException KeyNotFound(string label, CKO objectClass) => new(HsmErrorKind.KeyNotFound, objectClass switch
+    {
+        CKO.CKO_PRIVATE_KEY => $"The token holds no private key labelled '{label}'.",
+        CKO.CKO_PUBLIC_KEY => $"The token holds no public key labelled '{label}'.",
+        _ => $"The token holds no key labelled '{label}'.",
+    });
 
     /// <summary>
     /// Caches a key object found or made on the token, replaced by its session copy when copies are on (see
@@ -374,7 +402,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     /// <summary>
     /// Copies a token key into a session object owned by the anchor session: still private, sensitive and
     /// non-extractable (PKCS#11 lets a copy change none of these towards weaker), only not a token object. A module
-    /// that refuses the copy switches copies off for this backend.
+    /// that does not support such a copy switches copies off for this backend; any other failure leaves this key on
+    /// its token object.
     /// </summary>
     private KeyObject CopyIntoSession(KeyObject tokenObject)
     {
@@ -391,10 +420,24 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                 return tokenObject with { Handle = _anchor.CopyObject(tokenObject.Handle, template), IsSessionCopy = true };
             }
         }
-        catch (Pkcs11Exception e) when (!CkrMapper.IsStaleHandle(e.RV))
+        catch (Pkcs11Exception e) when (CkrMapper.IsUnsupportedCopy(e.RV))
         {
             Volatile.Write(ref _sessionCopies, false);
-            _log($"The HSM refused to copy a key into a session object ({e.RV}); operations use the token objects directly.");
+            _log($"The HSM does not copy keys into session objects ({e.RV}); operations use the token objects directly.");
+            return tokenObject;
+        }
+        catch (Pkcs11Exception e)
+        {
+            // A key destroyed meanwhile fails on its next use; anything else is worth a line, not a failed request.
+            if (!CkrMapper.IsStaleHandle(e.RV))
+            {
+                _log($"Copying a key into a session object failed ({e.RV}); this key uses its token object.");
+            }
+
+            return tokenObject;
+        }
+        catch (ObjectDisposedException)
+        {
             return tokenObject;
         }
         finally
@@ -421,6 +464,14 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || CkrMapper.IsSessionLost(e.RV))
         {
             // Already destroyed, or the anchor session (and every copy it owned) is gone.
+        }
+        catch (Pkcs11Exception e)
+        {
+            _log($"Destroying the session copy of a key failed ({e.RV}).");
+        }
+        catch (ObjectDisposedException)
+        {
+            // The backend is closed: its anchor session took every copy with it.
         }
     }
 }
