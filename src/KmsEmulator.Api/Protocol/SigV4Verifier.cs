@@ -251,6 +251,11 @@ public static class SigV4Verifier
     private static string CanonicalHeaderValue(HttpRequest request, string name)
     {
         var values = request.Headers[name];
+        if (values.Count == 1)
+        {
+            return CollapseSpaces(values[0] ?? string.Empty);
+        }
+
         var parts = new string[values.Count];
         for (var i = 0; i < values.Count; i++)
         {
