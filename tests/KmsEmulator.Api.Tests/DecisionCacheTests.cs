@@ -31,6 +31,24 @@ public sealed class DecisionCacheTests
     }
 
     [Fact]
+    public void Long_condition_values_are_told_apart_to_their_last_character()
+    {
+        var policy = PolicyDocument.Parse("""
+            {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},
+              "Action":"kms:Encrypt","Resource":"*","Condition":{"StringLike":{"kms:EncryptionContext:a":"*x"}}}]}
+            """);
+        var cache = new DecisionCache();
+        var prefix = new string('v', 5_000);
+
+        for (var round = 0; round < 2; round++)
+        {
+            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "x" }), "111122223333").IsAllowed);
+            Assert.False(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "y" }), "111122223333").IsAllowed);
+            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = "x" }), "111122223333").IsAllowed);
+        }
+    }
+
+    [Fact]
     public void Decisions_that_read_the_time_are_not_cached_by_referenced_keys()
     {
         var timed = PolicyDocument.Parse("""

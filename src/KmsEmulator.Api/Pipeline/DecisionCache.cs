@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
-using System.Text;
 using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Pipeline;
@@ -14,8 +13,13 @@ public sealed class DecisionCache
 {
     private const int MaxEntries = 50_000;
 
-    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity), ConditionKeySet?> _referencedKeys = new();
-    private readonly ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity, string Request), KmsAuthorizationResult> _decisions = new();
+    // Per pair of policies: the condition keys they read, and the decisions made under them (in ConditionKeySet).
+    private ConcurrentDictionary<(PolicyDocument KeyPolicy, IReadOnlyList<PolicyDocument> Identity), ConditionKeySet?> _pairs = new();
+    private int _entries;
+
+    // The fingerprint of the request being decided, built here and looked up without allocating a string.
+    [ThreadStatic]
+    private static char[]? t_fingerprint;
 
     /// <summary>
     /// The condition keys that the policies read, or null when decisions on them are not cached (they read the time or
@@ -23,18 +27,23 @@ public sealed class DecisionCache
     /// </summary>
     public ConditionKeySet? ReferencedKeys(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity)
     {
-        if (_referencedKeys.Count > MaxEntries)
+        var pairs = _pairs;
+        if (pairs.TryGetValue((keyPolicy, identity), out var known))
         {
-            _referencedKeys.Clear();
+            return known;
         }
 
-        return _referencedKeys.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
+        Count(pairs);
+        return pairs.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
     }
 
     public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount) =>
         Decide(keyPolicy, identity, ReferencedKeys(keyPolicy, identity), request, keyOwnerAccount);
 
-    /// <summary>Decides with the <paramref name="referenced"/> keys that <see cref="ReferencedKeys"/> returned for these policies.</summary>
+    /// <summary>
+    /// Decides with the <paramref name="referenced"/> keys that <see cref="ReferencedKeys"/> returned for these same
+    /// policies (the decisions are kept with them).
+    /// </summary>
     public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, ConditionKeySet? referenced,
         PolicyRequest request, string keyOwnerAccount)
     {
@@ -44,19 +53,29 @@ public sealed class DecisionCache
         }
 
         var fingerprint = Fingerprint(request, referenced);
-        if (_decisions.TryGetValue((keyPolicy, identity, fingerprint), out var cached))
+        var decisions = referenced.Decisions.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (decisions.TryGetValue(fingerprint, out var cached))
         {
             return cached;
         }
 
-        if (_decisions.Count > MaxEntries)
+        var result = KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
+        if (referenced.Decisions.TryAdd(new string(fingerprint), result))
         {
-            _decisions.Clear();
+            Count(_pairs);
         }
 
-        var result = KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
-        _decisions[(keyPolicy, identity, fingerprint)] = result;
         return result;
+    }
+
+    /// <summary>Counts a new entry; past the bound, every pair and its decisions are dropped.</summary>
+    private void Count(ConcurrentDictionary<(PolicyDocument, IReadOnlyList<PolicyDocument>), ConditionKeySet?> pairs)
+    {
+        if (Interlocked.Increment(ref _entries) > MaxEntries)
+        {
+            Interlocked.CompareExchange(ref _pairs, new(), pairs);
+            Interlocked.Exchange(ref _entries, 0);
+        }
     }
 
     /// <summary>The condition keys the policies read, or null when a decision may not be cached.</summary>
@@ -88,35 +107,79 @@ public sealed class DecisionCache
 
     /// <summary>
     /// An unambiguous text of everything the decision depends on: each part is length-prefixed, so no choice of values
-    /// (whatever characters they contain) can produce another request's fingerprint.
+    /// (whatever characters they contain) can produce another request's fingerprint. Valid until the next call on
+    /// this thread.
     /// </summary>
-    private static string Fingerprint(PolicyRequest request, ConditionKeySet referenced)
+    private static ReadOnlySpan<char> Fingerprint(PolicyRequest request, ConditionKeySet referenced)
     {
-        var builder = new StringBuilder(256);
-        Append(builder, request.PrincipalArn);
-        Append(builder, request.PrincipalType.ToString());
-        Append(builder, request.Action);
-        Append(builder, request.Resource);
+        var writer = new FingerprintWriter(t_fingerprint ??= new char[512]);
+        writer.Append(request.PrincipalArn);
+        writer.Append(request.PrincipalType.ToString());
+        writer.Append(request.Action);
+        writer.Append(request.Resource);
         foreach (var key in referenced)
         {
             if (request.Keys.TryGetValues(key, out var values))
             {
-                builder.Append(values.Count).Append('#');
+                writer.Count(values.Count);
                 foreach (var value in values)
                 {
-                    Append(builder, value);
+                    writer.Append(value);
                 }
             }
             else
             {
-                builder.Append("-#");
+                writer.Absent();
             }
         }
 
-        return builder.ToString();
+        t_fingerprint = writer.Buffer.Length <= 16_384 ? writer.Buffer : null;
+        return writer.Written;
     }
 
-    private static void Append(StringBuilder builder, string value) => builder.Append(value.Length).Append(':').Append(value);
+    /// <summary>Writes length-prefixed parts into a char buffer, growing it as needed.</summary>
+    private ref struct FingerprintWriter(char[] buffer)
+    {
+        private char[] _buffer = buffer;
+        private int _length;
+
+        public readonly char[] Buffer => _buffer;
+
+        public readonly ReadOnlySpan<char> Written => _buffer.AsSpan(0, _length);
+
+        public void Append(string value)
+        {
+            Count(value.Length, ':');
+            Ensure(value.Length);
+            value.CopyTo(_buffer.AsSpan(_length));
+            _length += value.Length;
+        }
+
+        public void Count(int count) => Count(count, '#');
+
+        public void Absent()
+        {
+            Ensure(2);
+            _buffer[_length++] = '-';
+            _buffer[_length++] = '#';
+        }
+
+        private void Count(int count, char separator)
+        {
+            Ensure(12);
+            count.TryFormat(_buffer.AsSpan(_length), out var written, provider: System.Globalization.CultureInfo.InvariantCulture);
+            _length += written;
+            _buffer[_length++] = separator;
+        }
+
+        private void Ensure(int more)
+        {
+            if (_length + more > _buffer.Length)
+            {
+                Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + more));
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -126,6 +189,9 @@ public sealed class DecisionCache
 public sealed class ConditionKeySet(string[] sortedNames) : IReadOnlyList<string>
 {
     private readonly string[] _names = sortedNames;
+
+    /// <summary>Decisions made under the policies these keys belong to, by request fingerprint.</summary>
+    internal ConcurrentDictionary<string, KmsAuthorizationResult> Decisions { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The names as a case-insensitive set.</summary>
     public IReadOnlySet<string> Set { get; } = sortedNames.ToFrozenSet(StringComparer.OrdinalIgnoreCase);

@@ -203,6 +203,12 @@ public static class SigV4Verifier
 
     private static byte[] CachedSigningKey(string secret, string date, string region, string service)
     {
+        if (SigningKeys.TryGetValue((secret, date, region, service), out var cached))
+        {
+            return cached;
+        }
+
+        // Counting a ConcurrentDictionary takes all its locks: done only when a key is missing.
         if (SigningKeys.Count > 10_000)
         {
             SigningKeys.Clear();
