@@ -55,7 +55,10 @@ internal static class Operators
         _ => order >= 0,
     };
 
-    /// <summary>Epoch seconds (digits) or an ISO-8601 date/time (UTC assumed when no offset is given).</summary>
+    /// <summary>
+    /// Epoch seconds (digits), a W3C year-month (YYYY-MM) or an ISO-8601 date/time (UTC assumed when no offset is
+    /// given).
+    /// </summary>
     public static bool TryParseDate(ReadOnlySpan<char> text, out long utcTicks)
     {
         text = text.Trim();
@@ -69,6 +72,16 @@ internal static class Operators
 
             utcTicks = 0;
             return false;
+        }
+
+        // W3C's year-month form (YYYY-MM) stands for the first instant of that month, UTC.
+        if (text.Length == 7 && text[4] == '-'
+            && int.TryParse(text[..4], NumberStyles.None, CultureInfo.InvariantCulture, out var year)
+            && int.TryParse(text[5..], NumberStyles.None, CultureInfo.InvariantCulture, out var month)
+            && year >= 1 && month is >= 1 and <= 12)
+        {
+            utcTicks = new DateTimeOffset(year, month, 1, 0, 0, 0, TimeSpan.Zero).UtcTicks;
+            return true;
         }
 
         if (text.Length >= 10 && char.IsAsciiDigit(text[0]) && text[4] == '-'
