@@ -167,7 +167,6 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             // The token objects and every session copy of them in this process, other backends' copies included. A
             // second pass catches a copy made from the token object while the first pass ran; once the token
             // objects are gone no copy can be made.
-            var destroyed = 0;
             for (var pass = 0; pass < 2; pass++)
             {
                 foreach (var handle in session.FindAllObjects(AttributeTemplates.ObjectsLabelled(session.Factories.ObjectAttributeFactory, label)))
@@ -175,7 +174,6 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                     try
                     {
                         session.DestroyObject(handle);
-                        destroyed++;
                     }
                     catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
                     {
@@ -184,7 +182,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                 }
             }
 
-            return destroyed;
+            return true;
         }, cancellationToken).ConfigureAwait(false);
     }
 
