@@ -15,6 +15,8 @@ public enum HsmErrorKind
     Internal,
     /// <summary>The HSM (or this backend) cannot perform the requested algorithm, e.g. Ed25519ph on SoftHSM2 2.6.1.</summary>
     Unsupported,
+    /// <summary>The key's objects are not what was made (wrong flags, type, size or label), so the key is never used.</summary>
+    Defective,
 }
 
 /// <summary>An HSM failure. <see cref="ReturnCode"/> keeps the raw PKCS#11 code for logs; it never reaches clients.</summary>

@@ -1,6 +1,6 @@
 namespace KmsEmulator.Hsm;
 
-/// <summary>The asymmetric and HMAC key types the HSM generates, one per KMS KeySpec.</summary>
+/// <summary>The key types the HSM generates, one per KMS KeySpec.</summary>
 public enum HsmKeySpec
 {
     /// <summary>RSA with a 2048-bit modulus and public exponent 65537 (KMS RSA_2048).</summary>
@@ -27,6 +27,8 @@ public enum HsmKeySpec
     Hmac384,
     /// <summary>A 512-bit (64-byte) HMAC secret (KMS HMAC_512).</summary>
     Hmac512,
+    /// <summary>A 256-bit AES key for AES-GCM (KMS SYMMETRIC_DEFAULT).</summary>
+    Aes256,
 }
 
 /// <summary>What an asymmetric key may do; the private key gets only the matching PKCS#11 usage flag.</summary>

@@ -10,7 +10,10 @@ public interface IKeyMaterialBackend
     /// <summary>True once the token is initialised, the user is logged in and the session pool is ready.</summary>
     bool IsReady { get; }
 
-    /// <summary>Generates a 256-bit AES key as a private, sensitive, non-extractable token object.</summary>
+    /// <summary>
+    /// Generates a 256-bit AES key as a private, sensitive, non-extractable token object. Like every key creation, the
+    /// new object is read back and compared with what was asked for; one that differs is destroyed and the call fails.
+    /// </summary>
     ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default);
 
     /// <summary>AES-256-GCM inside the HSM. Returns ciphertext followed by the 16-byte tag.</summary>
@@ -31,12 +34,20 @@ public interface IKeyMaterialBackend
     /// <summary>True when an object with this label exists on the token.</summary>
     ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default);
 
-    /// <summary>Labels of all token objects whose label starts with <paramref name="prefix"/> (for start-up reconciliation).</summary>
-    ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Reads every token object whose label starts with <paramref name="labelPrefix"/> once (one pass over the token),
+    /// checks each against the key it belongs to in <paramref name="expected"/>, and caches the handles of the good
+    /// ones, so that no later use of a key searches the token. Keys whose objects differ from what was made are
+    /// reported in <see cref="HsmInventory.Defective"/> and in <see cref="Defects"/>, and never used.
+    /// </summary>
+    ValueTask<HsmInventory> IndexAsync(string labelPrefix, IReadOnlyCollection<HsmKeyDescription> expected,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Keys found defective (by label) since the backend opened, with how their objects differ.</summary>
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Defects { get; }
 
     // Asymmetric, HMAC and key-agreement keys. Private keys and HMAC secrets are private, sensitive, non-extractable
-    // token objects; only public keys leave the HSM. The default bodies exist so that test doubles written before
-    // these members keep compiling; Pkcs11Backend implements them all.
+    // token objects; only public keys leave the HSM.
 
     /// <summary>
     /// Generates a key pair as two token objects sharing <paramref name="label"/> (and CKA_ID): a private, sensitive,

@@ -43,7 +43,9 @@ internal sealed class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default) => throw Unexpected();
+    public ValueTask<HsmInventory> IndexAsync(string labelPrefix, IReadOnlyCollection<HsmKeyDescription> expected, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Defects => throw Unexpected();
 
     public ValueTask<byte[]> CreateKeyPairAsync(string label, HsmKeySpec spec, HsmKeyUsage usage, CancellationToken cancellationToken = default) => throw Unexpected();
 

@@ -188,18 +188,13 @@ public sealed class MacTests(HmacKeysFixture fixture) : IClassFixture<HmacKeysFi
         await backend.DestroyAsync(label);
         await backend.RunAsync("put a known HMAC secret", session =>
         {
-            var attributes = session.Factories.ObjectAttributeFactory;
-            return session.CreateObject(
+            using var template = Pkcs11Template.From(session,
             [
-                attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-                attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
-                attributes.Create(CKA.CKA_TOKEN, true),
-                attributes.Create(CKA.CKA_PRIVATE, true),
-                attributes.Create(CKA.CKA_SIGN, true),
-                attributes.Create(CKA.CKA_VERIFY, true),
-                attributes.Create(CKA.CKA_VALUE, secret),
-                attributes.Create(CKA.CKA_LABEL, label),
+                new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY), new(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET), new(CKA.CKA_TOKEN, true),
+                new(CKA.CKA_PRIVATE, true), new(CKA.CKA_SENSITIVE, true), new(CKA.CKA_EXTRACTABLE, false), new(CKA.CKA_SIGN, true),
+                new(CKA.CKA_VERIFY, true), new(CKA.CKA_VALUE, secret), new(CKA.CKA_LABEL, label),
             ]);
+            return session.CreateObject(template.Attributes);
         }, CancellationToken.None);
         return secret;
     }

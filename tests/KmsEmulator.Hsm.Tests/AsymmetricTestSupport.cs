@@ -34,8 +34,8 @@ internal static class HsmObjects
     public static Task<List<IObjectAttribute>> ReadAsync(Pkcs11Backend backend, string label, CKO objectClass, params CKA[] types) =>
         backend.RunAsync("read attributes", session =>
         {
-            var handle = session.FindAllObjects(
-                AttributeTemplates.TokenObjectLabelled(session.Factories.ObjectAttributeFactory, objectClass, label)).Single();
+            using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(objectClass, label));
+            var handle = session.FindAllObjects(template.Attributes).Single();
             return session.GetAttributeValue(handle, [.. types]);
         }, default).AsTask();
 
@@ -44,26 +44,39 @@ internal static class HsmObjects
 
     /// <summary>Number of objects with this label on the token, whatever their class.</summary>
     public static Task<int> CountLabelledAsync(Pkcs11Backend backend, string label) =>
-        backend.RunAsync("count objects", session => session.FindAllObjects(
-            AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label)).Count, default).AsTask();
+        backend.RunAsync("count objects", session =>
+        {
+            using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(label));
+            return session.FindAllObjects(template.Attributes).Count;
+        }, default).AsTask();
 
     /// <summary>
     /// Number of unlabelled session (non-token) objects visible to the process: the temporaries an operation makes
     /// (data key pairs, derived secrets). The backend's session copies of keys carry their key's label.
     /// </summary>
     public static Task<int> CountSessionObjectsAsync(Pkcs11Backend backend) =>
-        backend.RunAsync("count session objects", session => session.FindAllObjects(
-                [session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false)])
-            .Count(handle => Pkcs11Attributes.ReadBytes(session, handle, CKA.CKA_LABEL)[0] is not { Length: > 0 }), default).AsTask();
+        backend.RunAsync("count session objects", session =>
+        {
+            using var template = Pkcs11Template.From(session, [new(CKA.CKA_TOKEN, false)]);
+            return session.FindAllObjects(template.Attributes)
+                .Count(handle => Pkcs11Attributes.ReadBytes(session, handle, CKA.CKA_LABEL)[0] is not { Length: > 0 });
+        }, default).AsTask();
 
     /// <summary>Session (non-token) objects carrying this label: the backend's in-memory copies of that key.</summary>
     public static Task<List<IObjectAttribute>> ReadSessionCopiesAsync(Pkcs11Backend backend, string label, params CKA[] types) =>
-        backend.RunAsync("read session copies", session => session.FindAllObjects(
-                [
-                    session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false),
-                    session.Factories.ObjectAttributeFactory.Create(CKA.CKA_LABEL, label),
-                ])
-            .SelectMany(handle => session.GetAttributeValue(handle, [.. types])).ToList(), default).AsTask();
+        backend.RunAsync("read session copies", session =>
+        {
+            using var template = Pkcs11Template.From(session, [new(CKA.CKA_TOKEN, false), new(CKA.CKA_LABEL, label)]);
+            return session.FindAllObjects(template.Attributes).SelectMany(handle => session.GetAttributeValue(handle, [.. types])).ToList();
+        }, default).AsTask();
+
+    /// <summary>Creates an object from a template (e.g. a key with a known value), keeping the template alive across the call.</summary>
+    public static Task<IObjectHandle> CreateAsync(Pkcs11Backend backend, params Pkcs11Attribute[] attributes) =>
+        backend.RunAsync("create an object", session =>
+        {
+            using var template = Pkcs11Template.From(session, attributes);
+            return session.CreateObject(template.Attributes);
+        }, default).AsTask();
 }
 
 internal static class Hashes

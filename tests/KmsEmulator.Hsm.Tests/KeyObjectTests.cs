@@ -69,13 +69,8 @@ public sealed class KeyObjectTests : IDisposable
         var label = TestData.KeyLabel("secret");
         await _backend.CreateAesKeyAsync(label);
         var publicLabel = TestData.KeyLabel("public");
-        await _backend.RunAsync("create a public object", session => session.CreateObject(
-        [
-            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_CLASS, CKO.CKO_DATA),
-            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, true),
-            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_PRIVATE, false),
-            session.Factories.ObjectAttributeFactory.Create(CKA.CKA_LABEL, publicLabel),
-        ]), default);
+        await HsmObjects.CreateAsync(_backend,
+            new(CKA.CKA_CLASS, CKO.CKO_DATA), new(CKA.CKA_TOKEN, true), new(CKA.CKA_PRIVATE, false), new(CKA.CKA_LABEL, publicLabel));
 
         try
         {
@@ -255,7 +250,7 @@ public sealed class KeyObjectTests : IDisposable
     }
 
     [Fact]
-    public async Task ListLabels_returns_the_labels_with_the_prefix_only()
+    public async Task The_index_reports_the_labels_with_the_prefix_only()
     {
         var prefix = $"list-{Guid.NewGuid():N}/";
         string[] wanted = [prefix + "a", prefix + "b"];
@@ -265,14 +260,15 @@ public sealed class KeyObjectTests : IDisposable
             await _backend.CreateAesKeyAsync(label);
         }
 
-        Assert.Equal(wanted, await _backend.ListLabelsAsync(prefix));
-        Assert.Contains(other, await _backend.ListLabelsAsync(""));
+        Assert.Equal(wanted, (await _backend.IndexAsync(prefix, [])).Unexpected);
+        Assert.Contains(other, (await _backend.IndexAsync("", [])).Unexpected);
     }
 
     private Task<List<IObjectAttribute>> ReadAttributes(string label, params CKA[] types) =>
         _backend.RunAsync("read attributes", session =>
         {
-            var handle = session.FindAllObjects(AttributeTemplates.SecretKeyLabelled(session.Factories.ObjectAttributeFactory, label)).Single();
+            using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(CKO.CKO_SECRET_KEY, label));
+            var handle = session.FindAllObjects(template.Attributes).Single();
             return session.GetAttributeValue(handle, [.. types]);
         }, default).AsTask();
 

@@ -197,7 +197,7 @@ public sealed class KeyPairTests : IDisposable
         var prefix = $"pair-list-{Guid.NewGuid():N}/";
         await _backend.CreateKeyPairAsync(prefix + "a", HsmKeySpec.EcP256, HsmKeyUsage.SignVerify);
 
-        Assert.Equal([prefix + "a"], await _backend.ListLabelsAsync(prefix));
+        Assert.Equal([prefix + "a"], (await _backend.IndexAsync(prefix, [])).Unexpected);
     }
 
     [Fact]

@@ -193,21 +193,15 @@ public sealed class SignatureTests(SoftHsmFixture fixture) : IDisposable
         var expected = Convert.FromHexString(
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
         var label = TestData.KeyLabel("rfc8032");
-        await _backend.RunAsync("import the RFC 8032 key", session =>
-        {
-            var a = session.Factories.ObjectAttributeFactory;
-            byte[] curve = [0x06, 0x03, 0x2b, 0x65, 0x70];
-            session.CreateObject([
-                a.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY), a.Create(CKA.CKA_KEY_TYPE, (CKK)0x40), a.Create(CKA.CKA_TOKEN, true),
-                a.Create(CKA.CKA_PRIVATE, true), a.Create(CKA.CKA_SIGN, true), a.Create(CKA.CKA_EC_PARAMS, curve),
-                a.Create(CKA.CKA_VALUE, seed), a.Create(CKA.CKA_LABEL, label),
-            ]);
-            return session.CreateObject([
-                a.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY), a.Create(CKA.CKA_KEY_TYPE, (CKK)0x40), a.Create(CKA.CKA_TOKEN, true),
-                a.Create(CKA.CKA_PRIVATE, true), a.Create(CKA.CKA_VERIFY, true), a.Create(CKA.CKA_EC_PARAMS, curve),
-                a.Create(CKA.CKA_EC_POINT, (byte[])[0x04, 0x20, .. publicKey]), a.Create(CKA.CKA_LABEL, label),
-            ]);
-        }, default);
+        byte[] curve = [0x06, 0x03, 0x2b, 0x65, 0x70];
+        await HsmObjects.CreateAsync(_backend,
+            new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY), new(CKA.CKA_KEY_TYPE, (CKK)0x40), new(CKA.CKA_TOKEN, true),
+            new(CKA.CKA_PRIVATE, true), new(CKA.CKA_SENSITIVE, true), new(CKA.CKA_EXTRACTABLE, false), new(CKA.CKA_SIGN, true),
+            new(CKA.CKA_EC_PARAMS, curve), new(CKA.CKA_VALUE, seed), new(CKA.CKA_LABEL, label));
+        await HsmObjects.CreateAsync(_backend,
+            new(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY), new(CKA.CKA_KEY_TYPE, (CKK)0x40), new(CKA.CKA_TOKEN, true),
+            new(CKA.CKA_PRIVATE, true), new(CKA.CKA_VERIFY, true), new(CKA.CKA_EC_PARAMS, curve),
+            new(CKA.CKA_EC_POINT, (byte[])[0x04, 0x20, .. publicKey]), new(CKA.CKA_LABEL, label));
         try
         {
             Assert.Equal(expected, await _backend.SignAsync(label, SignatureScheme.Ed25519, Array.Empty<byte>(), false));

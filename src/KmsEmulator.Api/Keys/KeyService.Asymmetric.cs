@@ -17,25 +17,33 @@ public sealed record DataKeyPair(byte[] PublicKey, byte[] PrivateKeyPkcs8, byte[
 /// </summary>
 public sealed partial class KeyService
 {
+    /// <summary>What the HSM holds for one material version of a key, to create it or to check it.</summary>
+    public static HsmKeyDescription DescribeMaterial(KeyRecord key, KeyMaterialVersion material) =>
+        DescribeMaterial(material.HsmLabel, key.KeySpec, key.KeyUsage);
+
+    private static HsmKeyDescription DescribeMaterial(string label, KeySpec spec, KeyUsageType usage)
+    {
+        var capability = KeySpecCapabilities.For(spec);
+        return capability.Material is { } material
+            ? new HsmKeyDescription(label, material, AlgorithmCapabilities.HsmUsage(usage))
+            : throw KmsErrors.UnsupportedKeySpec(spec, capability.UnsupportedReason);
+    }
+
     /// <summary>Creates the HSM object(s) of a new key's first material version: AES key, HMAC secret or key pair.</summary>
     private async Task CreateMaterialAsync(string label, KeySpec spec, KeyUsageType usage, CancellationToken cancellationToken)
     {
-        var capability = KeySpecCapabilities.For(spec);
-        if (spec == KeySpec.SYMMETRIC_DEFAULT)
+        var material = DescribeMaterial(label, spec, usage);
+        if (material.Spec == HsmKeySpec.Aes256)
         {
             await hsm.CreateAesKeyAsync(label, cancellationToken);
         }
-        else if (capability.Material is not { } material)
+        else if (material.Usage == HsmKeyUsage.GenerateVerifyMac)
         {
-            throw KmsErrors.UnsupportedKeySpec(spec, capability.UnsupportedReason);
-        }
-        else if (usage == KeyUsageType.GENERATE_VERIFY_MAC)
-        {
-            await hsm.CreateHmacKeyAsync(label, material, cancellationToken);
+            await hsm.CreateHmacKeyAsync(label, material.Spec, cancellationToken);
         }
         else
         {
-            await hsm.CreateKeyPairAsync(label, material, AlgorithmCapabilities.HsmUsage(usage), cancellationToken);
+            await hsm.CreateKeyPairAsync(label, material.Spec, material.Usage, cancellationToken);
         }
     }
 

@@ -175,24 +175,43 @@ public sealed partial class KeyService(
     }
 
     /// <summary>
-    /// Start-up check that store and HSM agree: material objects with no metadata row (left by a crash between
-    /// the two writes) are destroyed; rows whose material is missing are reported.
+    /// Start-up check that store and HSM agree, in one pass over the token (so that no key's first use searches it):
+    /// material objects with no metadata row (left by a crash between the two writes) are destroyed; rows whose
+    /// material is missing, and keys whose objects are not what was made, are reported and never used.
     /// </summary>
-    public async Task ReconcileAsync(CancellationToken cancellationToken)
+    public async Task<HsmInventory> ReconcileAsync(CancellationToken cancellationToken)
     {
-        var known = catalog.AllKeys.SelectMany(k => k.Materials).Select(m => m.HsmLabel).ToHashSet(StringComparer.Ordinal);
-        var present = (await hsm.ListLabelsAsync(HsmLabelPrefix, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var expected = new List<HsmKeyDescription>();
+        foreach (var key in catalog.AllKeys)
+        {
+            foreach (var material in key.Materials)
+            {
+                if (KeySpecCapabilities.For(key.KeySpec).Material is not null)
+                {
+                    expected.Add(DescribeMaterial(key, material));
+                }
+            }
+        }
 
-        foreach (var orphan in present.Except(known))
+        var inventory = await hsm.IndexAsync(HsmLabelPrefix, expected, cancellationToken);
+        foreach (var orphan in inventory.Unexpected)
         {
             await hsm.DestroyAsync(orphan, cancellationToken);
             LogOrphanDestroyed(orphan);
         }
 
-        foreach (var missing in known.Except(present))
+        foreach (var missing in inventory.Missing)
         {
             LogMaterialMissing(missing);
         }
+
+        foreach (var defect in inventory.Defective)
+        {
+            LogMaterialDefective(defect.Label, string.Join("; ", defect.Differences));
+        }
+
+        LogReconciled(expected.Count, inventory.KeyObjects, inventory.Unexpected.Count, inventory.Missing.Count, inventory.Defective.Count);
+        return inventory;
     }
 
     // ---------------------------------------------------------------- aliases
@@ -411,4 +430,10 @@ public sealed partial class KeyService(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is recorded in the store but missing from the HSM token")]
     private partial void LogMaterialMissing(string label);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is not what was made and will not be used: {Differences}")]
+    private partial void LogMaterialDefective(string label, string differences);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "HSM index: {Materials} key materials expected, {Objects} key objects on the token; {Orphans} orphans destroyed, {Missing} missing, {Defective} defective")]
+    private partial void LogReconciled(int materials, int objects, int orphans, int missing, int defective);
 }

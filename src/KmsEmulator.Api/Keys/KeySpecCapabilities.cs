@@ -18,7 +18,7 @@ public sealed record KeySpecCapability(
     ImmutableArray<KeyAgreementAlgorithmSpec> KeyAgreementAlgorithms,
     bool SupportedByEmulator)
 {
-    /// <summary>The HSM key type that holds this spec's material; null for SYMMETRIC_DEFAULT (an AES key) and unsupported specs.</summary>
+    /// <summary>The HSM key type that holds this spec's material; null for specs the emulator cannot create.</summary>
     public HsmKeySpec? Material { get; init; }
 
     /// <summary>Why the emulator cannot create keys of this spec (null when it can).</summary>
@@ -104,7 +104,10 @@ public static class KeySpecCapabilities
     public static KeySpecCapability For(KeySpec spec) => Table[spec];
 
     private static KeySpecCapability Symmetric() =>
-        new(KeySpec.SYMMETRIC_DEFAULT, [KeyUsageType.ENCRYPT_DECRYPT], [EncryptionAlgorithmSpec.SYMMETRIC_DEFAULT], [], [], [], SupportedByEmulator: true);
+        new(KeySpec.SYMMETRIC_DEFAULT, [KeyUsageType.ENCRYPT_DECRYPT], [EncryptionAlgorithmSpec.SYMMETRIC_DEFAULT], [], [], [], SupportedByEmulator: true)
+        {
+            Material = HsmKeySpec.Aes256,
+        };
 
     private static KeySpecCapability Rsa(KeySpec spec, HsmKeySpec material, int modulusBytes) =>
         new(spec, [KeyUsageType.ENCRYPT_DECRYPT, KeyUsageType.SIGN_VERIFY], RsaEncryption, RsaSigning, [], [], SupportedByEmulator: true)

@@ -1,32 +1,74 @@
-using Net.Pkcs11Interop.Common;
-using Net.Pkcs11Interop.HighLevelAPI;
-using Net.Pkcs11Interop.HighLevelAPI.Factories;
 using KmsEmulator.Hsm.Crypto;
+using Net.Pkcs11Interop.Common;
 
 namespace KmsEmulator.Hsm.Pkcs11;
 
-/// <summary>Every PKCS#11 attribute template the backend uses: for new keys and for searches.</summary>
+/// <summary>
+/// Every PKCS#11 attribute template the backend uses, as managed data: for new keys, for searches, and for checking
+/// that an object is what was asked for. <see cref="Pkcs11Template.From"/> turns one into native memory for a call.
+/// </summary>
 internal static class AttributeTemplates
 {
+    /// <summary>The object classes one key's material consists of: a secret key, or a private and a public key.</summary>
+    public static CKO[] ClassesOf(HsmKeySpec spec) =>
+        spec == HsmKeySpec.Aes256 || KeySpecs.IsHmac(spec) ? [CKO.CKO_SECRET_KEY] : [CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
+
+    /// <summary>The creation template of one object of a key.</summary>
+    public static Pkcs11Attribute[] ForNewKey(HsmKeyDescription key, CKO objectClass) => (key.Spec, objectClass) switch
+    {
+        (HsmKeySpec.Aes256, CKO.CKO_SECRET_KEY) => AesKey(key.Label),
+        (var spec, CKO.CKO_SECRET_KEY) when KeySpecs.IsHmac(spec) => HmacKey(key.Label, spec),
+        (var spec, CKO.CKO_PRIVATE_KEY) when KeySpecs.IsKeyPair(spec) => TokenPrivateKey(key.Label, spec, key.Usage),
+        (var spec, CKO.CKO_PUBLIC_KEY) when KeySpecs.IsKeyPair(spec) => TokenPublicKey(key.Label, spec, key.Usage),
+        _ => throw new HsmException(HsmErrorKind.InvalidInput, $"A {key.Spec} key has no {objectClass} object."),
+    };
+
+    /// <summary>
+    /// What a generated object of a key must be when read back: its creation template, and for secret and private keys
+    /// the proof that they were generated inside the HSM and never readable (CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE).
+    /// For a session copy, CKA_TOKEN is false.
+    /// </summary>
+    public static Pkcs11Attribute[] Expected(HsmKeyDescription key, CKO objectClass, bool sessionCopy = false)
+    {
+        var expected = ForNewKey(key, objectClass)
+            .Select(a => sessionCopy && a.Type == CKA.CKA_TOKEN ? a with { Value = false } : a)
+            .ToList();
+        if (objectClass != CKO.CKO_PUBLIC_KEY)
+        {
+            expected.Add(new(CKA.CKA_ALWAYS_SENSITIVE, true));
+            expected.Add(new(CKA.CKA_NEVER_EXTRACTABLE, true));
+        }
+
+        return [.. expected];
+    }
+
+    /// <summary>
+    /// What any secret or private key object this backend uses must be, whatever made it: private, sensitive and not
+    /// extractable. Applied to objects found by label that the start-up index did not check.
+    /// </summary>
+    public static Pkcs11Attribute[] Baseline(CKO objectClass) => objectClass == CKO.CKO_PUBLIC_KEY
+        ? [new(CKA.CKA_CLASS, objectClass), new(CKA.CKA_PRIVATE, true)]
+        : [new(CKA.CKA_CLASS, objectClass), new(CKA.CKA_PRIVATE, true), new(CKA.CKA_SENSITIVE, true), new(CKA.CKA_EXTRACTABLE, false)];
+
     /// <summary>
     /// A 256-bit AES token key that never leaves the HSM. <c>CKA_PRIVATE</c> matters: SoftHSM2 stores the
     /// attributes of non-private token objects, key value included, in plaintext on disk.
     /// </summary>
-    public static List<IObjectAttribute> AesKey(IObjectAttributeFactory attributes, string label) =>
+    public static Pkcs11Attribute[] AesKey(string label) =>
     [
-        attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-        attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
-        attributes.Create(CKA.CKA_VALUE_LEN, 32UL),
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_PRIVATE, true),
-        attributes.Create(CKA.CKA_SENSITIVE, true),
-        attributes.Create(CKA.CKA_EXTRACTABLE, false),
-        attributes.Create(CKA.CKA_ENCRYPT, true),
-        attributes.Create(CKA.CKA_DECRYPT, true),
-        attributes.Create(CKA.CKA_WRAP, false),
-        attributes.Create(CKA.CKA_UNWRAP, false),
-        attributes.Create(CKA.CKA_LABEL, label),
-        attributes.Create(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+        new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
+        new(CKA.CKA_VALUE_LEN, 32UL),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_ENCRYPT, true),
+        new(CKA.CKA_DECRYPT, true),
+        new(CKA.CKA_WRAP, false),
+        new(CKA.CKA_UNWRAP, false),
+        new(CKA.CKA_LABEL, label),
+        new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
     ];
 
     /// <summary>
@@ -34,105 +76,119 @@ internal static class AttributeTemplates
     /// too, so that SoftHSM2 encrypts its label on disk like the private key's. Only the public counterpart of the
     /// private key's usage is allowed.
     /// </summary>
-    public static List<IObjectAttribute> TokenPublicKey(IObjectAttributeFactory attributes, string label, HsmKeySpec spec,
-        HsmKeyUsage usage) =>
+    public static Pkcs11Attribute[] TokenPublicKey(string label, HsmKeySpec spec, HsmKeyUsage usage) =>
     [
-        .. PublicKeyBase(attributes, spec),
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_PRIVATE, true),
-        attributes.Create(CKA.CKA_VERIFY, usage == HsmKeyUsage.SignVerify),
-        attributes.Create(CKA.CKA_ENCRYPT, usage == HsmKeyUsage.EncryptDecrypt),
-        attributes.Create(CKA.CKA_VERIFY_RECOVER, false),
-        attributes.Create(CKA.CKA_WRAP, false),
-        attributes.Create(CKA.CKA_LABEL, label),
-        attributes.Create(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+        .. PublicKeyBase(spec),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_VERIFY, usage == HsmKeyUsage.SignVerify),
+        new(CKA.CKA_ENCRYPT, usage == HsmKeyUsage.EncryptDecrypt),
+        new(CKA.CKA_VERIFY_RECOVER, false),
+        new(CKA.CKA_WRAP, false),
+        new(CKA.CKA_LABEL, label),
+        new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
     ];
 
     /// <summary>
     /// The private half of a token key pair: private, sensitive, never extractable, and allowed only the one
     /// operation <paramref name="usage"/> needs (CKA_SIGN, CKA_DECRYPT or CKA_DERIVE).
     /// </summary>
-    public static List<IObjectAttribute> TokenPrivateKey(IObjectAttributeFactory attributes, string label, HsmKeySpec spec,
-        HsmKeyUsage usage) =>
+    public static Pkcs11Attribute[] TokenPrivateKey(string label, HsmKeySpec spec, HsmKeyUsage usage) =>
     [
-        attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
-        attributes.Create(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_PRIVATE, true),
-        attributes.Create(CKA.CKA_SENSITIVE, true),
-        attributes.Create(CKA.CKA_EXTRACTABLE, false),
-        attributes.Create(CKA.CKA_SIGN, usage == HsmKeyUsage.SignVerify),
-        attributes.Create(CKA.CKA_DECRYPT, usage == HsmKeyUsage.EncryptDecrypt),
-        attributes.Create(CKA.CKA_DERIVE, usage == HsmKeyUsage.KeyAgreement),
-        attributes.Create(CKA.CKA_SIGN_RECOVER, false),
-        attributes.Create(CKA.CKA_UNWRAP, false),
-        attributes.Create(CKA.CKA_LABEL, label),
-        attributes.Create(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+        new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
+        new(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_SIGN, usage == HsmKeyUsage.SignVerify),
+        new(CKA.CKA_DECRYPT, usage == HsmKeyUsage.EncryptDecrypt),
+        new(CKA.CKA_DERIVE, usage == HsmKeyUsage.KeyAgreement),
+        new(CKA.CKA_SIGN_RECOVER, false),
+        new(CKA.CKA_UNWRAP, false),
+        new(CKA.CKA_LABEL, label),
+        new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
     ];
 
     /// <summary>The public half of a data key pair: a session object, destroyed right after export.</summary>
-    public static List<IObjectAttribute> SessionPublicKey(IObjectAttributeFactory attributes, HsmKeySpec spec) =>
+    public static Pkcs11Attribute[] SessionPublicKey(HsmKeySpec spec) =>
     [
-        .. PublicKeyBase(attributes, spec),
-        attributes.Create(CKA.CKA_TOKEN, false),
+        .. PublicKeyBase(spec),
+        new(CKA.CKA_TOKEN, false),
     ];
 
     /// <summary>The private half of a data key pair: a session object that can be read out, because it is returned to the caller.</summary>
-    public static List<IObjectAttribute> SessionPrivateKey(IObjectAttributeFactory attributes, HsmKeySpec spec) =>
+    public static Pkcs11Attribute[] SessionPrivateKey(HsmKeySpec spec) =>
     [
-        attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
-        attributes.Create(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
-        attributes.Create(CKA.CKA_TOKEN, false),
-        attributes.Create(CKA.CKA_PRIVATE, true),
-        attributes.Create(CKA.CKA_SENSITIVE, false),
-        attributes.Create(CKA.CKA_EXTRACTABLE, true),
+        new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
+        new(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, false),
+        new(CKA.CKA_EXTRACTABLE, true),
     ];
 
     /// <summary>
     /// An HMAC secret (CKK_GENERIC_SECRET) that never leaves the HSM and may only sign and verify MACs. SoftHSM2's
     /// minimum HMAC key is the hash size, which equals each KMS HMAC key size.
     /// </summary>
-    public static List<IObjectAttribute> HmacKey(IObjectAttributeFactory attributes, string label, HsmKeySpec spec) =>
+    public static Pkcs11Attribute[] HmacKey(string label, HsmKeySpec spec) =>
     [
-        attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-        attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
-        attributes.Create(CKA.CKA_VALUE_LEN, (ulong)KeySpecs.HmacKeyBytes(spec)),
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_PRIVATE, true),
-        attributes.Create(CKA.CKA_SENSITIVE, true),
-        attributes.Create(CKA.CKA_EXTRACTABLE, false),
-        attributes.Create(CKA.CKA_SIGN, true),
-        attributes.Create(CKA.CKA_VERIFY, true),
-        attributes.Create(CKA.CKA_ENCRYPT, false),
-        attributes.Create(CKA.CKA_DECRYPT, false),
-        attributes.Create(CKA.CKA_WRAP, false),
-        attributes.Create(CKA.CKA_UNWRAP, false),
-        attributes.Create(CKA.CKA_DERIVE, false),
-        attributes.Create(CKA.CKA_LABEL, label),
-        attributes.Create(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+        new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
+        new(CKA.CKA_VALUE_LEN, (ulong)KeySpecs.HmacKeyBytes(spec)),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_SIGN, true),
+        new(CKA.CKA_VERIFY, true),
+        new(CKA.CKA_ENCRYPT, false),
+        new(CKA.CKA_DECRYPT, false),
+        new(CKA.CKA_WRAP, false),
+        new(CKA.CKA_UNWRAP, false),
+        new(CKA.CKA_DERIVE, false),
+        new(CKA.CKA_LABEL, label),
+        new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
     ];
 
     /// <summary>
     /// The session secret an ECDH derivation writes its result into: readable, because the raw shared secret is the
     /// operation's output, and destroyed as soon as it has been read.
     /// </summary>
-    public static List<IObjectAttribute> DerivedSecret(IObjectAttributeFactory attributes, int valueBytes) =>
+    public static Pkcs11Attribute[] DerivedSecret(int valueBytes) =>
     [
-        attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-        attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
-        attributes.Create(CKA.CKA_VALUE_LEN, (ulong)valueBytes),
-        attributes.Create(CKA.CKA_TOKEN, false),
-        attributes.Create(CKA.CKA_SENSITIVE, false),
-        attributes.Create(CKA.CKA_EXTRACTABLE, true),
+        new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
+        new(CKA.CKA_VALUE_LEN, (ulong)valueBytes),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_SENSITIVE, false),
+        new(CKA.CKA_EXTRACTABLE, true),
     ];
 
+    /// <summary>Makes a session object out of a token object with C_CopyObject.</summary>
+    public static Pkcs11Attribute[] SessionCopy() => [new(CKA.CKA_TOKEN, false)];
+
     /// <summary>Finds the token object of this class with this label.</summary>
-    public static List<IObjectAttribute> TokenObjectLabelled(IObjectAttributeFactory attributes, CKO objectClass, string label) =>
+    public static Pkcs11Attribute[] TokenObjectLabelled(CKO objectClass, string label) =>
     [
-        attributes.Create(CKA.CKA_CLASS, objectClass),
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_LABEL, label),
+        new(CKA.CKA_CLASS, objectClass),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_LABEL, label),
     ];
+
+    /// <summary>Finds every token object with this label, whatever its class.</summary>
+    public static Pkcs11Attribute[] TokenObjectsLabelled(string label) =>
+    [
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_LABEL, label),
+    ];
+
+    /// <summary>Finds every object with this label, token objects and session objects alike.</summary>
+    public static Pkcs11Attribute[] ObjectsLabelled(string label) => [new(CKA.CKA_LABEL, label)];
+
+    /// <summary>Finds every token object.</summary>
+    public static Pkcs11Attribute[] TokenObjects() => [new(CKA.CKA_TOKEN, true)];
 
     /// <summary>The PKCS#11 key type of a key pair spec.</summary>
     public static CKK KeyTypeOf(HsmKeySpec spec) =>
@@ -141,46 +197,18 @@ internal static class AttributeTemplates
         : spec == HsmKeySpec.Ed25519 ? Pkcs11Constants.CkkEcEdwards
         : throw new ArgumentOutOfRangeException(nameof(spec), spec, "Not a key pair spec.");
 
-    private static List<IObjectAttribute> PublicKeyBase(IObjectAttributeFactory attributes, HsmKeySpec spec)
-    {
-        List<IObjectAttribute> template =
+    private static Pkcs11Attribute[] PublicKeyBase(HsmKeySpec spec) => KeySpecs.IsRsa(spec)
+        ?
         [
-            attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
-            attributes.Create(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
+            new(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
+            new(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
+            new(CKA.CKA_MODULUS_BITS, (ulong)KeySpecs.RsaModulusBits(spec)),
+            new(CKA.CKA_PUBLIC_EXPONENT, Pkcs11Constants.RsaPublicExponent),
+        ]
+        :
+        [
+            new(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
+            new(CKA.CKA_KEY_TYPE, KeyTypeOf(spec)),
+            new(CKA.CKA_EC_PARAMS, KeyEncoding.EcParameters(spec)),
         ];
-        if (KeySpecs.IsRsa(spec))
-        {
-            template.Add(attributes.Create(CKA.CKA_MODULUS_BITS, (ulong)KeySpecs.RsaModulusBits(spec)));
-            template.Add(attributes.Create(CKA.CKA_PUBLIC_EXPONENT, Pkcs11Constants.RsaPublicExponent));
-        }
-        else
-        {
-            template.Add(attributes.Create(CKA.CKA_EC_PARAMS, KeyEncoding.EcParameters(spec)));
-        }
-
-        return template;
-    }
-
-    /// <summary>Finds the secret-key token object with this label.</summary>
-    public static List<IObjectAttribute> SecretKeyLabelled(IObjectAttributeFactory attributes, string label) =>
-        TokenObjectLabelled(attributes, CKO.CKO_SECRET_KEY, label);
-
-    /// <summary>Finds every token object with this label, whatever its class.</summary>
-    public static List<IObjectAttribute> TokenObjectsLabelled(IObjectAttributeFactory attributes, string label) =>
-    [
-        attributes.Create(CKA.CKA_TOKEN, true),
-        attributes.Create(CKA.CKA_LABEL, label),
-    ];
-
-    /// <summary>Finds every object with this label, token objects and session objects alike.</summary>
-    public static List<IObjectAttribute> ObjectsLabelled(IObjectAttributeFactory attributes, string label) =>
-    [
-        attributes.Create(CKA.CKA_LABEL, label),
-    ];
-
-    /// <summary>Finds every token object.</summary>
-    public static List<IObjectAttribute> TokenObjects(IObjectAttributeFactory attributes) =>
-    [
-        attributes.Create(CKA.CKA_TOKEN, true),
-    ];
 }

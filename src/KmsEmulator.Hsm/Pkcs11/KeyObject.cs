@@ -16,31 +16,30 @@ internal sealed record KeyObject(IObjectHandle Handle, CKK KeyType, HsmKeySpec? 
     /// <summary>True when <see cref="Handle"/> names the backend's in-memory session copy rather than the token object.</summary>
     public bool IsSessionCopy { get; init; }
 
+    /// <summary>True for a token object in the cache whose session copy has not been made yet.</summary>
+    public bool CopyPending { get; init; }
+
     /// <summary>Reads the key type and size of <paramref name="handle"/>.</summary>
-    public static KeyObject Read(ISession session, IObjectHandle handle)
+    public static KeyObject Read(ISession session, IObjectHandle handle) =>
+        From(ObjectSnapshot.Read(session, handle, [CKA.CKA_KEY_TYPE, CKA.CKA_MODULUS, CKA.CKA_EC_PARAMS, CKA.CKA_VALUE_LEN]));
+
+    /// <summary>The key type and size of an object whose attributes have been read.</summary>
+    public static KeyObject From(ObjectSnapshot snapshot)
     {
-        var attributes = session.GetAttributeValue(handle, [CKA.CKA_KEY_TYPE, CKA.CKA_MODULUS, CKA.CKA_EC_PARAMS, CKA.CKA_VALUE_LEN]);
-        try
+        var keyType = snapshot.Number(CKA.CKA_KEY_TYPE) is { } type
+            ? (CKK)type
+            : throw new HsmException(HsmErrorKind.Internal, "The HSM did not return the CKA_KEY_TYPE of a key object.");
+        var modulus = snapshot.Bytes(CKA.CKA_MODULUS);
+        var handle = snapshot.Handle;
+        return keyType switch
         {
-            var keyType = attributes[0].CannotBeRead
-                ? throw new HsmException(HsmErrorKind.Internal, "The HSM did not return the CKA_KEY_TYPE of a key object.")
-                : (CKK)attributes[0].GetValueAsUlong();
-            var modulus = attributes[1].CannotBeRead ? null : attributes[1].GetValueAsByteArray();
-            var ecParameters = attributes[2].CannotBeRead ? null : attributes[2].GetValueAsByteArray();
-            var valueLength = attributes[3].CannotBeRead ? 0UL : attributes[3].GetValueAsUlong();
-            return keyType switch
-            {
-                CKK.CKK_RSA when modulus is { Length: > 0 } =>
-                    new(handle, keyType, KeySpecs.RsaSpecOfModulusBits(BitLength(modulus)), modulus.Length - LeadingZeroBytes(modulus)),
-                CKK.CKK_EC or Pkcs11Constants.CkkEcEdwards => new(handle, keyType, KeyEncoding.SpecOfEcParameters(ecParameters), 0),
-                CKK.CKK_GENERIC_SECRET => new(handle, keyType, KeySpecs.HmacSpecOfKeyBytes(valueLength), 0),
-                _ => new(handle, keyType, null, 0),
-            };
-        }
-        finally
-        {
-            Pkcs11Attributes.Dispose(attributes);
-        }
+            CKK.CKK_RSA when modulus is { Length: > 0 } =>
+                new(handle, keyType, KeySpecs.RsaSpecOfModulusBits(BitLength(modulus)), modulus.Length - LeadingZeroBytes(modulus)),
+            CKK.CKK_EC or Pkcs11Constants.CkkEcEdwards => new(handle, keyType, KeyEncoding.SpecOfEcParameters(snapshot.Bytes(CKA.CKA_EC_PARAMS)), 0),
+            CKK.CKK_GENERIC_SECRET => new(handle, keyType, KeySpecs.HmacSpecOfKeyBytes(snapshot.Number(CKA.CKA_VALUE_LEN) ?? 0), 0),
+            CKK.CKK_AES when snapshot.Number(CKA.CKA_VALUE_LEN) == 32 => new(handle, keyType, HsmKeySpec.Aes256, 0),
+            _ => new(handle, keyType, null, 0),
+        };
     }
 
     private static int LeadingZeroBytes(byte[] value)

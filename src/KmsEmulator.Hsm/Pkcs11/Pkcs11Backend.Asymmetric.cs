@@ -16,18 +16,8 @@ public sealed partial class Pkcs11Backend
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
         KeySpecs.RequireKeyPairUsage(spec, usage);
-        var (publicKey, privateKey, spki) = await RunAsync($"generate a {spec} key pair", session =>
-        {
-            var attributes = session.Factories.ObjectAttributeFactory;
-            var (publicHandle, privateHandle) = GenerateKeyPair(session, spec,
-                AttributeTemplates.TokenPublicKey(attributes, label, spec, usage),
-                AttributeTemplates.TokenPrivateKey(attributes, label, spec, usage));
-            var publicKey = KeyObject.Read(session, publicHandle);
-            return (publicKey, KeyObject.Read(session, privateHandle), ReadSubjectPublicKeyInfo(session, publicKey));
-        }, cancellationToken).ConfigureAwait(false);
-        Remember(label, CKO.CKO_PUBLIC_KEY, publicKey);
-        Remember(label, CKO.CKO_PRIVATE_KEY, privateKey);
-        return spki;
+        return await CreateKeyAsync(new HsmKeyDescription(label, spec, usage), $"a {spec} key pair", cancellationToken).ConfigureAwait(false)
+            ?? throw new HsmException(HsmErrorKind.Internal, "A key pair was made without a public key.");
     }
 
     /// <inheritdoc />
@@ -179,8 +169,8 @@ public sealed partial class Pkcs11Backend
             IObjectHandle derived;
             try
             {
-                derived = session.DeriveKey(mechanism, key.Handle,
-                    AttributeTemplates.DerivedSecret(session.Factories.ObjectAttributeFactory, secretBytes));
+                using var template = Pkcs11Template.From(session, AttributeTemplates.DerivedSecret(secretBytes));
+                derived = session.DeriveKey(mechanism, key.Handle, template.Attributes);
             }
             catch (Pkcs11Exception e) when (e.RV is CKR.CKR_GENERAL_ERROR or CKR.CKR_DOMAIN_PARAMS_INVALID)
             {
@@ -212,9 +202,10 @@ public sealed partial class Pkcs11Backend
 
         return RunAsync($"generate a {spec} data key pair", session =>
         {
-            var attributes = session.Factories.ObjectAttributeFactory;
-            var (publicHandle, privateHandle) = GenerateKeyPair(session, spec,
-                AttributeTemplates.SessionPublicKey(attributes, spec), AttributeTemplates.SessionPrivateKey(attributes, spec));
+            using var publicTemplate = Pkcs11Template.From(session, AttributeTemplates.SessionPublicKey(spec));
+            using var privateTemplate = Pkcs11Template.From(session, AttributeTemplates.SessionPrivateKey(spec));
+            var (publicHandle, privateHandle) = GenerateWithRetry($"a {spec} data key pair",
+                () => GenerateKeyPair(session, spec, publicTemplate, privateTemplate));
             try
             {
                 return ExportKeyPair(session, spec, publicHandle, privateHandle);
@@ -304,17 +295,17 @@ public sealed partial class Pkcs11Backend
         }
     }
 
-    private (IObjectHandle Public, IObjectHandle Private) GenerateKeyPair(ISession session, HsmKeySpec spec,
-        List<IObjectAttribute> publicTemplate, List<IObjectAttribute> privateTemplate) =>
-        GenerateWithRetry($"a {spec} key pair", () =>
-        {
-            var mechanismType = KeySpecs.IsRsa(spec) ? CKM.CKM_RSA_PKCS_KEY_PAIR_GEN
-                : spec == HsmKeySpec.Ed25519 ? Pkcs11Constants.CkmEcEdwardsKeyPairGen
-                : CKM.CKM_EC_KEY_PAIR_GEN;
-            using var mechanism = session.Factories.MechanismFactory.Create(mechanismType);
-            session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out var publicHandle, out var privateHandle);
-            return (publicHandle, privateHandle);
-        });
+    /// <summary>Generates a key pair; the caller owns the templates and keeps them alive across the call.</summary>
+    private static (IObjectHandle Public, IObjectHandle Private) GenerateKeyPair(ISession session, HsmKeySpec spec,
+        Pkcs11Template publicTemplate, Pkcs11Template privateTemplate)
+    {
+        var mechanismType = KeySpecs.IsRsa(spec) ? CKM.CKM_RSA_PKCS_KEY_PAIR_GEN
+            : spec == HsmKeySpec.Ed25519 ? Pkcs11Constants.CkmEcEdwardsKeyPairGen
+            : CKM.CKM_EC_KEY_PAIR_GEN;
+        using var mechanism = session.Factories.MechanismFactory.Create(mechanismType);
+        session.GenerateKeyPair(mechanism, publicTemplate.Attributes, privateTemplate.Attributes, out var publicHandle, out var privateHandle);
+        return (publicHandle, privateHandle);
+    }
 
     /// <summary>The DER SubjectPublicKeyInfo of a public key object.</summary>
     private static byte[] ReadSubjectPublicKeyInfo(ISession session, KeyObject key)

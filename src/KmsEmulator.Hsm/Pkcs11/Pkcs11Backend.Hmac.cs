@@ -17,12 +17,7 @@ public sealed partial class Pkcs11Backend
             throw new HsmException(HsmErrorKind.InvalidInput, $"{spec} is not an HMAC key spec.");
         }
 
-        var handle = await RunAsync($"generate an {spec} key", session => GenerateWithRetry($"an {spec} key", () =>
-        {
-            using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_GENERIC_SECRET_KEY_GEN);
-            return session.GenerateKey(mechanism, AttributeTemplates.HmacKey(session.Factories.ObjectAttributeFactory, label, spec));
-        }), cancellationToken).ConfigureAwait(false);
-        Remember(label, CKO.CKO_SECRET_KEY, new KeyObject(handle, CKK.CKK_GENERIC_SECRET, spec, 0));
+        await CreateKeyAsync(HsmKeyDescription.Hmac(label, spec), $"an {spec} key", cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

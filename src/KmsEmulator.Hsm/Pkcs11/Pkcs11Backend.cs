@@ -8,9 +8,10 @@ namespace KmsEmulator.Hsm.Pkcs11;
 
 /// <summary>
 /// Key material in a PKCS#11 token (SoftHSM2 by default). Keys are token objects named by label (a key pair is two
-/// objects, private and public, sharing the label); their handles are cached by label and object class after the first
-/// look-up. Operations run on a pool of sessions, each used by one caller at a time, while an anchor session keeps the
-/// token logged in for the backend's lifetime.
+/// objects, private and public, sharing the label). Their handles are cached by label and object class: every key
+/// object is read once, by the start-up index (<see cref="IndexAsync"/>) or when it is made, and checked against what
+/// was asked for before it is used. Operations run on a pool of sessions, each used by one caller at a time, while an
+/// anchor session keeps the token logged in for the backend's lifetime.
 /// </summary>
 public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
 {
@@ -28,6 +29,9 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     private static readonly CKO[] KeyObjectClasses = [CKO.CKO_SECRET_KEY, CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
 
     private readonly ConcurrentDictionary<(string Label, CKO Class), KeyObject> _keys = new();
+
+    /// <summary>Keys whose objects were found to differ from what was made, with the differences; never used.</summary>
+    private readonly ConcurrentDictionary<string, IReadOnlyList<string>> _defects = new(StringComparer.Ordinal);
     private int _disposed;
 
     private Pkcs11Backend(ISession anchor, SessionPool sessions, bool sessionCopies, Action<string> log)
@@ -89,9 +93,120 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     public async ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
-        var handle = await RunAsync("generate an AES key", session => GenerateAesKey(session, label), cancellationToken)
-            .ConfigureAwait(false);
-        Remember(label, CKO.CKO_SECRET_KEY, new KeyObject(handle, CKK.CKK_AES, null, 0));
+        await CreateKeyAsync(HsmKeyDescription.Aes(label), "an AES key", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Defects => _defects;
+
+    /// <inheritdoc />
+    public ValueTask<HsmInventory> IndexAsync(string labelPrefix, IReadOnlyCollection<HsmKeyDescription> expected,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(labelPrefix);
+        ArgumentNullException.ThrowIfNull(expected);
+        var wanted = new Dictionary<string, HsmKeyDescription>(expected.Count, StringComparer.Ordinal);
+        foreach (var key in expected)
+        {
+            wanted[key.Label] = key;
+        }
+
+        return RunAsync("index the token", session =>
+        {
+            var found = new Dictionary<(string Label, CKO Class), List<ObjectSnapshot>>();
+            var unexpected = new SortedSet<string>(StringComparer.Ordinal);
+            var objects = 0;
+            using (var all = Pkcs11Template.From(session, AttributeTemplates.TokenObjects()))
+            {
+                foreach (var handle in session.FindAllObjects(all.Attributes))
+                {
+                    ObjectSnapshot snapshot;
+                    try
+                    {
+                        snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
+                    }
+                    catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+                    {
+                        continue; // Destroyed meanwhile (SoftHSM2 reports a vanished token object as CKR_GENERAL_ERROR).
+                    }
+
+                    if (snapshot.Label is not { } label || !label.StartsWith(labelPrefix, StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    objects++;
+                    if (!wanted.ContainsKey(label))
+                    {
+                        unexpected.Add(label);
+                        continue;
+                    }
+
+                    var objectClass = snapshot.Class ?? CKO.CKO_VENDOR_DEFINED;
+                    if (!found.TryGetValue((label, objectClass), out var list))
+                    {
+                        found[(label, objectClass)] = list = [];
+                    }
+
+                    list.Add(snapshot);
+                }
+            }
+
+            var missing = new List<string>();
+            var defective = new List<HsmDefect>();
+            foreach (var key in wanted.Values)
+            {
+                var classes = AttributeTemplates.ClassesOf(key.Spec);
+                var differences = new List<string>();
+                var absent = false;
+                foreach (var objectClass in classes)
+                {
+                    if (!found.TryGetValue((key.Label, objectClass), out var snapshots))
+                    {
+                        absent = true;
+                        continue;
+                    }
+
+                    if (snapshots.Count > 1)
+                    {
+                        differences.Add($"{snapshots.Count} {objectClass} objects carry the label");
+                        continue;
+                    }
+
+                    differences.AddRange(snapshots[0].Differences(AttributeTemplates.Expected(key, objectClass)).Select(d => $"{objectClass}: {d}"));
+                }
+
+                foreach (var ((label, objectClass), _) in found.Where(f => f.Key.Label == key.Label && !classes.Contains(f.Key.Class)))
+                {
+                    differences.Add($"an object of class {objectClass} carries the label");
+                }
+
+                if (differences.Count > 0)
+                {
+                    defective.Add(new HsmDefect(key.Label, differences));
+                }
+                else if (absent)
+                {
+                    missing.Add(key.Label);
+                }
+                else
+                {
+                    foreach (var objectClass in classes)
+                    {
+                        var token = KeyObject.From(found[(key.Label, objectClass)][0]) with { CopyPending = Volatile.Read(ref _sessionCopies) };
+                        _keys.TryAdd((key.Label, objectClass), token);
+                    }
+                }
+            }
+
+            foreach (var defect in defective)
+            {
+                MarkDefective(defect.Label, defect.Differences);
+            }
+
+            missing.Sort(StringComparer.Ordinal);
+            return new HsmInventory(objects, [.. unexpected], missing, defective);
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -169,7 +284,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             // objects are gone no copy can be made.
             for (var pass = 0; pass < 2; pass++)
             {
-                foreach (var handle in session.FindAllObjects(AttributeTemplates.ObjectsLabelled(session.Factories.ObjectAttributeFactory, label)))
+                using var template = Pkcs11Template.From(session, AttributeTemplates.ObjectsLabelled(label));
+                foreach (var handle in session.FindAllObjects(template.Attributes))
                 {
                     try
                     {
@@ -184,6 +300,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
 
             return true;
         }, cancellationToken).ConfigureAwait(false);
+        _defects.TryRemove(label, out _);
     }
 
     /// <inheritdoc />
@@ -191,27 +308,9 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
         return RunAsync("look up a key", session =>
-            FindFirst(session, AttributeTemplates.TokenObjectsLabelled(session.Factories.ObjectAttributeFactory, label)) is not null,
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public ValueTask<IReadOnlyList<string>> ListLabelsAsync(string prefix, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(prefix);
-        return RunAsync<IReadOnlyList<string>>("list keys", session =>
         {
-            var labels = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var handle in session.FindAllObjects(AttributeTemplates.TokenObjects(session.Factories.ObjectAttributeFactory)))
-            {
-                var label = session.GetAttributeValue(handle, [CKA.CKA_LABEL])[0].GetValueAsString();
-                if (label is not null && label.StartsWith(prefix, StringComparison.Ordinal))
-                {
-                    labels.Add(label);
-                }
-            }
-
-            return [.. labels];
+            using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(label));
+            return FindFirst(session, template) is not null;
         }, cancellationToken);
     }
 
@@ -277,9 +376,9 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         return session;
     }
 
-    private static IObjectHandle? FindFirst(ISession session, List<IObjectAttribute> template)
+    private static IObjectHandle? FindFirst(ISession session, Pkcs11Template template)
     {
-        session.FindObjectsInit(template);
+        session.FindObjectsInit(template.Attributes);
         try
         {
             return session.FindObjects(1).FirstOrDefault();
@@ -298,12 +397,72 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         }
     }
 
-    private IObjectHandle GenerateAesKey(ISession session, string label) =>
-        GenerateWithRetry("an AES key", () =>
+    /// <summary>
+    /// Generates a key's objects, reads every one of them back and compares it with what was asked for; an object that
+    /// differs is destroyed with its partner and the creation fails, so that a key is never committed on a wrong object.
+    /// Returns the public key as SubjectPublicKeyInfo for key pairs, else null.
+    /// </summary>
+    private async ValueTask<byte[]?> CreateKeyAsync(HsmKeyDescription key, string what, CancellationToken cancellationToken)
+    {
+        _defects.TryRemove(key.Label, out _);
+        var (objects, spki) = await RunAsync($"generate {what}", session =>
         {
-            using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_GEN);
-            return session.GenerateKey(mechanism, AttributeTemplates.AesKey(session.Factories.ObjectAttributeFactory, label));
-        });
+            var handles = GenerateWithRetry(what, () => Generate(session, key));
+            try
+            {
+                var objects = new List<(CKO Class, KeyObject Key)>(handles.Count);
+                var differences = new List<string>();
+                foreach (var (objectClass, handle) in handles)
+                {
+                    var snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
+                    differences.AddRange(snapshot.Differences(AttributeTemplates.Expected(key, objectClass)).Select(d => $"{objectClass}: {d}"));
+                    objects.Add((objectClass, KeyObject.From(snapshot)));
+                }
+
+                if (differences.Count > 0)
+                {
+                    throw new HsmException(HsmErrorKind.Internal,
+                        $"The HSM made {what} labelled '{key.Label}' that is not what was asked ({string.Join("; ", differences)}); it was destroyed.");
+                }
+
+                var publicKey = objects.Where(o => o.Class == CKO.CKO_PUBLIC_KEY).Select(o => ReadSubjectPublicKeyInfo(session, o.Key)).FirstOrDefault();
+                return (objects, publicKey);
+            }
+            catch
+            {
+                foreach (var (_, handle) in handles)
+                {
+                    DestroyQuietly(session, handle);
+                }
+
+                throw;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+
+        foreach (var (objectClass, keyObject) in objects)
+        {
+            Remember(key.Label, objectClass, keyObject);
+        }
+
+        return spki;
+    }
+
+    /// <summary>Generates the objects of a key with their creation templates, kept alive until the call returns.</summary>
+    private static List<(CKO Class, IObjectHandle Handle)> Generate(ISession session, HsmKeyDescription key)
+    {
+        if (AttributeTemplates.ClassesOf(key.Spec) is [CKO.CKO_SECRET_KEY])
+        {
+            using var template = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_SECRET_KEY));
+            using var mechanism = session.Factories.MechanismFactory.Create(
+                key.Spec == HsmKeySpec.Aes256 ? CKM.CKM_AES_KEY_GEN : CKM.CKM_GENERIC_SECRET_KEY_GEN);
+            return [(CKO.CKO_SECRET_KEY, session.GenerateKey(mechanism, template.Attributes))];
+        }
+
+        using var publicTemplate = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_PUBLIC_KEY));
+        using var privateTemplate = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_PRIVATE_KEY));
+        var (publicHandle, privateHandle) = GenerateKeyPair(session, key.Spec, publicTemplate, privateTemplate);
+        return [(CKO.CKO_PRIVATE_KEY, privateHandle), (CKO.CKO_PUBLIC_KEY, publicHandle)];
+    }
 
     /// <summary>Runs a key generation, trying again when SoftHSM2 fails it spuriously with CKR_GENERAL_ERROR.</summary>
     private T GenerateWithRetry<T>(string what, Func<T> generate)
@@ -348,17 +507,23 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
 
     private KeyObject FindKey(ISession session, string label, CKO objectClass)
     {
-        if (_keys.TryGetValue((label, objectClass), out var cached))
+        if (_defects.TryGetValue(label, out var defects))
         {
-            return cached;
+            throw Defective(label, defects);
         }
 
-        var template = AttributeTemplates.TokenObjectLabelled(session.Factories.ObjectAttributeFactory, objectClass, label);
+        if (_keys.TryGetValue((label, objectClass), out var cached))
+        {
+            return cached.CopyPending ? CopyCachedKey(label, objectClass, cached) : cached;
+        }
+
+        // Not indexed at start-up nor made here (e.g. made by another process sharing the token): look it up once.
+        using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(objectClass, label));
         var handle = FindFirst(session, template) ?? throw KeyNotFound(label, objectClass);
-        KeyObject found;
+        ObjectSnapshot snapshot;
         try
         {
-            found = KeyObject.Read(session, handle);
+            snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
         }
         catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
         {
@@ -366,8 +531,51 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             throw FindFirst(session, template) is null ? KeyNotFound(label, objectClass) : CkrMapper.ToHsmException(e, "read a key");
         }
 
-        return Remember(label, objectClass, found);
+        var differences = snapshot.Differences(AttributeTemplates.Baseline(objectClass));
+        if (differences.Count > 0)
+        {
+            MarkDefective(label, [.. differences.Select(d => $"{objectClass}: {d}")]);
+            throw Defective(label, _defects[label]);
+        }
+
+        return Remember(label, objectClass, KeyObject.From(snapshot));
     }
+
+    /// <summary>Makes the session copy of a key the start-up index cached as a token object, on the key's first use.</summary>
+    private KeyObject CopyCachedKey(string label, CKO objectClass, KeyObject cached)
+    {
+        var candidate = CopyIntoSession(cached with { CopyPending = false });
+        if (_keys.TryUpdate((label, objectClass), candidate, cached))
+        {
+            return candidate;
+        }
+
+        // Another caller copied it first, or the key was destroyed meanwhile.
+        if (!ReferenceEquals(candidate.Handle, cached.Handle))
+        {
+            DestroySessionCopy(candidate);
+        }
+
+        return _keys.TryGetValue((label, objectClass), out var current) ? current : throw KeyNotFound(label, objectClass);
+    }
+
+    /// <summary>Records a key whose objects are wrong, drops what the cache holds of it, and logs it once.</summary>
+    private void MarkDefective(string label, IReadOnlyList<string> differences)
+    {
+        _defects[label] = differences;
+        foreach (var objectClass in KeyObjectClasses)
+        {
+            if (_keys.TryRemove((label, objectClass), out var cached))
+            {
+                DestroySessionCopy(cached);
+            }
+        }
+
+        _log($"The key objects labelled '{label}' are not what was made and will not be used: {string.Join("; ", differences)}.");
+    }
+
+    private static HsmException Defective(string label, IReadOnlyList<string> differences) => new(HsmErrorKind.Defective,
+        $"The key objects labelled '{label}' are not what was made ({string.Join("; ", differences)}); the key is not used.");
 
     private static HsmException KeyNotFound(string label, CKO objectClass) => new(HsmErrorKind.KeyNotFound, objectClass switch
     {
@@ -410,12 +618,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             return tokenObject;
         }
 
-        var template = new List<IObjectAttribute> { _anchor.Factories.ObjectAttributeFactory.Create(CKA.CKA_TOKEN, false) };
         try
         {
             lock (_anchorLock)
             {
-                return tokenObject with { Handle = _anchor.CopyObject(tokenObject.Handle, template), IsSessionCopy = true };
+                using var template = Pkcs11Template.From(_anchor, AttributeTemplates.SessionCopy());
+                var copy = _anchor.CopyObject(tokenObject.Handle, template.Attributes);
+                return CheckedCopy(tokenObject, copy);
             }
         }
         catch (Pkcs11Exception e) when (CkrMapper.IsUnsupportedCopy(e.RV))
@@ -438,10 +647,31 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         {
             return tokenObject;
         }
-        finally
+    }
+
+    /// <summary>
+    /// Reads back a session copy just made (under the anchor lock): it must be the same kind of key, still private,
+    /// sensitive and not extractable, and not a token object. A wrong copy is destroyed and the token object used.
+    /// </summary>
+    private KeyObject CheckedCopy(KeyObject tokenObject, IObjectHandle copy)
+    {
+        var snapshot = ObjectSnapshot.Read(_anchor, copy, ObjectSnapshot.KeyAttributes);
+        var objectClass = snapshot.Class ?? CKO.CKO_VENDOR_DEFINED;
+        var differences = snapshot.Differences([.. AttributeTemplates.Baseline(objectClass), new(CKA.CKA_TOKEN, false)]);
+        var copied = KeyObject.From(snapshot);
+        if (copied.KeyType != tokenObject.KeyType || copied.Spec != tokenObject.Spec || copied.ModulusBytes != tokenObject.ModulusBytes)
         {
-            Pkcs11Attributes.Dispose(template);
+            differences.Add($"the copy is a {copied.KeyType} {copied.Spec} key, the original a {tokenObject.KeyType} {tokenObject.Spec} key");
         }
+
+        if (differences.Count == 0)
+        {
+            return tokenObject with { Handle = copy, IsSessionCopy = true };
+        }
+
+        _anchor.DestroyObject(copy);
+        _log($"A session copy of a key was not what was asked ({string.Join("; ", differences)}); it was destroyed and the token object is used.");
+        return tokenObject;
     }
 
     /// <summary>Destroys the session copy behind a cache entry that was dropped; a copy that is already gone is fine.</summary>

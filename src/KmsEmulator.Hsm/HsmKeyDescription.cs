@@ -1,0 +1,34 @@
+namespace KmsEmulator.Hsm;
+
+/// <summary>
+/// What one version of a key's material is in the HSM: the label its objects carry, its type and what it may do. The
+/// metadata store keeps enough to rebuild it, so that the HSM's objects can be checked against it.
+/// </summary>
+/// <param name="Label">CKA_LABEL (and CKA_ID) of the key's objects.</param>
+/// <param name="Spec">The key type.</param>
+/// <param name="Usage">
+/// For key pairs, the one usage the private key has; <see cref="HsmKeyUsage.EncryptDecrypt"/> for AES keys and
+/// <see cref="HsmKeyUsage.GenerateVerifyMac"/> for HMAC keys.
+/// </param>
+public readonly record struct HsmKeyDescription(string Label, HsmKeySpec Spec, HsmKeyUsage Usage)
+{
+    /// <summary>The description of an AES-256 key.</summary>
+    public static HsmKeyDescription Aes(string label) => new(label, HsmKeySpec.Aes256, HsmKeyUsage.EncryptDecrypt);
+
+    /// <summary>The description of an HMAC key.</summary>
+    public static HsmKeyDescription Hmac(string label, HsmKeySpec spec) => new(label, spec, HsmKeyUsage.GenerateVerifyMac);
+}
+
+/// <summary>What the start-up index of the token found, compared with the key material the store expects.</summary>
+/// <param name="KeyObjects">How many token objects with the label prefix were read.</param>
+/// <param name="Unexpected">Labels under the prefix that no expected key has (left by an interrupted create).</param>
+/// <param name="Missing">Expected labels with no object, or without every object they need.</param>
+/// <param name="Defective">Expected keys whose objects differ from what was made; they are never used.</param>
+public sealed record HsmInventory(
+    int KeyObjects,
+    IReadOnlyList<string> Unexpected,
+    IReadOnlyList<string> Missing,
+    IReadOnlyList<HsmDefect> Defective);
+
+/// <summary>A key whose HSM objects are not what its description says, and how they differ.</summary>
+public sealed record HsmDefect(string Label, IReadOnlyList<string> Differences);
