@@ -230,6 +230,34 @@ public sealed class EncryptDecryptTests(HostFixture fixture) : IClassFixture<Hos
     }
 
     [Fact]
+    public async Task Decrypt_with_DryRun_validates_the_ciphertext_and_its_encryption_context()
+    {
+        var key = await _kms.NewKeyAsync();
+        var encrypted = await _kms.EncryptTextAsync(key.KeyId, "dry", Blob.Context(("app", "billing")));
+        var tampered = encrypted.CiphertextBlob.ToArray();
+        tampered[^1] ^= 0x01;
+
+        await KmsAssert.ErrorAsync<InvalidCiphertextException>(
+            () => _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = Blob.Of(tampered), EncryptionContext = Blob.Context(("app", "billing")), DryRun = true }));
+        await KmsAssert.ErrorAsync<InvalidCiphertextException>(
+            () => _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = Blob.Copy(encrypted.CiphertextBlob), EncryptionContext = Blob.Context(("app", "other")), DryRun = true }));
+        await KmsAssert.ErrorAsync<InvalidCiphertextException>(
+            () => _kms.ReEncryptAsync(new ReEncryptRequest
+            {
+                CiphertextBlob = Blob.Of(tampered), SourceEncryptionContext = Blob.Context(("app", "billing")), DestinationKeyId = key.KeyId, DryRun = true,
+            }));
+        await KmsAssert.ErrorAsync<DryRunOperationException>(
+            () => _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = Blob.Copy(encrypted.CiphertextBlob), EncryptionContext = Blob.Context(("app", "billing")), DryRun = true }),
+            KmsAssert.DryRunMessage);
+        await KmsAssert.ErrorAsync<DryRunOperationException>(
+            () => _kms.DecryptAsync(new DecryptRequest
+            {
+                KeyId = key.KeyId, CiphertextBlob = Blob.Of(tampered), DryRun = true, DryRunModifiers = [DryRunModifierType.IGNORE_CIPHERTEXT],
+            }),
+            KmsAssert.DryRunMessage);
+    }
+
+    [Fact]
     public async Task Encrypt_with_an_unknown_or_malformed_key_returns_NotFoundException()
     {
         var keyId = Guid.NewGuid().ToString();

@@ -39,7 +39,10 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
             {
                 DecryptPlan(c);
                 RecipientNotSupported(c.Request.Recipient);
-            });
+            },
+            dryRunValidation: c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
+                ? ValueTask.CompletedTask
+                : DecryptAndDiscardAsync(c.Key(KeyId), DecryptPlan(c), c.Ciphertext(KeyId), c.Request.EncryptionContext, c.CancellationToken));
         table.Add<ReEncryptRequest, ReEncryptResponse>(
             KmsOperation.ReEncrypt,
             ReEncrypt,
@@ -62,7 +65,10 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
             {
                 SourcePlan(c);
                 DestinationPlan(c, plaintextLength: null);
-            });
+            },
+            dryRunValidation: c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
+                ? ValueTask.CompletedTask
+                : DecryptAndDiscardAsync(c.Key(SourceKeyId), SourcePlan(c), c.Ciphertext(SourceKeyId), c.Request.SourceEncryptionContext, c.CancellationToken));
     }
 
     private async ValueTask<EncryptResponse> Encrypt(OperationContext<EncryptRequest> context)
@@ -121,6 +127,14 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
 
     private static EncryptionPlan DestinationPlan(OperationContext<ReEncryptRequest> c, int? plaintextLength) =>
         AlgorithmRules.Encryption(c.Key(DestinationKeyId), c.Request.DestinationEncryptionAlgorithm, c.Request.DestinationEncryptionContext, plaintextLength);
+
+    /// <summary>A dry run's proof that the ciphertext decrypts under the key and context: the plaintext is wiped at once.</summary>
+    private async ValueTask DecryptAndDiscardAsync(
+        KeyRecord key, EncryptionPlan plan, KeyCiphertext ciphertext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
+    {
+        var (plaintext, _) = await keys.DecryptAsync(key, plan, ciphertext, context, cancellationToken);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(plaintext);
+    }
 
     /// <summary>DryRun with IGNORE_CIPHERTEXT checks authorization and the key without reading the ciphertext.</summary>
     private static bool IgnoresCiphertext(bool? dryRun, List<string>? modifiers) =>

@@ -13,13 +13,10 @@ public sealed record KeyAccess(ResolvedKey Key, string Action, string Operation,
 /// <summary>
 /// The authorization step of the pipeline: decides whether the caller may perform the operation on the resolved
 /// keys, throwing AccessDeniedException when not. Runs after key resolution and key-state checks, before DryRun
-/// and the handler.
+/// and the handler, in every authentication mode: only authentication is relaxed for local use, never authorization.
 /// </summary>
 public interface IAuthorizer
 {
-    /// <summary>False when every request is allowed (permissive mode): the pipeline then skips building the inputs.</summary>
-    bool IsEnabled { get; }
-
     ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
 
     /// <summary>
@@ -29,9 +26,9 @@ public interface IAuthorizer
     void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource);
 
     /// <summary>
-    /// The strict-mode checks of a new key policy (CreateKey, PutKeyPolicy): every IAM principal it names must exist,
-    /// and unless <paramref name="bypassLockoutSafetyCheck"/> it must let the caller call PutKeyPolicy again.
-    /// Throws MalformedPolicyDocumentException with AWS's wording.
+    /// The checks of a new key policy (CreateKey, PutKeyPolicy): unless <paramref name="bypassLockoutSafetyCheck"/> it
+    /// must let the caller call PutKeyPolicy again (the lockout safety check), and in strict mode every IAM principal it
+    /// names must be configured. Throws MalformedPolicyDocumentException with AWS's wording.
     /// </summary>
     void CheckNewKeyPolicy(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount, bool bypassLockoutSafetyCheck);
 }

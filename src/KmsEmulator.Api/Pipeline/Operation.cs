@@ -47,6 +47,13 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     public Func<TRequest, bool?>? DryRun { get; init; }
 
     /// <summary>
+    /// What a dry run must still prove besides authorization and the checks, e.g. that Decrypt's ciphertext really
+    /// decrypts (the model: a dry run validates the ciphertext unless DryRunModifiers has IGNORE_CIPHERTEXT). Runs
+    /// only for DryRun requests; any result is discarded.
+    /// </summary>
+    public Func<OperationContext<TRequest>, ValueTask>? DryRunValidation { get; init; }
+
+    /// <summary>
     /// The operation's semantic checks on the bound keys (algorithm against key spec, message type, sizes), run after
     /// authorization and before DryRun, so that DryRun answers DryRunOperationException only for a request that would succeed.
     /// </summary>
@@ -71,7 +78,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             }
 
             var operationContext = new OperationContext<TRequest>(request, context, cancellationToken);
-            var accesses = _authorizer.IsEnabled ? new List<KeyAccess>(Keys.Count) : null;
+            var accesses = new List<KeyAccess>(Keys.Count);
             ResolvedKey? first = null;
             foreach (var binding in Keys)
             {
@@ -80,23 +87,25 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                     first ??= access.Key;
                     if (binding.Authorize)
                     {
-                        accesses?.Add(access);
+                        accesses.Add(access);
                     }
                 }
             }
 
-            if (accesses is not null)
+            await _authorizer.AuthorizeAsync(context, request, Action, accesses, cancellationToken);
+            if (Alias?.Invoke(request) is { } alias)
             {
-                await _authorizer.AuthorizeAsync(context, request, Action, accesses, cancellationToken);
-                if (Alias?.Invoke(request) is { } alias)
-                {
-                    _authorizer.AuthorizeWithoutKey(context, request, Action, context.Scope.AliasArn(alias));
-                }
+                _authorizer.AuthorizeWithoutKey(context, request, Action, context.Scope.AliasArn(alias));
             }
 
             Check?.Invoke(operationContext);
             if (DryRun?.Invoke(request) == true)
             {
+                if (DryRunValidation is { } validate)
+                {
+                    await validate(operationContext);
+                }
+
                 throw KmsErrors.DryRun();
             }
 

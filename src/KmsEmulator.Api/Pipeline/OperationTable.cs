@@ -50,7 +50,8 @@ public sealed class OperationTable
             KeyUsageType? requiredUsage = null,
             Func<TRequest, bool?>? dryRun = null,
             Action<OperationContext<TRequest>>? check = null,
-            Func<TRequest, string?>? alias = null)
+            Func<TRequest, string?>? alias = null,
+            Func<OperationContext<TRequest>, ValueTask>? dryRunValidation = null)
             where TRequest : class, IValidatable
             where TResponse : class
         {
@@ -59,6 +60,7 @@ public sealed class OperationTable
                 Keys = keys ?? [],
                 RequiredUsage = requiredUsage,
                 DryRun = dryRun,
+                DryRunValidation = dryRunValidation,
                 Check = check,
                 Alias = alias,
             };

@@ -8,10 +8,11 @@ using KmsEmulator.Policy;
 namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>
-/// Authorization as AWS KMS does it, in strict mode: explicit deny wins; the key policy must allow the caller, or
-/// allow the key's account and leave the decision to the caller's identity policies; grants allow their operations
-/// under their constraints; callers from another account need both sides. Operations without a key resource
-/// (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode allows everything.
+/// Authorization as AWS KMS does it, in every authentication mode: explicit deny wins; the key policy must allow the
+/// caller, or allow the key's account and leave the decision to the caller's identity policies; grants allow their
+/// operations under their constraints; callers from another account need both sides. Operations without a key
+/// resource (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode relaxes only who the
+/// caller is (unverified signatures, unknown access keys acting as account roots), never what the caller may do.
 /// </summary>
 public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirectory principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
@@ -22,15 +23,8 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
     private readonly ConditionalWeakTable<string, PolicyDocument> _policiesByInstance = new();
     private readonly ConcurrentDictionary<string, PolicyDocument> _policiesByText = new(StringComparer.Ordinal);
 
-    public bool IsEnabled => identity.IsStrict;
-
     public ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken)
     {
-        if (!IsEnabled)
-        {
-            return ValueTask.CompletedTask;
-        }
-
         if (keys.Count == 0)
         {
             AuthorizeWithoutKey(request, wireRequest, action, "*");
@@ -54,11 +48,6 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
 
     public void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource)
     {
-        if (!IsEnabled)
-        {
-            return;
-        }
-
         var caller = request.Caller;
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), action, resource, BaseKeys(request, wireRequest, action).Build());
         var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
@@ -70,14 +59,12 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
 
     public void CheckNewKeyPolicy(KmsRequestContext request, string policy, string keyArn, string keyOwnerAccount, bool bypassLockoutSafetyCheck)
     {
-        if (!IsEnabled)
-        {
-            return;
-        }
-
         var document = PolicyDocument.Parse(policy);
+
+        // Whether a principal exists is a question for the IAM directory, which only strict mode has: in permissive
+        // mode any access key is someone, so any well-formed principal ARN is accepted.
         var named = document.Statements.SelectMany(s => s.Principals ?? []).Where(p => p.Type == "AWS").Select(p => p.Value);
-        if (named.Any(arn => !principals.Exists(arn)))
+        if (identity.IsStrict && named.Any(arn => !principals.Exists(arn)))
         {
             throw KmsErrors.MalformedPolicy("Policy contains a statement with one or more invalid principals.");
         }
