@@ -82,13 +82,16 @@ public static class KmsEmulatorApp
     /// <summary>
     /// Adds, after the builder's defaults (appsettings.json, environment, command line), the command line with its
     /// switches and the file named by --config, then the command line again so explicit flags win over the file.
+    /// JSON files, appsettings.json included, keep policy documents written as JSON objects exactly as written
+    /// (see <see cref="KmsJsonConfigurationSource"/>).
     /// </summary>
     internal static void AddConfigurationSources(ConfigurationManager configuration, string[] args)
     {
+        KmsJsonConfigurationSource.ReplaceStandardSources(configuration);
         configuration.AddCommandLine(args, SwitchMappings);
         if (configuration["Kms:ConfigFile"] is { Length: > 0 } configFile)
         {
-            configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            configuration.AddKmsJsonFile(Path.GetFullPath(configFile), optional: false);
             configuration.AddCommandLine(args, SwitchMappings);
         }
     }
