@@ -41,6 +41,18 @@ public sealed class PrincipalDirectoryTests
         Assert.Contains($"ViaService '{value}'", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void An_identity_policy_split_into_configuration_keys_stops_start_up_with_a_message_naming_it()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => PrincipalDirectory.FromConfiguration(Configuration(new()
+        {
+            ["Kms:Principals:0:IdentityPolicies:0:Version"] = "2012-10-17",
+            ["Kms:Principals:0:IdentityPolicies:0:Statement:Effect"] = "Allow",
+        })));
+
+        Assert.StartsWith("Kms:Principals:0:IdentityPolicies:0: give the policy document as a JSON object", error.Message, StringComparison.Ordinal);
+    }
+
     private static IConfiguration Configuration(Dictionary<string, string?> extra) =>
         new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {

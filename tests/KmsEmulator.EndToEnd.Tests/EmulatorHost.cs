@@ -67,11 +67,15 @@ public sealed class EmulatorHost : IAsyncDisposable
     /// <summary>
     /// Starts a host with a configuration file (same schema as appsettings.json), e.g. strict mode and principals.
     /// </summary>
-    public static Task<EmulatorHost> StartWithConfigAsync(object configuration)
+    public static Task<EmulatorHost> StartWithConfigAsync(object configuration) =>
+        StartWithConfigFileAsync(System.Text.Json.JsonSerializer.Serialize(configuration));
+
+    /// <summary>Starts a host with a configuration file on disk holding exactly <paramref name="json"/>.</summary>
+    public static Task<EmulatorHost> StartWithConfigFileAsync(string json)
     {
         Directory.CreateDirectory(RunRoot);
         var path = Path.Combine(RunRoot, "config-" + Guid.NewGuid().ToString("N")[..8] + ".json");
-        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(configuration));
+        File.WriteAllText(path, json);
         return StartNewAsync("--config", path);
     }
 

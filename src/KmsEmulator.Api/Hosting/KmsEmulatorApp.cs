@@ -34,12 +34,7 @@ public static class KmsEmulatorApp
     public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
-        builder.Configuration.AddCommandLine(args, SwitchMappings);
-        if (builder.Configuration["Kms:ConfigFile"] is { Length: > 0 } configFile)
-        {
-            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
-            builder.Configuration.AddCommandLine(args, SwitchMappings);
-        }
+        AddConfigurationSources(builder.Configuration, args);
 
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
@@ -82,6 +77,23 @@ public static class KmsEmulatorApp
 
         await LoadAsync(app.Services);
         return app;
+    }
+
+    /// <summary>
+    /// Adds, after the builder's defaults (appsettings.json, environment, command line), the command line with its
+    /// switches and the file named by --config, then the command line again so explicit flags win over the file.
+    /// JSON files, appsettings.json included, keep policy documents written as JSON objects exactly as written
+    /// (see <see cref="KmsJsonConfigurationSource"/>).
+    /// </summary>
+    internal static void AddConfigurationSources(ConfigurationManager configuration, string[] args)
+    {
+        KmsJsonConfigurationSource.ReplaceStandardSources(configuration);
+        configuration.AddCommandLine(args, SwitchMappings);
+        if (configuration["Kms:ConfigFile"] is { Length: > 0 } configFile)
+        {
+            configuration.AddKmsJsonFile(Path.GetFullPath(configFile), optional: false);
+            configuration.AddCommandLine(args, SwitchMappings);
+        }
     }
 
     /// <summary>Logs the addresses Kestrel is listening on (the real port when --urls asked for port 0).</summary>

@@ -1,6 +1,4 @@
 using System.Collections.Frozen;
-
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using KmsEmulator.Policy;
 using Microsoft.Extensions.Configuration;
@@ -22,6 +20,10 @@ public sealed record ConfiguredPrincipal(
 /// SecretAccessKey, optional SessionToken and SessionExpiration, optional IdentityPolicies (IAM policy documents,
 /// as JSON objects or as JSON strings) and an optional ViaService (the kms:ViaService its requests carry). Invalid entries stop start-up with a message naming the entry.
 /// </summary>
+/// <remarks>
+/// Each identity policy is one configuration value holding its JSON text: JSON files keep a policy written as a JSON
+/// object as that value (<see cref="Hosting.KmsJsonConfigurationSource"/>); other sources give it as a string.
+/// </remarks>
 public sealed partial class PrincipalDirectory
 {
     public const string Section = "Kms:Principals";
@@ -112,7 +114,8 @@ public sealed partial class PrincipalDirectory
         var policyIndex = 0;
         foreach (var policy in entry.GetSection("IdentityPolicies").GetChildren())
         {
-            var json = policy.Value ?? ToJson(policy).ToJsonString();
+            var json = policy.Value ?? throw new InvalidOperationException(
+                $"{Section}:{index}:IdentityPolicies:{policyIndex}: give the policy document as a JSON object in a JSON configuration file, or as a JSON string.");
             if (!PolicyDocument.TryParse(json, out var document, out var error))
             {
                 throw new InvalidOperationException($"{Section}:{index}:IdentityPolicies:{policyIndex}: {error}");
@@ -134,39 +137,6 @@ public sealed partial class PrincipalDirectory
             Required("SecretAccessKey"),
             entry["SessionToken"] is { Length: > 0 } token ? token : null,
             expiration);
-    }
-
-    /// <summary>
-    /// Rebuilds a JSON value from a configuration section (configuration flattens JSON into key paths): sections whose
-    /// children are 0..n-1 become arrays, others objects, leaves strings.
-    /// </summary>
-    private static JsonNode ToJson(IConfigurationSection section)
-    {
-        var children = section.GetChildren().ToList();
-        if (children.Count == 0)
-        {
-            return JsonValue.Create(section.Value ?? string.Empty);
-        }
-
-        var isArray = children.Select((c, i) => c.Key == i.ToString(System.Globalization.CultureInfo.InvariantCulture)).All(x => x);
-        if (isArray)
-        {
-            var array = new JsonArray();
-            foreach (var child in children.OrderBy(c => int.Parse(c.Key, System.Globalization.CultureInfo.InvariantCulture)))
-            {
-                array.Add(ToJson(child));
-            }
-
-            return array;
-        }
-
-        var obj = new JsonObject();
-        foreach (var child in children)
-        {
-            obj[child.Key] = ToJson(child);
-        }
-
-        return obj;
     }
 
     [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
