@@ -5,6 +5,7 @@ using Dapper;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using Microsoft.Data.Sqlite;
+using Serilog;
 
 namespace KmsEmulator.Api.Storage;
 
@@ -24,10 +25,16 @@ public sealed class SqliteKmsStore : IKmsStore
 
     public string StoreId { get; }
 
-    /// <summary>Opens (creating when missing) the database file, applies pending migrations and reads the store id.</summary>
-    public static async Task<SqliteKmsStore> OpenAsync(string path, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Opens (creating when missing) the database file, applies pending migrations and reads the store id. On Unix a
+    /// directory it creates is 0700 and the database files are 0600 (<see cref="StoreFilePermissions"/>).
+    /// </summary>
+    /// <param name="warning">Where warnings about file permissions go; by default the Serilog logger.</param>
+    public static async Task<SqliteKmsStore> OpenAsync(string path, Action<string>? warning = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        warning ??= message => Log.Warning("Storage: {Message}", message);
+        StoreFilePermissions.PrepareDirectory(path, warning);
+        StoreFilePermissions.RestrictDatabaseFiles(path, warning);
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
