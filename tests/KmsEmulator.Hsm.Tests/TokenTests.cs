@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Text;
 using KmsEmulator.Hsm.Pkcs11;
 
@@ -104,6 +105,24 @@ public sealed class TokenTests(SoftHsmFixture fixture)
         Assert.StartsWith("# SoftHSM2 configuration written by KmsEmulator", text);
         Assert.Contains($"directories.tokendir = {fixture.TokenDirectory}{Environment.NewLine}", text.ReplaceLineEndings());
         Assert.Equal(configFile, Environment.GetEnvironmentVariable(SoftHsmConfigFile.EnvironmentVariable));
+    }
+
+    [SkippableFact]
+    [UnsupportedOSPlatform("windows")]
+    public void The_token_directory_and_the_parents_created_for_it_are_0700()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "Unix file modes only.");
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        fixture.Open(SoftHsmFixture.NewTokenLabel("modes")).Dispose();
+        var dataDir = Path.Combine(fixture.Root, "modes-" + Guid.NewGuid().ToString("N"), "data");
+
+        // Only writes the directories and softhsm2.conf: a process uses one token directory (the fixture's).
+        SoftHsmConfigFile.For(Path.Combine(dataDir, "softhsm", "tokens"))!.Write();
+
+        Assert.Equal(ownerOnly, File.GetUnixFileMode(fixture.TokenDirectory));
+        Assert.Equal(ownerOnly, File.GetUnixFileMode(dataDir));
+        Assert.Equal(ownerOnly, File.GetUnixFileMode(Path.Combine(dataDir, "softhsm")));
+        Assert.Equal(ownerOnly, File.GetUnixFileMode(Path.Combine(dataDir, "softhsm", "tokens")));
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Dapper;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using Microsoft.Data.Sqlite;
+using Serilog;
 
 namespace KmsEmulator.Api.Storage;
 
@@ -24,10 +25,16 @@ public sealed class SqliteKmsStore : IKmsStore
 
     public string StoreId { get; }
 
-    /// <summary>Opens (creating when missing) the database file, applies pending migrations and reads the store id.</summary>
-    public static async Task<SqliteKmsStore> OpenAsync(string path, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Opens (creating when missing) the database file, applies pending migrations and reads the store id. On Unix a
+    /// directory it creates is 0700 and the database files are 0600 (<see cref="StoreFilePermissions"/>).
+    /// </summary>
+    /// <param name="warning">Where warnings about file permissions go; by default the Serilog logger.</param>
+    public static async Task<SqliteKmsStore> OpenAsync(string path, Action<string>? warning = null, CancellationToken cancellationToken = default)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        warning ??= message => Log.Warning("Storage: {Message}", message);
+        StoreFilePermissions.PrepareDirectory(path, warning);
+        StoreFilePermissions.RestrictDatabaseFiles(path, warning);
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -272,7 +279,7 @@ public sealed class SqliteKmsStore : IKmsStore
 
         private GrantRecord ToRecord()
         {
-            var constraints = Constraints is null ? null : JsonSerializer.Deserialize(Constraints, StorageJsonContext.Default.StoredGrantConstraints);
+            var constraints = ReadConstraints();
             return new GrantRecord
             {
                 GrantId = GrantId,
@@ -282,14 +289,64 @@ public sealed class SqliteKmsStore : IKmsStore
                 RetiringPrincipal = RetiringPrincipal,
                 RetiringServicePrincipal = RetiringServicePrincipal,
                 Operations = [.. Operations.Split(',').Select(o => Parse<GrantOperation>(o, GrantOperationWire.TryParse))],
-                Constraint = constraints is { Kind: { } kind, Pairs: { } pairs }
-                    ? GrantConstraint.Of(Enum.Parse<GrantConstraintKind>(kind), pairs)
-                    : null,
-                SourceArn = constraints?.SourceArn,
+                Constraint = constraints.Constraint,
+                SourceArn = constraints.SourceArn,
                 IssuingAccount = IssuingAccount,
                 CreationDate = FromMillis(CreationDate),
             };
         }
+
+        /// <summary>
+        /// The grant's constraints from the stored JSON. A value that is not exactly the stored shape throws: loading a
+        /// grant without a constraint it was issued with would make it wider than it is.
+        /// </summary>
+        private (GrantConstraint? Constraint, string? SourceArn) ReadConstraints()
+        {
+            if (Constraints is null)
+            {
+                return (null, null);
+            }
+
+            StoredGrantConstraints stored;
+            try
+            {
+                stored = JsonSerializer.Deserialize(Constraints, StorageJsonContext.Default.StoredGrantConstraints)
+                    ?? throw UnknownShape("it is JSON null");
+            }
+            catch (JsonException e)
+            {
+                throw UnknownShape(e.Message, e);
+            }
+
+            switch (stored)
+            {
+                case { Kind: null, Pairs: null }:
+                    return (null, stored.SourceArn);
+                case { Kind: null }:
+                    throw UnknownShape("it has Pairs but no Kind");
+                case { Pairs: null }:
+                    throw UnknownShape($"Kind {stored.Kind} has no Pairs");
+            }
+
+            // Exactly a name the writer writes (GrantConstraintKind.ToString()): Enum.Parse would also take numbers.
+            if (!Enum.GetNames<GrantConstraintKind>().Contains(stored.Kind, StringComparer.Ordinal))
+            {
+                throw UnknownShape($"'{stored.Kind}' is not a GrantConstraintKind");
+            }
+
+            if (stored.Pairs.Any(pair => pair.Value is null))
+            {
+                throw UnknownShape("a pair has a null value");
+            }
+
+            return (GrantConstraint.Of(Enum.Parse<GrantConstraintKind>(stored.Kind), stored.Pairs), stored.SourceArn);
+        }
+
+        private DataException UnknownShape(string reason, Exception? inner = null) => new(
+            $"Grant {GrantId} on key {KeyId} (account {AccountId}, region {Region}) has stored constraints that are not in "
+            + $"the shape this version reads ({reason}): {Constraints}. The grant would load wider than it was issued, so "
+            + "the store refuses to load; fix or delete the grants row.",
+            inner);
 
         private static string? ConstraintsJson(GrantRecord grant)
         {

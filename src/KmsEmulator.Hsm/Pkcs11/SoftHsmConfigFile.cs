@@ -54,10 +54,31 @@ internal sealed class SoftHsmConfigFile
         return new SoftHsmConfigFile(Path.Combine(parent, "softhsm2.conf"), directory);
     }
 
-    /// <summary>Creates the token directory and writes the file from softhsm-config/softhsm2.conf.template, or a built-in copy.</summary>
+    /// <summary>
+    /// Creates the token directory and writes the file from softhsm-config/softhsm2.conf.template, or a built-in copy.
+    /// On Unix the directories it creates (the token directory and any missing parents) are 0700.
+    /// </summary>
     public void Write()
     {
-        Directory.CreateDirectory(TokenDirectory);
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(TokenDirectory);
+        }
+        else
+        {
+            // Top down, each with the mode: Directory.CreateDirectory with a mode gives it to the last directory only.
+            var missing = new Stack<string>();
+            for (var path = TokenDirectory; path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
+            {
+                missing.Push(path);
+            }
+
+            while (missing.TryPop(out var path))
+            {
+                Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+
         var templatePath = Path.Combine(AppContext.BaseDirectory, "softhsm-config", "softhsm2.conf.template");
         var template = File.Exists(templatePath) ? File.ReadAllText(templatePath) : BuiltInTemplate;
         File.WriteAllText(FilePath, template.Replace(TokenDirectoryPlaceholder, TokenDirectory, StringComparison.Ordinal));
