@@ -5,13 +5,13 @@ using KmsEmulator.Hsm;
 namespace KmsEmulator.Api.Tests;
 
 /// <summary>A store for tests that must not reach storage.</summary>
-internal sealed class UnusedStore : IKmsStore
+internal class UnusedStore : IKmsStore
 {
-    public string StoreId => "unused";
+    public virtual string StoreId => "unused";
 
     public Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
 
@@ -27,11 +27,11 @@ internal sealed class UnusedStore : IKmsStore
 }
 
 /// <summary>An HSM for tests that must not reach the HSM.</summary>
-internal sealed class UnusedHsm : IKeyMaterialBackend
+internal class UnusedHsm : IKeyMaterialBackend
 {
     public bool IsReady => false;
 
-    public ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public ValueTask<byte[]> EncryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad, ReadOnlyMemory<byte> plaintext, CancellationToken cancellationToken = default) => throw Unexpected();
 
@@ -39,7 +39,7 @@ internal sealed class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 

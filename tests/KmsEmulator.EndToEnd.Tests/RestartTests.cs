@@ -1,16 +1,15 @@
-using System.Diagnostics;
-using System.Text;
-using System.Text.RegularExpressions;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Hsm;
+using KmsEmulator.Hsm.Pkcs11;
+using Net.Pkcs11Interop.Common;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KmsEmulator.EndToEnd.Tests;
 
 /// <summary>Everything acknowledged before a restart is there after it: in this process, and as a separate killed process.</summary>
-public sealed partial class RestartTests : IAsyncLifetime
+public sealed class RestartTests : IAsyncLifetime
 {
     private EmulatorHost _host = null!;
 
@@ -40,6 +39,51 @@ public sealed partial class RestartTests : IAsyncLifetime
         Assert.False(await after.ExistsAsync(orphan));
         Assert.Equal(keptLabels, (await after.IndexAsync(prefix, [])).Unexpected);
         Assert.Single(keptLabels);
+    }
+
+    [Fact]
+    public async Task A_key_object_found_wrong_at_start_up_is_reported_by_health_and_never_used()
+    {
+        string keyId, good;
+        string label;
+        using (var kms = _host.CreateClient())
+        {
+            keyId = (await kms.NewKeyAsync("tampered")).KeyId;
+            good = (await kms.NewKeyAsync("intact")).KeyId;
+        }
+
+        // Replace the key's AES object with one whose value can be read: what the corrupted keys of issue 8 looked like.
+        label = _host.Services.GetRequiredService<KeyCatalog>().FindKey(new KeyScope(Accounts.Default, Accounts.DefaultRegion), keyId)!.CurrentMaterial!.HsmLabel;
+        var backend = (Pkcs11Backend)_host.Services.GetRequiredService<IKeyMaterialBackend>();
+        await backend.DestroyAsync(label);
+        await backend.RunAsync("plant a readable key", session =>
+        {
+            using var template = Pkcs11Template.From(session,
+            [
+                new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY), new(CKA.CKA_KEY_TYPE, CKK.CKK_AES), new(CKA.CKA_VALUE_LEN, 32UL),
+                new(CKA.CKA_TOKEN, true), new(CKA.CKA_PRIVATE, true), new(CKA.CKA_SENSITIVE, false), new(CKA.CKA_EXTRACTABLE, true),
+                new(CKA.CKA_ENCRYPT, true), new(CKA.CKA_DECRYPT, true), new(CKA.CKA_LABEL, label),
+                new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+            ]);
+            using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_GEN);
+            return session.GenerateKey(mechanism, template.Attributes);
+        }, CancellationToken.None);
+
+        _host = await _host.RestartAsync();
+
+        using var http = new HttpClient();
+        var response = await http.GetAsync(_host.Url + "/health");
+        using var health = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("degraded", health.RootElement.GetProperty("status").GetString());
+        var differences = health.RootElement.GetProperty("defectiveKeyMaterial").GetProperty(label).EnumerateArray().Select(d => d.GetString()).ToList();
+        Assert.Contains("CKO_SECRET_KEY: CKA_EXTRACTABLE is true, expected false", differences);
+        Assert.Contains("CKO_SECRET_KEY: CKA_SENSITIVE is false, expected true", differences);
+
+        using var after = _host.CreateClient();
+        var refused = await Assert.ThrowsAsync<KeyUnavailableException>(() => after.EncryptTextAsync(keyId, "never"));
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, refused.StatusCode);
+        await after.EncryptTextAsync(good, "still fine");
     }
 
     [Fact]
@@ -206,146 +250,5 @@ public sealed partial class RestartTests : IAsyncLifetime
                 // Best effort: a temp directory left behind does not affect other tests.
             }
         }
-    }
-
-    /// <summary>
-    /// The built emulator (<c>dotnet KmsEmulator.Api.dll</c>) as a child process with its own data directory and its own
-    /// SoftHSM2 configuration (SOFTHSM2_CONF is removed, so the token lives in the data directory).
-    /// </summary>
-    private sealed partial class EmulatorProcess : IAsyncDisposable
-    {
-        private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
-
-        private readonly Process _process;
-        private readonly StringBuilder _output;
-
-        private EmulatorProcess(Process process, StringBuilder output, string url)
-        {
-            _process = process;
-            _output = output;
-            Url = url;
-        }
-
-        public string Url { get; }
-
-        public static async Task<EmulatorProcess> StartAsync(string dataDir)
-        {
-            var dll = Path.Combine(AppContext.BaseDirectory, "KmsEmulator.Api.dll");
-            Assert.True(File.Exists(dll), $"{dll} is missing from the test output directory.");
-
-            var start = new ProcessStartInfo(DotnetHost())
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                WorkingDirectory = AppContext.BaseDirectory,
-            };
-            foreach (var argument in new[] { dll, "--urls", "http://127.0.0.1:0", "--data-dir", dataDir })
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            start.Environment.Remove("SOFTHSM2_CONF");
-
-            var output = new StringBuilder();
-            var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null)
-                {
-                    listening.TrySetException(new InvalidOperationException($"The emulator closed its output before listening:\n{Snapshot(output)}"));
-                    return;
-                }
-
-                Append(output, e.Data);
-                if (ListeningLine().Match(e.Data) is { Success: true } match)
-                {
-                    listening.TrySetResult(match.Groups["url"].Value);
-                }
-            };
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    Append(output, e.Data);
-                }
-            };
-
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            try
-            {
-                var url = await listening.Task.WaitAsync(StartTimeout);
-                return new EmulatorProcess(process, output, url);
-            }
-            catch (Exception e)
-            {
-                Kill(process);
-                process.Dispose();
-                throw new InvalidOperationException($"The emulator process did not report listening: {e.Message}\n{Snapshot(output)}", e);
-            }
-        }
-
-        /// <summary>Kills the process (SIGKILL: no graceful shutdown) and waits until it is gone.</summary>
-        public async Task KillAsync()
-        {
-            Kill(_process);
-            await _process.WaitForExitAsync().WaitAsync(StartTimeout);
-            Assert.True(_process.HasExited, Snapshot(_output));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                await KillAsync();
-            }
-
-            _process.Dispose();
-        }
-
-        private static void Kill(Process process)
-        {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-                // Already exited.
-            }
-        }
-
-        /// <summary>The dotnet host running this test process, so the child uses the same runtime.</summary>
-        private static string DotnetHost()
-        {
-            if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
-            {
-                return hostPath;
-            }
-
-            return Environment.ProcessPath is { } processPath && Path.GetFileNameWithoutExtension(processPath) == "dotnet" ? processPath : "dotnet";
-        }
-
-        private static void Append(StringBuilder output, string line)
-        {
-            lock (output)
-            {
-                output.AppendLine(line);
-            }
-        }
-
-        private static string Snapshot(StringBuilder output)
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        }
-
-        [GeneratedRegex(@"KmsEmulator listening on (?<url>http://127\.0\.0\.1:[0-9]+)")]
-        private static partial Regex ListeningLine();
     }
 }

@@ -50,14 +50,27 @@ public static class KmsEmulatorApp
         var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
         AddLogging(builder);
 
-        // Key material: the PKCS#11 token (created on first start for SoftHSM2).
-        options.Hsm.TokenDirectory ??= options.DefaultTokenDirectory;
-        var hsm = Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message));
-        builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
-
-        // Metadata: SQLite in the data directory, migrated before anything reads it.
+        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
         var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
         builder.Services.AddSingleton<IKmsStore>(store);
+
+        // Key material: the PKCS#11 token (created on first start for SoftHSM2). Loading the module reads every token
+        // object (SoftHSM2 keeps one file per object), so it runs while the store's snapshot is read.
+        options.Hsm.TokenDirectory ??= options.DefaultTokenDirectory;
+        var opening = Task.Run(() => Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message)));
+        StoreSnapshot snapshot;
+        try
+        {
+            snapshot = await store.LoadAsync();
+        }
+        catch
+        {
+            (await opening).Dispose();
+            throw;
+        }
+
+        var hsm = await opening;
+        builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
@@ -75,7 +88,7 @@ public static class KmsEmulatorApp
         var health = app.Services.GetRequiredService<HealthEndpoint>();
         app.Run(context => HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context) : endpoint.HandleAsync(context));
 
-        await LoadAsync(app.Services);
+        await LoadAsync(app.Services, snapshot);
         return app;
     }
 
@@ -106,12 +119,11 @@ public static class KmsEmulatorApp
     }
 
     /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>
-    private static async Task LoadAsync(IServiceProvider services)
+    private static async Task LoadAsync(IServiceProvider services, StoreSnapshot snapshot)
     {
-        var snapshot = await services.GetRequiredService<IKmsStore>().LoadAsync();
         services.GetRequiredService<KeyCatalog>().Load(snapshot.Keys, snapshot.Aliases);
-        await services.GetRequiredService<KeyService>().ReconcileAsync(CancellationToken.None);
-        services.GetRequiredService<KmsReadiness>().MarkReady();
+        var inventory = await services.GetRequiredService<KeyService>().ReconcileAsync(CancellationToken.None);
+        services.GetRequiredService<KmsReadiness>().MarkReady(inventory);
     }
 
     private static void AddLogging(WebApplicationBuilder builder)

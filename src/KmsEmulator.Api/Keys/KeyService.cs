@@ -24,6 +24,12 @@ public sealed partial class KeyService(
 
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 
+    /// <summary>HSM objects of keys that were never committed and could not be destroyed at once (e.g. on a full disk).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _pendingDestroys = new(StringComparer.Ordinal);
+
+    /// <summary>Labels of uncommitted material still waiting to be destroyed (retried by the sweep).</summary>
+    public IReadOnlyCollection<string> PendingDestroys => (IReadOnlyCollection<string>)_pendingDestroys.Keys;
+
     /// <summary>Prefix of the HSM labels of this store's key material.</summary>
     public string HsmLabelPrefix => $"kmsemu/{store.StoreId}/";
 
@@ -69,10 +75,11 @@ public sealed partial class KeyService(
         }
         catch
         {
-            // The metadata never committed, so nothing refers to the new material: remove it again.
+            // The metadata never committed, so nothing refers to the new material: remove it again. If even that fails
+            // (the same full disk, say), the sweep tries again; the original failure is what the caller gets.
             if (material is not null)
             {
-                await hsm.DestroyAsync(material.HsmLabel, CancellationToken.None);
+                await DestroyUncommittedAsync(material.HsmLabel);
             }
 
             throw;
@@ -144,9 +151,18 @@ public sealed partial class KeyService(
         return UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Tags = [.. k.Tags.Where(t => !tagKeys.Contains(t.Key))] }, cancellationToken);
     }
 
-    /// <summary>Removes every key whose deletion date has passed: metadata first, then its HSM objects.</summary>
+    /// <summary>
+    /// Removes every key whose deletion date has passed (metadata first, then its HSM objects), and destroys the
+    /// material of failed creations that could not be destroyed when they failed.
+    /// </summary>
     public async Task<int> DeleteExpiredKeysAsync(CancellationToken cancellationToken)
     {
+        foreach (var label in _pendingDestroys.Keys)
+        {
+            _pendingDestroys.TryRemove(label, out _);
+            await DestroyUncommittedAsync(label);
+        }
+
         var deleted = 0;
         foreach (var key in lifecycle.ExpiredKeys())
         {
@@ -346,6 +362,20 @@ public sealed partial class KeyService(
         }
     }
 
+    /// <summary>Destroys material that no committed key refers to; on failure it is kept for the next sweep.</summary>
+    private async Task DestroyUncommittedAsync(string label)
+    {
+        try
+        {
+            await hsm.DestroyAsync(label, CancellationToken.None);
+        }
+        catch (Exception e) when (e is HsmException or ObjectDisposedException)
+        {
+            _pendingDestroys[label] = 0;
+            LogDestroyDeferred(label, e.Message);
+        }
+    }
+
     private AliasRecord? FindLiveAlias(KeyScope scope, string aliasName) =>
         catalog.FindAlias(scope, aliasName) is { } alias && lifecycle.FindLive(scope, alias.TargetKeyId) is not null ? alias : null;
 
@@ -427,6 +457,9 @@ public sealed partial class KeyService(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Destroyed HSM object {Label}: no key metadata refers to it (left by an interrupted CreateKey)")]
     private partial void LogOrphanDestroyed(string label);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not destroy the HSM objects {Label} of a key that was never committed ({Reason}); the deletion sweep tries again")]
+    private partial void LogDestroyDeferred(string label, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is recorded in the store but missing from the HSM token")]
     private partial void LogMaterialMissing(string label);

@@ -66,7 +66,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         }
         catch (Exception e)
         {
-            var error = e is HsmException { Kind: HsmErrorKind.KeyNotFound }
+            var error = e is HsmException { Kind: HsmErrorKind.KeyNotFound or HsmErrorKind.Defective }
                 ? KmsErrors.KeyUnavailable()
                 : KmsErrors.Internal(requestId);
             errorCode = error.Code;

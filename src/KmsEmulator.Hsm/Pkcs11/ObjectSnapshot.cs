@@ -20,7 +20,7 @@ internal sealed class ObjectSnapshot
 
     private readonly Dictionary<CKA, byte[]?> _values;
 
-    private ObjectSnapshot(IObjectHandle handle, Dictionary<CKA, byte[]?> values)
+    public ObjectSnapshot(IObjectHandle handle, Dictionary<CKA, byte[]?> values)
     {
         Handle = handle;
         _values = values;

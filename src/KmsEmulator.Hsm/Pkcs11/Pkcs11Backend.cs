@@ -34,8 +34,11 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     private readonly ConcurrentDictionary<string, IReadOnlyList<string>> _defects = new(StringComparer.Ordinal);
     private int _disposed;
 
-    private Pkcs11Backend(ISession anchor, SessionPool sessions, bool sessionCopies, Action<string> log)
+    private readonly BulkAttributeReader? _bulkReader;
+
+    private Pkcs11Backend(ISession anchor, SessionPool sessions, bool sessionCopies, BulkAttributeReader? bulkReader, Action<string> log)
     {
+        _bulkReader = bulkReader;
         _anchor = anchor;
         _sessions = sessions;
         _sessionCopies = sessionCopies;
@@ -77,7 +80,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             anchor = OpenUserSession(slot, userPin);
             var poolSize = options.SessionPoolSize > 0 ? options.SessionPoolSize : Math.Max(4, 2 * Environment.ProcessorCount);
             var sessions = new SessionPool(poolSize, () => OpenUserSession(slot, userPin));
-            return new Pkcs11Backend(anchor, sessions, options.SessionKeyCopies, log);
+            return new Pkcs11Backend(anchor, sessions, options.SessionKeyCopies, module.BulkReader, log);
         }
         catch (Pkcs11Exception e)
         {
@@ -123,7 +126,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                     ObjectSnapshot snapshot;
                     try
                     {
-                        snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
+                        snapshot = _bulkReader?.TryRead(session, handle, ObjectSnapshot.KeyAttributes)
+                            ?? ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
                     }
                     catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
                     {
@@ -407,7 +411,18 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         _defects.TryRemove(key.Label, out _);
         var (objects, spki) = await RunAsync($"generate {what}", session =>
         {
-            var handles = GenerateWithRetry(what, () => Generate(session, key));
+            List<(CKO Class, IObjectHandle Handle)> handles;
+            try
+            {
+                handles = GenerateWithRetry(what, () => Generate(session, key));
+            }
+            catch (Pkcs11Exception)
+            {
+                // A module may fail after writing part of a key (a full disk): leave nothing behind under the label.
+                DestroyLabelledQuietly(session, key.Label);
+                throw;
+            }
+
             try
             {
                 var objects = new List<(CKO Class, KeyObject Key)>(handles.Count);
@@ -445,6 +460,22 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         }
 
         return spki;
+    }
+
+    private void DestroyLabelledQuietly(ISession session, string label)
+    {
+        try
+        {
+            using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(label));
+            foreach (var handle in session.FindAllObjects(template.Attributes))
+            {
+                DestroyQuietly(session, handle);
+            }
+        }
+        catch (Pkcs11Exception e)
+        {
+            _log($"Cleaning up after a failed key generation failed ({e.RV}).");
+        }
     }
 
     /// <summary>Generates the objects of a key with their creation templates, kept alive until the call returns.</summary>

@@ -3,8 +3,11 @@ using Net.Pkcs11Interop.HighLevelAPI;
 namespace KmsEmulator.Hsm.Pkcs11;
 
 /// <summary>A PKCS#11 module loaded and initialised once for the whole process, shared by every backend.</summary>
-internal sealed class Pkcs11Module(string path, IPkcs11Library library, string? softHsmConfigFile)
+internal sealed class Pkcs11Module(string path, IPkcs11Library library, string? softHsmConfigFile, BulkAttributeReader? bulkReader)
 {
+    /// <summary>Reads many attributes in one call (start-up index), where the platform allows it; else null.</summary>
+    public BulkAttributeReader? BulkReader { get; } = bulkReader;
+
     /// <summary>Path the module was loaded from.</summary>
     public string Path { get; } = path;
 

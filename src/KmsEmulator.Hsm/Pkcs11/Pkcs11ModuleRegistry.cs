@@ -53,7 +53,7 @@ internal static class Pkcs11ModuleRegistry
             var factories = new Pkcs11InteropFactories();
             var library = factories.Pkcs11LibraryFactory.LoadPkcs11Library(factories, modulePath, AppType.MultiThreaded);
             log($"Loaded PKCS#11 module {modulePath} with {Describe(config?.FilePath)}.");
-            return new Pkcs11Module(modulePath, library, config?.FilePath);
+            return new Pkcs11Module(modulePath, library, config?.FilePath, BulkAttributeReader.TryCreate(modulePath, log));
         }
         catch (Exception e) when (e is Pkcs11Exception or UnmanagedException or DllNotFoundException)
         {
