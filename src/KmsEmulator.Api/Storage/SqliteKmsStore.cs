@@ -91,10 +91,14 @@ public sealed class SqliteKmsStore : IKmsStore
                 """,
                 transaction: transaction))
             .ToLookup(g => (g.AccountId, g.Region, g.KeyId));
+        // Most keys share a handful of policy texts (the default policy of each account): keep one copy of each, which
+        // also lets the authorizer's per-text caches serve every key with that policy.
+        var policies = new Dictionary<string, string>(StringComparer.Ordinal);
         var keys = keyRows.Select(row =>
         {
             var id = (row.AccountId, row.Region, row.KeyId);
-            return row.ToRecord(materials[id], tags[id]) with { Grants = GrantRow.ToGrants(grants[id]) };
+            var policy = policies.TryGetValue(row.Policy, out var shared) ? shared : policies[row.Policy] = row.Policy;
+            return row.ToRecord(materials[id], tags[id]) with { Grants = GrantRow.ToGrants(grants[id]), Policy = policy };
         }).ToList();
 
         var aliases = (await connection.QueryAsync<AliasRow>(

@@ -156,6 +156,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                 }
             }
 
+            var classesByLabel = found.Keys.ToLookup(k => k.Label, k => k.Class, StringComparer.Ordinal);
             var missing = new List<string>();
             var defective = new List<HsmDefect>();
             foreach (var key in wanted.Values)
@@ -180,7 +181,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                     differences.AddRange(snapshots[0].Differences(AttributeTemplates.Expected(key, objectClass)).Select(d => $"{objectClass}: {d}"));
                 }
 
-                foreach (var ((label, objectClass), _) in found.Where(f => f.Key.Label == key.Label && !classes.Contains(f.Key.Class)))
+                foreach (var objectClass in classesByLabel[key.Label].Where(c => !classes.Contains(c)))
                 {
                     differences.Add($"an object of class {objectClass} carries the label");
                 }
