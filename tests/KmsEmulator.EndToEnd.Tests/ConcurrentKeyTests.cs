@@ -76,6 +76,7 @@ public sealed class ConcurrentKeyTests
             await using (var emulator = await EmulatorProcess.StartAsync(dataDir))
             {
                 using var stop = new CancellationTokenSource();
+                using var killing = new CancellationTokenSource();
                 var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var load = Enumerable.Range(0, Clients).Select(client => Task.Run(async () =>
                 {
@@ -93,14 +94,17 @@ public sealed class ConcurrentKeyTests
                                 enough.TrySetResult();
                             }
                         }
-                        catch (Exception) when (stop.IsCancellationRequested)
+                        catch (Exception) when (killing.IsCancellationRequested)
                         {
-                            return; // The process was killed in the middle of this call: nothing was acknowledged.
+                            // The process was killed before or during this call (refused connection, reset, or the
+                            // cancellation that follows): nothing was acknowledged.
+                            return;
                         }
                     }
                 })).ToList();
 
                 await enough.Task.WaitAsync(TimeSpan.FromMinutes(2));
+                await killing.CancelAsync();
                 await emulator.KillAsync();
                 await stop.CancelAsync();
                 await Task.WhenAll(load);
