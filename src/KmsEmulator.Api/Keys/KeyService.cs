@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using KmsEmulator.Api.Generated;
-using KmsEmulator.Api.Storage;
 using KmsEmulator.Hsm;
 using Microsoft.Extensions.Logging;
 

@@ -1,6 +1,4 @@
-using KmsEmulator.Api.Keys;
-
-namespace KmsEmulator.Api.Storage;
+namespace KmsEmulator.Api.Keys;
 
 /// <summary>
 /// Durable key metadata, aliases, tags and grants. Every method is one transaction. Key bytes never pass through here.
