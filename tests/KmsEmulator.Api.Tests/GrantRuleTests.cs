@@ -226,7 +226,7 @@ public sealed class GrantRuleTests
         var dave = Caller("arn:aws:iam::111122223333:user/dave", "IAMUser");
         var grant = Record(dave.Arn, GrantOperation.Encrypt, GrantOperation.Decrypt) with { Constraint = Subset(("tenant", "acme")) };
         var key = Key() with { Grants = KeyRecord.NoGrants.Add(grant.GrantId, grant) };
-        var context = new KmsRequestContext("id", KmsOperation.Encrypt, dave, "us-east-1", DateTimeOffset.UnixEpoch, null, null, null);
+        var context = new KmsRequestContext("id", KmsOperation.Encrypt, dave, "us-east-1", DateTimeOffset.UnixEpoch, null, null);
         var evaluator = new GrantEvaluator();
         KeyAccess Access(string operation) => new(new ResolvedKey(key, null), "kms:" + operation, operation, FromCiphertext: false);
 

@@ -67,6 +67,22 @@ public sealed class ProtocolTests
     }
 
     [Fact]
+    public void Error_statuses_come_from_the_model_server_faults_are_500_and_every_other_error_400()
+    {
+        Assert.NotEmpty(Generated.KmsErrorCodes.ServerFaults);
+        foreach (var code in Generated.KmsErrorCodes.All)
+        {
+            var expected = Generated.KmsErrorCodes.ServerFaults.Contains(code) ? 500 : 400;
+            Assert.Equal(expected, AwsJsonResponses.StatusOf(code));
+        }
+
+        Assert.Equal(500, AwsJsonResponses.StatusOf(KmsErrors.Internal("r").Code));
+        Assert.Equal(500, AwsJsonResponses.StatusOf(KmsErrors.KeyUnavailable().Code));
+        Assert.Equal(400, AwsJsonResponses.StatusOf("AccessDeniedException"));
+        Assert.Equal(400, AwsJsonResponses.StatusOf("ValidationException"));
+    }
+
+    [Fact]
     public void Paging_walks_every_item_once_and_rejects_foreign_markers()
     {
         var items = Enumerable.Range(0, 25).Select(i => $"k{i:D2}").ToList();

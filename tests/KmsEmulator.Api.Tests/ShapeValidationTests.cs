@@ -1,5 +1,5 @@
 using KmsEmulator.Api.Generated;
-using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Generated.Runtime;
 
 namespace KmsEmulator.Api.Tests;
 

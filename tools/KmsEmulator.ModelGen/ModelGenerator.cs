@@ -10,7 +10,7 @@ public static class ModelGenerator
     private static readonly string[] ReservedTypeNames =
     [
         "KmsOperation", "KmsOperations", "KmsErrorCodes", "KmsJsonContext",
-        "IValidatable", "ISensitiveShape", "ValidationErrors", "ShapeValidation", "EpochSecondsJsonConverter",
+        "IValidatable", "ISensitiveShape", "IGrantTokenRequest", "ValidationErrors", "ShapeValidation", "EpochSecondsJsonConverter",
         "Type", "String", "Object", "List", "Dictionary", "DateTimeOffset", "IReadOnlyList", "IReadOnlySet",
         "FrozenDictionary", "StringComparer", "ArgumentOutOfRangeException", "CryptographicOperations",
         "JsonPropertyName", "JsonConverter", "JsonSerializable", "JsonSourceGenerationOptions", "JsonIgnoreCondition",

@@ -10,7 +10,7 @@ using System;
 using System.Collections.Generic;
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
-using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Generated.Runtime;
 
 /// <summary>Wire shape <c>AliasListEntry</c>.</summary>
 public sealed partial class AliasListEntry
@@ -167,7 +167,7 @@ public sealed partial class CreateCustomKeyStoreResponse
 }
 
 /// <summary>Wire shape <c>CreateGrantRequest</c>: input of <c>CreateGrant</c>.</summary>
-public sealed partial class CreateGrantRequest : IValidatable
+public sealed partial class CreateGrantRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -355,7 +355,7 @@ public sealed partial class CustomKeyStoresListEntry : ISensitiveShape
 }
 
 /// <summary>Wire shape <c>DecryptRequest</c>: input of <c>Decrypt</c>.</summary>
-public sealed partial class DecryptRequest : IValidatable
+public sealed partial class DecryptRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("CiphertextBlob")]
     public byte[]? CiphertextBlob { get; set; }
@@ -509,7 +509,7 @@ public sealed partial class DeleteImportedKeyMaterialResponse
 }
 
 /// <summary>Wire shape <c>DeriveSharedSecretRequest</c>: input of <c>DeriveSharedSecret</c>.</summary>
-public sealed partial class DeriveSharedSecretRequest : IValidatable
+public sealed partial class DeriveSharedSecretRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -749,7 +749,7 @@ public sealed partial class EnableKeyRotationRequest : IValidatable
 }
 
 /// <summary>Wire shape <c>EncryptRequest</c>: input of <c>Encrypt</c>.</summary>
-public sealed partial class EncryptRequest : IValidatable, ISensitiveShape
+public sealed partial class EncryptRequest : IValidatable, ISensitiveShape, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -821,7 +821,7 @@ public sealed partial class EncryptResponse
 }
 
 /// <summary>Wire shape <c>GenerateDataKeyPairRequest</c>: input of <c>GenerateDataKeyPair</c>.</summary>
-public sealed partial class GenerateDataKeyPairRequest : IValidatable
+public sealed partial class GenerateDataKeyPairRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("EncryptionContext")]
     public Dictionary<string, string>? EncryptionContext { get; set; }
@@ -905,7 +905,7 @@ public sealed partial class GenerateDataKeyPairResponse : ISensitiveShape
 }
 
 /// <summary>Wire shape <c>GenerateDataKeyPairWithoutPlaintextRequest</c>: input of <c>GenerateDataKeyPairWithoutPlaintext</c>.</summary>
-public sealed partial class GenerateDataKeyPairWithoutPlaintextRequest : IValidatable
+public sealed partial class GenerateDataKeyPairWithoutPlaintextRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("EncryptionContext")]
     public Dictionary<string, string>? EncryptionContext { get; set; }
@@ -969,7 +969,7 @@ public sealed partial class GenerateDataKeyPairWithoutPlaintextResponse
 }
 
 /// <summary>Wire shape <c>GenerateDataKeyRequest</c>: input of <c>GenerateDataKey</c>.</summary>
-public sealed partial class GenerateDataKeyRequest : IValidatable
+public sealed partial class GenerateDataKeyRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -1050,7 +1050,7 @@ public sealed partial class GenerateDataKeyResponse : ISensitiveShape
 }
 
 /// <summary>Wire shape <c>GenerateDataKeyWithoutPlaintextRequest</c>: input of <c>GenerateDataKeyWithoutPlaintext</c>.</summary>
-public sealed partial class GenerateDataKeyWithoutPlaintextRequest : IValidatable
+public sealed partial class GenerateDataKeyWithoutPlaintextRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -1111,7 +1111,7 @@ public sealed partial class GenerateDataKeyWithoutPlaintextResponse
 }
 
 /// <summary>Wire shape <c>GenerateMacRequest</c>: input of <c>GenerateMac</c>.</summary>
-public sealed partial class GenerateMacRequest : IValidatable, ISensitiveShape
+public sealed partial class GenerateMacRequest : IValidatable, ISensitiveShape, IGrantTokenRequest
 {
     [JsonPropertyName("Message")]
     public byte[]? Message { get; set; }
@@ -1358,7 +1358,7 @@ public sealed partial class GetParametersForImportResponse : ISensitiveShape
 }
 
 /// <summary>Wire shape <c>GetPublicKeyRequest</c>: input of <c>GetPublicKey</c>.</summary>
-public sealed partial class GetPublicKeyRequest : IValidatable
+public sealed partial class GetPublicKeyRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -1961,7 +1961,7 @@ public sealed partial class PutKeyPolicyRequest : IValidatable
 }
 
 /// <summary>Wire shape <c>ReEncryptRequest</c>: input of <c>ReEncrypt</c>.</summary>
-public sealed partial class ReEncryptRequest : IValidatable
+public sealed partial class ReEncryptRequest : IValidatable, IGrantTokenRequest
 {
     [JsonPropertyName("CiphertextBlob")]
     public byte[]? CiphertextBlob { get; set; }
@@ -2273,7 +2273,7 @@ public sealed partial class ScheduleKeyDeletionResponse
 }
 
 /// <summary>Wire shape <c>SignRequest</c>: input of <c>Sign</c>.</summary>
-public sealed partial class SignRequest : IValidatable, ISensitiveShape
+public sealed partial class SignRequest : IValidatable, ISensitiveShape, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }
@@ -2536,7 +2536,7 @@ public sealed partial class UpdatePrimaryRegionRequest : IValidatable
 }
 
 /// <summary>Wire shape <c>VerifyMacRequest</c>: input of <c>VerifyMac</c>.</summary>
-public sealed partial class VerifyMacRequest : IValidatable, ISensitiveShape
+public sealed partial class VerifyMacRequest : IValidatable, ISensitiveShape, IGrantTokenRequest
 {
     [JsonPropertyName("Message")]
     public byte[]? Message { get; set; }
@@ -2602,7 +2602,7 @@ public sealed partial class VerifyMacResponse
 }
 
 /// <summary>Wire shape <c>VerifyRequest</c>: input of <c>Verify</c>.</summary>
-public sealed partial class VerifyRequest : IValidatable, ISensitiveShape
+public sealed partial class VerifyRequest : IValidatable, ISensitiveShape, IGrantTokenRequest
 {
     [JsonPropertyName("KeyId")]
     public string? KeyId { get; set; }

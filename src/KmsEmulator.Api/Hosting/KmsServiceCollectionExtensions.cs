@@ -24,6 +24,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyService>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
+        services.AddSingleton<IKnownPrincipals, KnownPrincipals>();
         services.AddSingleton<IGrantEvaluator, GrantEvaluator>();
         services.AddSingleton<DecisionCache>();
         services.AddSingleton<IAuthorizer, PolicyAuthorizer>();

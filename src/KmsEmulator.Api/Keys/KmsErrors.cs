@@ -50,8 +50,7 @@ public static class KmsErrors
 
     public static KmsException CiphertextKeyNotAccessible() =>
         new("AccessDeniedException",
-            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
-            capitalizedMessageMember: true);
+            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
 
     public static KmsException InvalidKeyUsage(string keyArn, string usage, string operation) =>
         new("InvalidKeyUsageException", $"{keyArn} key usage is {usage} which is not valid for {operation}.");
@@ -126,8 +125,8 @@ public static class KmsErrors
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 
     public static KmsException KeyUnavailable() =>
-        new("KeyUnavailableException", "The key material is not available in the HSM.", 500);
+        new("KeyUnavailableException", "The key material is not available in the HSM.");
 
     public static KmsException Internal(string requestId) =>
-        new("KMSInternalException", $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}", 500);
+        new("KMSInternalException", $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}");
 }

@@ -1,6 +1,5 @@
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
-using KmsEmulator.Api.Protocol;
 using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Pipeline;

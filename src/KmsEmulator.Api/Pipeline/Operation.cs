@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Generated.Runtime;
 using KmsEmulator.Api.Keys;
-using KmsEmulator.Api.Protocol;
 
 namespace KmsEmulator.Api.Pipeline;
 

@@ -1,5 +1,4 @@
 using KmsEmulator.Api.Generated;
-using KmsEmulator.Api.Protocol;
 
 namespace KmsEmulator.Api.Pipeline;
 

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using KmsEmulator.Api.Generated;
-using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Generated.Runtime;
 
 namespace KmsEmulator.Api.Pipeline;
 

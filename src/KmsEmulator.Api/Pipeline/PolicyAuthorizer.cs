@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
-using KmsEmulator.Api.Protocol;
 using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Pipeline;
@@ -14,7 +13,7 @@ namespace KmsEmulator.Api.Pipeline;
 /// resource (CreateKey, ListKeys, ...) are decided by identity policies alone. Permissive mode relaxes only who the
 /// caller is (unverified signatures, unknown access keys acting as account roots), never what the caller may do.
 /// </summary>
-public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirectory principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
+public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog catalog, TimeProvider clock, IGrantEvaluator grants, DecisionCache decisions) : IAuthorizer
 {
     // Parsed key policies, found by the policy text's identity: the catalog hands out the same string for a key until
     // its policy changes, and hashing a large policy's text on every request would cost more than the decision. Entries
@@ -61,10 +60,8 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
     {
         var document = PolicyDocument.Parse(policy);
 
-        // Whether a principal exists is a question for the IAM directory, which only strict mode has: in permissive
-        // mode any access key is someone, so any well-formed principal ARN is accepted.
         var named = document.Statements.SelectMany(s => s.Principals ?? []).Where(p => p.Type == "AWS").Select(p => p.Value);
-        if (identity.IsStrict && named.Any(arn => !principals.Exists(arn)))
+        if (named.Any(arn => !principals.Exists(arn)))
         {
             throw KmsErrors.MalformedPolicy("Policy contains a statement with one or more invalid principals.");
         }
@@ -183,5 +180,5 @@ public sealed class PolicyAuthorizer(IdentityResolver identity, PrincipalDirecto
         _ => PrincipalType.Role,
     };
 
-    private static KmsException AccessDenied(string message) => new("AccessDeniedException", message, capitalizedMessageMember: true);
+    private static KmsException AccessDenied(string message) => new("AccessDeniedException", message);
 }

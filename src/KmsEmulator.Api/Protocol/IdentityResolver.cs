@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 

@@ -33,7 +33,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             var operation = ParseTarget(http.Request);
             operationName = operation.Name();
             var body = await ReadBodyAsync(http.Request, cancellationToken);
-            var (caller, region, signature) = identity.Resolve(http.Request, body.Span);
+            var (caller, region, _) = identity.Resolve(http.Request, body.Span);
             var context = new KmsRequestContext(
                 requestId,
                 operation,
@@ -41,8 +41,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
                 region,
                 clock.GetUtcNow(),
                 http.Connection.RemoteIpAddress?.ToString(),
-                http.Request.Headers.UserAgent,
-                signature);
+                http.Request.Headers.UserAgent);
 
             var result = await table[operation].ExecuteAsync(context, body, cancellationToken);
             keyId = result.KeyId;

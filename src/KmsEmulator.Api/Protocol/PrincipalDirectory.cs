@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Text.RegularExpressions;
+using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Policy;
 using Microsoft.Extensions.Configuration;
 

@@ -25,7 +25,7 @@ internal sealed class ShapesEmitter(ShapeGraph graph)
             "System.Collections.Generic",
             "System.Security.Cryptography",
             "System.Text.Json.Serialization",
-            "KmsEmulator.Api.Protocol");
+            "KmsEmulator.Api.Generated.Runtime");
         var first = true;
         foreach (var structure in graph.Classes)
         {
@@ -52,6 +52,11 @@ internal sealed class ShapesEmitter(ShapeGraph graph)
         if (graph.HasSensitiveData(structure))
         {
             interfaces.Add("ISensitiveShape");
+        }
+
+        if (graph.ChecksGrantTokens(structure))
+        {
+            interfaces.Add("IGrantTokenRequest");
         }
 
         var name = CSharp.RequireIdentifier(structure.Name, "Structure shape");

@@ -40,7 +40,10 @@ internal static class ModelReader
             throw new InvalidDataException($"Operation '{name}' declares the different name '{wireName}'.");
         }
 
-        return new Operation(name, OptionalShapeName(json, "input"), OptionalShapeName(json, "output"));
+        var errors = json.TryGetProperty("errors", out var list)
+            ? list.EnumerateArray().Select(e => RequiredString(e, "shape", $"an error of operation '{name}'")).ToList()
+            : [];
+        return new Operation(name, OptionalShapeName(json, "input"), OptionalShapeName(json, "output"), errors);
     }
 
     private static Shape ReadShape(string name, JsonElement json)

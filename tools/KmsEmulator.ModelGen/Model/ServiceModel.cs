@@ -13,8 +13,11 @@ internal sealed record ServiceModel(
             : throw new InvalidDataException($"The model has no shape '{shapeName}'.");
 }
 
-/// <summary>An operation; <see cref="InputShape"/> and <see cref="OutputShape"/> are null when the model has none.</summary>
-internal sealed record Operation(string Name, string? InputShape, string? OutputShape);
+/// <summary>
+/// An operation; <see cref="InputShape"/> and <see cref="OutputShape"/> are null when the model has none.
+/// <see cref="Errors"/> names the error shapes the operation can return.
+/// </summary>
+internal sealed record Operation(string Name, string? InputShape, string? OutputShape, IReadOnlyList<string> Errors);
 
 internal enum ShapeKind
 {

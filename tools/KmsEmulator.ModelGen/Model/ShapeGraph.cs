@@ -8,6 +8,8 @@ internal sealed class ShapeGraph
 {
     public const string EmptyRequest = "EmptyRequest";
     public const string EmptyResponse = "EmptyResponse";
+    public const string GrantTokensMember = "GrantTokens";
+    public const string InvalidGrantTokenError = "InvalidGrantTokenException";
 
     private readonly Dictionary<string, bool> _hasConstraints = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _hasSensitiveData = new(StringComparer.Ordinal);
@@ -61,6 +63,14 @@ internal sealed class ShapeGraph
 
     /// <summary>Classes reachable from an operation input validate themselves.</summary>
     public bool IsValidated(Shape structure) => _validating.Contains(structure.Name);
+
+    /// <summary>
+    /// Whether the structure is the input of an operation that checks its GrantTokens: it has a GrantTokens member and
+    /// the operation can answer InvalidGrantTokenException (DescribeKey takes GrantTokens but never checks them).
+    /// </summary>
+    public bool ChecksGrantTokens(Shape structure) =>
+        structure.Members.Any(m => m.Name == GrantTokensMember) &&
+        Model.Operations.Any(o => o.InputShape == structure.Name && o.Errors.Contains(InvalidGrantTokenError));
 
     /// <summary>A class that holds sensitive blobs or strings, directly or nested.</summary>
     public bool HasSensitiveData(Shape structure) => structure.Members.Any(m => IsSensitive(m.Target));

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>Turns a System.Text.Json failure into a SerializationException message that names the member, not .NET types.</summary>
 public static class RequestBodyErrors

@@ -1,7 +1,7 @@
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>
 /// Everything known about a request before its handler runs: id, operation, caller, region and transport facts.
@@ -14,8 +14,7 @@ public sealed record KmsRequestContext(
     string Region,
     DateTimeOffset ReceivedAt,
     string? SourceIp,
-    string? UserAgent,
-    SigV4Authorization? Signature)
+    string? UserAgent)
 {
     /// <summary>The caller's own account and region: where keys named by bare id or alias name are looked up.</summary>
     public KeyScope Scope => new(Caller.AccountId, Region);

@@ -1,4 +1,4 @@
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Generated.Runtime;
 
 /// <summary>Collects constraint violations and renders them in AWS's validator wording.</summary>
 public sealed class ValidationErrors

@@ -1,4 +1,4 @@
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Generated.Runtime;
 
 /// <summary>A wire shape that checks the structural constraints of the service model (generated).</summary>
 public interface IValidatable

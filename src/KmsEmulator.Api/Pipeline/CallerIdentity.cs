@@ -1,6 +1,6 @@
 using KmsEmulator.Policy;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>Who made a request: the principal an access key maps to.</summary>
 /// <param name="AccountId">The principal's 12-digit account.</param>

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Generated.Runtime;
 
 /// <summary>
 /// The constraint checks that generated <see cref="IValidatable"/> code calls, one per model trait.

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Generated.Runtime;
 
 /// <summary>
 /// AWS JSON 1.1 timestamps: a JSON number of seconds since the Unix epoch, fraction allowed.
