@@ -36,7 +36,7 @@ public sealed class GrantRuleTests
         CreationDate = DateTimeOffset.UnixEpoch,
     };
 
-    private static CallerIdentity Caller(string arn, string type, params string[] identityPolicies) =>
+    private static CallerIdentity Caller(string arn, PrincipalType type, params string[] identityPolicies) =>
         new(arn.Split(':')[4], arn, null, type) { IdentityPolicies = [.. identityPolicies.Select(p => PolicyDocument.Parse(p))] };
 
     [Fact]
@@ -192,8 +192,8 @@ public sealed class GrantRuleTests
     public void A_grantee_is_matched_by_its_ARN_and_a_role_grantee_by_its_sessions()
     {
         const string keyArn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-        var dave = Caller("arn:aws:iam::111122223333:user/dave", "IAMUser");
-        var session = Caller("arn:aws:sts::111122223333:assumed-role/App/worker", "AssumedRole");
+        var dave = Caller("arn:aws:iam::111122223333:user/dave", PrincipalType.IAMUser);
+        var session = Caller("arn:aws:sts::111122223333:assumed-role/App/worker", PrincipalType.AssumedRole);
 
         Assert.True(GrantEvaluator.PrincipalMatches(dave.Arn, dave, "kms:Decrypt", keyArn));
         Assert.False(GrantEvaluator.PrincipalMatches("arn:aws:iam::111122223333:user/erin", dave, "kms:Decrypt", keyArn));
@@ -208,10 +208,10 @@ public sealed class GrantRuleTests
     {
         const string keyArn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         const string account = "arn:aws:iam::444455556666:root";
-        var root = Caller(account, "Root");
-        var allowed = Caller("arn:aws:iam::444455556666:user/carol", "IAMUser", """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}""");
-        var bare = Caller("arn:aws:iam::444455556666:user/frank", "IAMUser");
-        var elsewhere = Caller("arn:aws:iam::111122223333:root", "Root");
+        var root = Caller(account, PrincipalType.Root);
+        var allowed = Caller("arn:aws:iam::444455556666:user/carol", PrincipalType.IAMUser, """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}""");
+        var bare = Caller("arn:aws:iam::444455556666:user/frank", PrincipalType.IAMUser);
+        var elsewhere = Caller("arn:aws:iam::111122223333:root", PrincipalType.Root);
 
         Assert.True(GrantEvaluator.PrincipalMatches(account, root, "kms:Decrypt", keyArn));
         Assert.True(GrantEvaluator.PrincipalMatches(account, allowed, "kms:Decrypt", keyArn));
@@ -223,7 +223,7 @@ public sealed class GrantRuleTests
     [Fact]
     public void The_evaluator_allows_only_the_grants_operations_for_its_grantee_under_its_constraint()
     {
-        var dave = Caller("arn:aws:iam::111122223333:user/dave", "IAMUser");
+        var dave = Caller("arn:aws:iam::111122223333:user/dave", PrincipalType.IAMUser);
         var grant = Record(dave.Arn, GrantOperation.Encrypt, GrantOperation.Decrypt) with { Constraint = Subset(("tenant", "acme")) };
         var key = Key() with { Grants = KeyRecord.NoGrants.Add(grant.GrantId, grant) };
         var context = new KmsRequestContext("id", KmsOperation.Encrypt, dave, "us-east-1", DateTimeOffset.UnixEpoch, null, null);
@@ -235,7 +235,7 @@ public sealed class GrantRuleTests
         Assert.False(evaluator.Allows(context, Access("Encrypt"), new EncryptRequest()));
         Assert.False(evaluator.Allows(context, Access("GenerateDataKey"), new GenerateDataKeyRequest { EncryptionContext = Context(("tenant", "acme")) }));
         Assert.False(evaluator.Allows(context, Access("ListGrants"), new ListGrantsRequest()));
-        var erin = context with { Caller = Caller("arn:aws:iam::111122223333:user/erin", "IAMUser") };
+        var erin = context with { Caller = Caller("arn:aws:iam::111122223333:user/erin", PrincipalType.IAMUser) };
         Assert.False(evaluator.Allows(erin, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "acme")) }));
     }
 

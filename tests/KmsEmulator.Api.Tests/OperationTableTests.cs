@@ -55,7 +55,7 @@ public sealed class OperationTableTests
     public void An_operation_that_is_not_built_answers_UnsupportedOperationException_naming_it()
     {
         var row = BuildTable()[KmsOperation.ConnectCustomKeyStore];
-        var context = new KmsRequestContext("id", KmsOperation.ConnectCustomKeyStore, new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", null, "Root"), "us-east-1", DateTimeOffset.UnixEpoch, null, null);
+        var context = new KmsRequestContext("id", KmsOperation.ConnectCustomKeyStore, new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", null, KmsEmulator.Policy.PrincipalType.Root), "us-east-1", DateTimeOffset.UnixEpoch, null, null);
 
         var error = Assert.Throws<KmsException>(() => row.ExecuteAsync(context, "{}"u8.ToArray(), CancellationToken.None).AsTask().GetAwaiter().GetResult());
 

@@ -18,7 +18,7 @@ public sealed class PrincipalDirectoryTests
 
         Assert.Equal("ec2.us-east-1.amazonaws.com", identity.ViaService);
         Assert.Single(identity.IdentityPolicies);
-        Assert.Equal("IAMUser", identity.PrincipalType);
+        Assert.Equal(KmsEmulator.Policy.PrincipalType.IAMUser, identity.PrincipalType);
     }
 
     [Fact]

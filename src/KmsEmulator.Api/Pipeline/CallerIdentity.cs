@@ -7,7 +7,7 @@ namespace KmsEmulator.Api.Pipeline;
 /// <param name="Arn">The principal ARN (a user, a role session, or the account root).</param>
 /// <param name="AccessKeyId">The access key the request was signed with, if any.</param>
 /// <param name="PrincipalType">CloudTrail's userIdentity type: Root, IAMUser, AssumedRole, ...</param>
-public sealed record CallerIdentity(string AccountId, string Arn, string? AccessKeyId, string PrincipalType)
+public sealed record CallerIdentity(string AccountId, string Arn, string? AccessKeyId, PrincipalType PrincipalType)
 {
     /// <summary>The principal's IAM identity policies (configured principals only).</summary>
     public IReadOnlyList<PolicyDocument> IdentityPolicies { get; init; } = [];

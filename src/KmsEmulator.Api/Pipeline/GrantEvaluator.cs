@@ -147,18 +147,12 @@ public sealed class GrantEvaluator : IGrantEvaluator
     /// <summary>An account principal covers its root, and its other principals as far as their identity policies allow.</summary>
     private static bool AccountDelegates(CallerIdentity caller, string action, string keyArn)
     {
-        if (caller.PrincipalType == "Root")
+        if (caller.PrincipalType == PrincipalType.Root)
         {
             return true;
         }
 
-        var type = caller.PrincipalType switch
-        {
-            "IAMUser" => PrincipalType.IAMUser,
-            "AssumedRole" => PrincipalType.AssumedRole,
-            _ => PrincipalType.Role,
-        };
-        var evaluation = KmsAuthorization.EvaluateIdentityPolicies(caller.IdentityPolicies, new PolicyRequest(caller.Arn, caller.AccountId, type, action, keyArn));
+        var evaluation = KmsAuthorization.EvaluateIdentityPolicies(caller.IdentityPolicies, new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, action, keyArn));
         return evaluation.IsAllowed && !evaluation.IsExplicitDeny;
     }
 

@@ -37,9 +37,3 @@ public interface IGrantEvaluator
 {
     bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest);
 }
-
-/// <summary>No grants exist.</summary>
-public sealed class NoGrants : IGrantEvaluator
-{
-    public bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest) => false;
-}

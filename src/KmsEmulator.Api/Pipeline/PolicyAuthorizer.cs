@@ -31,7 +31,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         }
 
         var caller = request.Caller;
-        var principalType = PrincipalTypeOf(caller);
+        var principalType = caller.PrincipalType;
 
         // ReEncrypt: whether source and destination are the same key, known only once both are resolved.
         string? sameKey = keys.Count == 2 && wireRequest is Generated.ReEncryptRequest
@@ -48,7 +48,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
     public void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource)
     {
         var caller = request.Caller;
-        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), action, resource, BaseKeys(request, wireRequest, action).Build());
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, action, resource, BaseKeys(request, wireRequest, action).Build());
         var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
         if (!result.IsAllowed)
         {
@@ -73,7 +73,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
 
         var caller = request.Caller;
         var keys = BaseKeys(request, new object(), "kms:PutKeyPolicy").Build();
-        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, PrincipalTypeOf(caller), "kms:PutKeyPolicy", keyArn, keys);
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, "kms:PutKeyPolicy", keyArn, keys);
         if (!KmsAuthorization.Decide(document, caller.IdentityPolicies, policyRequest, keyOwnerAccount).IsAllowed)
         {
             throw KmsErrors.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
@@ -171,14 +171,6 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
             builder.Add("aws:ResourceTag/" + tag.Key, tag.Value);
         }
     }
-
-    private static PrincipalType PrincipalTypeOf(CallerIdentity caller) => caller.PrincipalType switch
-    {
-        "Root" => PrincipalType.Root,
-        "IAMUser" => PrincipalType.IAMUser,
-        "AssumedRole" => PrincipalType.AssumedRole,
-        _ => PrincipalType.Role,
-    };
 
     private static KmsException AccessDenied(string message) => new("AccessDeniedException", message);
 }

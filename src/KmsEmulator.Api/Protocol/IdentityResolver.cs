@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Policy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
@@ -92,7 +93,7 @@ public sealed partial class IdentityResolver(
         new("UnrecognizedClientException", "The security token included in the request is invalid.");
 
     private static CallerIdentity RootOf(string accountId, string region, string? accessKeyId) =>
-        new(accountId, new KeyScope(accountId, region).RootArn, accessKeyId, "Root");
+        new(accountId, new KeyScope(accountId, region).RootArn, accessKeyId, PrincipalType.Root);
 
     [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", RegexOptions.CultureInvariant)]
     private static partial Regex RegionPattern();

@@ -101,10 +101,10 @@ public sealed partial class PrincipalDirectory
 
         var type = match.Groups["kind"].Value switch
         {
-            "root" => "Root",
-            var kind when kind.StartsWith("user/", StringComparison.Ordinal) => "IAMUser",
-            var kind when kind.StartsWith("assumed-role/", StringComparison.Ordinal) => "AssumedRole",
-            _ => "Role",
+            "root" => PrincipalType.Root,
+            var kind when kind.StartsWith("user/", StringComparison.Ordinal) => PrincipalType.IAMUser,
+            var kind when kind.StartsWith("assumed-role/", StringComparison.Ordinal) => PrincipalType.AssumedRole,
+            _ => PrincipalType.Role,
         };
 
         DateTimeOffset? expiration = entry["SessionExpiration"] is { Length: > 0 } text
