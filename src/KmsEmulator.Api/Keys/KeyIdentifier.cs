@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Keys;
 
@@ -31,14 +32,14 @@ public static partial class KeyIdentifierParser
     {
         if (value.StartsWith("arn:", StringComparison.Ordinal))
         {
-            var match = ArnPattern().Match(value);
-            if (!match.Success)
+            if (!Arn.TryParse(value, out var arn) || !arn.InAwsPartition || arn.Service != "kms" || !RegionPattern().IsMatch(arn.Region) ||
+                !Arn.IsAccountId(arn.Account) || arn.Resource.Length == 0)
             {
                 throw KmsErrors.InvalidKeyId(value);
             }
 
-            var scope = new KeyScope(match.Groups["account"].Value, match.Groups["region"].Value);
-            var resource = match.Groups["resource"].Value;
+            var scope = new KeyScope(arn.Account, arn.Region);
+            var resource = arn.Resource;
             if (resource.StartsWith("key/", StringComparison.Ordinal) && allowed.HasFlag(KeyIdentifierForms.KeyArn) && IsKeyId(resource[4..]))
             {
                 return new KeyIdentifier(KeyIdentifierForms.KeyArn, scope, resource[4..], null);
@@ -68,6 +69,6 @@ public static partial class KeyIdentifierParser
     [GeneratedRegex("^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$", RegexOptions.CultureInvariant)]
     private static partial Regex KeyIdPattern();
 
-    [GeneratedRegex("^arn:(?<partition>aws[a-z-]*):kms:(?<region>[a-z0-9-]+):(?<account>[0-9]{12}):(?<resource>.+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex ArnPattern();
+    [GeneratedRegex("^[a-z0-9-]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegionPattern();
 }

@@ -63,19 +63,20 @@ public sealed class GrantEvaluator : IGrantEvaluator
             return true;
         }
 
-        if (!TrySplitIamArn(principal, out var account, out var resource) || account != caller.AccountId)
+        if (!Arn.TryParse(principal, out var named) || !named.IsPrincipal || named.Service != "iam" || named.Account != caller.AccountId)
         {
             return false;
         }
 
-        if (resource == "root")
+        if (named.IsAccountRoot)
         {
             return AccountDelegates(caller, action, keyArn);
         }
 
-        return resource.StartsWith("role/", StringComparison.Ordinal)
-            && SessionRoleName(caller) is { } roleName
-            && resource[(resource.LastIndexOf('/') + 1)..] == roleName;
+        // A role (with or without a path) matches its sessions, whose ARNs carry only the role's name.
+        return named.Resource.StartsWith("role/", StringComparison.Ordinal)
+            && Arn.TryParse(caller.Arn, out var session) && session.RoleOfSession() is { } sessionRole
+            && LastSegment(sessionRole) == LastSegment(named.Resource);
     }
 
     /// <summary>Whether the constraint of <paramref name="grant"/> allows this request.</summary>
@@ -156,33 +157,5 @@ public sealed class GrantEvaluator : IGrantEvaluator
         return evaluation.IsAllowed && !evaluation.IsExplicitDeny;
     }
 
-    /// <summary>The role name of an assumed-role session (<c>arn:aws:sts::&lt;account&gt;:assumed-role/&lt;role&gt;/&lt;session&gt;</c>).</summary>
-    private static string? SessionRoleName(CallerIdentity caller)
-    {
-        const string marker = ":assumed-role/";
-        var at = caller.Arn.IndexOf(marker, StringComparison.Ordinal);
-        if (at < 0)
-        {
-            return null;
-        }
-
-        var rest = caller.Arn[(at + marker.Length)..];
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        return slash > 0 ? rest[..slash] : null;
-    }
-
-    /// <summary>Splits <c>arn:&lt;partition&gt;:iam::&lt;account&gt;:&lt;resource&gt;</c>.</summary>
-    private static bool TrySplitIamArn(string arn, out string account, out string resource)
-    {
-        account = resource = string.Empty;
-        var parts = arn.Split(':', 6);
-        if (parts.Length != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3].Length != 0)
-        {
-            return false;
-        }
-
-        account = parts[4];
-        resource = parts[5];
-        return true;
-    }
+    private static string LastSegment(string path) => path[(path.LastIndexOf('/') + 1)..];
 }

@@ -44,7 +44,7 @@ public sealed partial class PrincipalDirectory
     /// </summary>
     public bool Exists(string principal)
     {
-        if (principal == "*" || AccountIdPattern().IsMatch(principal) || RootArnPattern().IsMatch(principal))
+        if (principal == "*" || Arn.IsAccountId(principal) || (Arn.TryParse(principal, out var parsed) && parsed.IsAccountRoot))
         {
             return true;
         }
@@ -52,20 +52,13 @@ public sealed partial class PrincipalDirectory
         foreach (var configured in _byAccessKey.Values)
         {
             var arn = configured.Identity.Arn;
-            if (arn == principal || RoleOf(arn) == principal)
+            if (arn == principal || (Arn.TryParse(arn, out var session) && session.RoleOfSession() == principal))
             {
                 return true;
             }
         }
 
         return false;
-    }
-
-    /// <summary>The role ARN of an assumed-role session ARN, or null.</summary>
-    private static string? RoleOf(string arn)
-    {
-        var match = SessionArnPattern().Match(arn);
-        return match.Success ? $"arn:{match.Groups["partition"].Value}:iam::{match.Groups["account"].Value}:role/{match.Groups["role"].Value}" : null;
     }
 
     /// <summary>Reads and checks <c>Kms:Principals</c>.</summary>
@@ -93,19 +86,8 @@ public sealed partial class PrincipalDirectory
             entry[name] is { Length: > 0 } value ? value : throw new InvalidOperationException($"{Section}:{index} needs {name}.");
 
         var arn = Required("Arn");
-        var match = PrincipalArnPattern().Match(arn);
-        if (!match.Success)
-        {
-            throw new InvalidOperationException($"{Section}:{index}: '{arn}' is not an IAM user, role, assumed-role or account root ARN.");
-        }
-
-        var type = match.Groups["kind"].Value switch
-        {
-            "root" => PrincipalType.Root,
-            var kind when kind.StartsWith("user/", StringComparison.Ordinal) => PrincipalType.IAMUser,
-            var kind when kind.StartsWith("assumed-role/", StringComparison.Ordinal) => PrincipalType.AssumedRole,
-            _ => PrincipalType.Role,
-        };
+        var type = PrincipalTypeOf(arn, out var account)
+            ?? throw new InvalidOperationException($"{Section}:{index}: '{arn}' is not an IAM user, role, assumed-role or account root ARN.");
 
         DateTimeOffset? expiration = entry["SessionExpiration"] is { Length: > 0 } text
             ? DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture)
@@ -134,24 +116,33 @@ public sealed partial class PrincipalDirectory
         }
 
         return new ConfiguredPrincipal(
-            new CallerIdentity(match.Groups["account"].Value, arn, Required("AccessKeyId"), type) { IdentityPolicies = policies, ViaService = viaService },
+            new CallerIdentity(account, arn, Required("AccessKeyId"), type) { IdentityPolicies = policies, ViaService = viaService },
             Required("SecretAccessKey"),
             entry["SessionToken"] is { Length: > 0 } token ? token : null,
             expiration);
     }
 
-    [GeneratedRegex("^arn:aws[a-z-]*:(?:iam|sts)::(?<account>[0-9]{12}):(?<kind>root|user/.+|role/.+|assumed-role/.+/.+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex PrincipalArnPattern();
+    /// <summary>The type of a configured principal's ARN (an account root, IAM user, role or role session), or null.</summary>
+    private static PrincipalType? PrincipalTypeOf(string arn, out string account)
+    {
+        account = string.Empty;
+        if (!Arn.TryParse(arn, out var parsed) || !parsed.IsPrincipal)
+        {
+            return null;
+        }
+
+        account = parsed.Account;
+        return parsed switch
+        {
+            { IsAccountRoot: true } => PrincipalType.Root,
+            { Service: "iam", Resource: var r } when r.StartsWith("user/", StringComparison.Ordinal) && r.Length > 5 => PrincipalType.IAMUser,
+            { Service: "iam", Resource: var r } when r.StartsWith("role/", StringComparison.Ordinal) && r.Length > 5 => PrincipalType.Role,
+            _ when parsed.RoleOfSession() is not null => PrincipalType.AssumedRole,
+            _ => null,
+        };
+    }
 
     [GeneratedRegex("^[a-z0-9-]+\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$", RegexOptions.CultureInvariant)]
     private static partial Regex ViaServicePattern();
 
-    [GeneratedRegex("^[0-9]{12}$", RegexOptions.CultureInvariant)]
-    private static partial Regex AccountIdPattern();
-
-    [GeneratedRegex("^arn:aws[a-z-]*:iam::[0-9]{12}:root$", RegexOptions.CultureInvariant)]
-    private static partial Regex RootArnPattern();
-
-    [GeneratedRegex("^arn:(?<partition>aws[a-z-]*):sts::(?<account>[0-9]{12}):assumed-role/(?<role>[^/]+)/.+$", RegexOptions.CultureInvariant)]
-    private static partial Regex SessionArnPattern();
 }
