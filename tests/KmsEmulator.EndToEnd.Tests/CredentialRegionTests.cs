@@ -59,6 +59,23 @@ public sealed class StrictCredentialRegionTests : IAsyncLifetime
 
         Assert.Equal($"arn:aws:kms:eu-west-1:111122223333:key/{key.KeyId}", key.Arn);
     }
+
+    [Theory]
+    [InlineData("eusc-de-east-1", "aws-eusc")]
+    [InlineData("eu-isoe-west-1", "aws-iso-e")]
+    [InlineData("us-isof-south-1", "aws-iso-f")]
+    [InlineData("cn-north-1", "aws-cn")]
+    public async Task A_region_of_another_partition_has_ARNs_of_that_partition(string region, string partition)
+    {
+        using var client = _host.Client(Alice, region: region);
+
+        var key = (await client.CreateKeyAsync(new CreateKeyRequest())).KeyMetadata;
+        var ciphertext = (await client.EncryptTextAsync(key.KeyId, "sovereign")).CiphertextBlob;
+
+        Assert.Equal($"arn:{partition}:kms:{region}:111122223333:key/{key.KeyId}", key.Arn);
+        Assert.Contains($"arn:{partition}:iam::111122223333:root", (await client.GetKeyPolicyAsync(new GetKeyPolicyRequest { KeyId = key.KeyId })).Policy, StringComparison.Ordinal);
+        Assert.Equal("sovereign", Blob.Text((await client.DecryptBlobAsync(ciphertext)).Plaintext));
+    }
 }
 
 /// <summary>Permissive mode (the default) authenticates loosely by design: any well-formed region is a region.</summary>

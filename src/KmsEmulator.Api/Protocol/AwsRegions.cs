@@ -3,8 +3,8 @@ using System.Collections.Frozen;
 namespace KmsEmulator.Api.Protocol;
 
 /// <summary>
-/// The regions of the AWS partitions (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc).
-/// Strict mode accepts a SigV4 credential scope only for one of these regions
+/// The regions of the AWS partitions (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc) and
+/// the partition a region name belongs to. Strict mode accepts a SigV4 credential scope only for one of these regions
 /// or one that <c>Kms:Auth:AdditionalRegions</c> adds; this is the one place the list is kept.
 /// </summary>
 public static class AwsRegions
@@ -70,4 +70,24 @@ public static class AwsRegions
 
     /// <summary>The region names of <see cref="PartitionByRegion"/>.</summary>
     public static FrozenSet<string> Known { get; } = PartitionByRegion.Keys.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The ARN partition of a region: the listed one for known regions, otherwise by the partitions' naming
+    /// (cn-, us-gov-, us-iso-, us-isob-, eu-isoe-, us-isof-, eusc-), and aws for everything else.
+    /// </summary>
+    public static string PartitionOf(string region) =>
+        PartitionByRegion.TryGetValue(region, out var partition) ? partition : PartitionByName(region);
+
+    /// <summary>The partition a region's name says it belongs to.</summary>
+    internal static string PartitionByName(string region) => region switch
+    {
+        _ when region.StartsWith("cn-", StringComparison.Ordinal) => "aws-cn",
+        _ when region.StartsWith("us-gov-", StringComparison.Ordinal) => "aws-us-gov",
+        _ when region.StartsWith("us-iso-", StringComparison.Ordinal) => "aws-iso",
+        _ when region.StartsWith("us-isob-", StringComparison.Ordinal) => "aws-iso-b",
+        _ when region.StartsWith("eu-isoe-", StringComparison.Ordinal) => "aws-iso-e",
+        _ when region.StartsWith("us-isof-", StringComparison.Ordinal) => "aws-iso-f",
+        _ when region.StartsWith("eusc-", StringComparison.Ordinal) => "aws-eusc",
+        _ => "aws",
+    };
 }
