@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -202,6 +203,83 @@ public sealed class RawHttpTests(HostFixture fixture) : IClassFixture<HostFixtur
         using var response = await _http.SendAsync(request);
 
         await AssertAwsErrorAsync(response, "SerializationException");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_body_larger_than_1_MiB_is_refused_the_same_connection_serves_the_next_request(bool chunked)
+    {
+        var connections = 0;
+        using var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 1,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                Interlocked.Increment(ref connections);
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(fixture.Host.Url) };
+        var oversized = Encoding.UTF8.GetBytes($"{{\"KeyId\":\"alias/x\",\"Description\":\"{new string('a', (1024 * 1024) + 10)}\"}}");
+        using var first = new HttpRequestMessage(HttpMethod.Post, "/")
+        {
+            Content = chunked ? new StreamContent(new MemoryStream(oversized)) : new ByteArrayContent(oversized),
+        };
+        first.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(AmzJson);
+        first.Headers.TransferEncodingChunked = chunked;
+        first.Headers.TryAddWithoutValidation("X-Amz-Target", "TrentService.UpdateKeyDescription");
+        using var second = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("{\"NumberOfBytes\":16}") };
+        second.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(AmzJson);
+        second.Headers.TryAddWithoutValidation("X-Amz-Target", "TrentService.GenerateRandom");
+
+        using var refused = await http.SendAsync(first);
+        await AssertAwsErrorAsync(refused, "SerializationException");
+        Assert.False(refused.Headers.ConnectionClose ?? false, "the refusal closes the connection");
+        using var served = await http.SendAsync(second);
+
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Equal(1, Volatile.Read(ref connections));
+    }
+
+    [Fact]
+    public async Task A_body_declared_larger_than_16_MiB_is_refused_without_being_read_and_the_connection_closed()
+    {
+        var url = new Uri(fixture.Host.Url);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(url.Host, url.Port, timeout.Token);
+        var head = "POST / HTTP/1.1\r\n" +
+            $"Host: {url.Authority}\r\n" +
+            $"Content-Type: {AmzJson}\r\n" +
+            "X-Amz-Target: TrentService.UpdateKeyDescription\r\n" +
+            $"Content-Length: {(16 * 1024 * 1024) + 1}\r\n\r\n";
+
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), SocketFlags.None, timeout.Token);
+        using var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+        {
+            answer.Write(buffer, 0, read);
+        }
+
+        // The server closed the connection (the loop ended) after a complete AWS JSON error.
+        var text = Encoding.ASCII.GetString(answer.ToArray());
+        Assert.StartsWith("HTTP/1.1 400 ", text, StringComparison.Ordinal);
+        Assert.Contains("\r\nConnection: close\r\n", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\r\nx-amzn-ErrorType: SerializationException\r\n", text, StringComparison.OrdinalIgnoreCase);
+        Assert.EndsWith("{\"__type\":\"SerializationException\",\"message\":\"The request body is larger than the 1048576 bytes KmsEmulator accepts.\"}", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -44,6 +44,7 @@ public static class KmsEmulatorApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // KMS requests raise it to discard an oversized body before answering (KmsEndpoint.MaxDiscardedBodyBytes).
             kestrel.Limits.MaxRequestBodySize = KmsEndpoint.MaxBodyBytes;
         });
 

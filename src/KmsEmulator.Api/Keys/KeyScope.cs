@@ -6,7 +6,7 @@ namespace KmsEmulator.Api.Keys;
 /// </summary>
 public readonly record struct KeyScope(string AccountId, string Region)
 {
-    /// <summary>The ARN partition of the region: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b.</summary>
+    /// <summary>The ARN partition of the region: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc.</summary>
     public string Partition => PartitionOf(Region);
 
     public string KeyArn(string keyId) => $"arn:{Partition}:kms:{Region}:{AccountId}:key/{keyId}";
@@ -15,12 +15,5 @@ public readonly record struct KeyScope(string AccountId, string Region)
 
     public string RootArn => $"arn:{PartitionOf(Region)}:iam::{AccountId}:root";
 
-    public static string PartitionOf(string region) => region switch
-    {
-        _ when region.StartsWith("cn-", StringComparison.Ordinal) => "aws-cn",
-        _ when region.StartsWith("us-gov-", StringComparison.Ordinal) => "aws-us-gov",
-        _ when region.StartsWith("us-isob-", StringComparison.Ordinal) => "aws-iso-b",
-        _ when region.StartsWith("us-iso-", StringComparison.Ordinal) => "aws-iso",
-        _ => "aws",
-    };
+    public static string PartitionOf(string region) => Protocol.AwsRegions.PartitionOf(region);
 }

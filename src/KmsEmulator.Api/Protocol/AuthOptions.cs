@@ -17,4 +17,10 @@ public sealed class AuthOptions
 
     /// <summary>How far a request's X-Amz-Date may be from the server clock (AWS: 5 minutes).</summary>
     public TimeSpan AllowedClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Regions that strict mode accepts in a credential scope besides those of the AWS partitions
+    /// (<see cref="AwsRegions"/>), e.g. a region newer than this emulator. Permissive mode accepts any well-formed region.
+    /// </summary>
+    public string[] AdditionalRegions { get; set; } = [];
 }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.RegularExpressions;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
@@ -12,10 +13,12 @@ namespace KmsEmulator.Api.Protocol;
 /// scope; the caller is the configured principal that owns the access key.
 /// <list type="bullet">
 /// <item>Strict mode: the signature is verified against the principal's secret (clock skew, session token, scope);
-/// unknown access keys and missing signatures are rejected with AWS's errors.</item>
-/// <item>Permissive mode (default): the header is parsed, not verified. An unknown access key of exactly 12 digits
-/// stands for the root of that account, any other for the root of the default account; an unsigned request is the
-/// default account in the default region.</item>
+/// the scope's region must be one of the AWS partitions' (<see cref="AwsRegions"/>) or of
+/// <see cref="AuthOptions.AdditionalRegions"/>; unknown access keys and missing signatures are rejected with AWS's
+/// errors.</item>
+/// <item>Permissive mode (default): the header is parsed, not verified, and any well-formed region is accepted. An
+/// unknown access key of exactly 12 digits stands for the root of that account, any other for the root of the
+/// default account; an unsigned request is the default account in the default region.</item>
 /// </list>
 /// </summary>
 public sealed partial class IdentityResolver(
@@ -26,6 +29,7 @@ public sealed partial class IdentityResolver(
 {
     private readonly IdentityOptions _options = options.Value;
     private readonly AuthOptions _auth = auth.Value;
+    private readonly FrozenSet<string> _strictRegions = StrictRegions(auth.Value);
 
     public bool IsStrict => _auth.Mode == AuthMode.Strict;
 
@@ -45,7 +49,7 @@ public sealed partial class IdentityResolver(
             throw new KmsException("InvalidSignatureException", $"Credential should be scoped to correct service: 'kms'. Authorization={header}");
         }
 
-        if (!RegionPattern().IsMatch(signature.Region))
+        if (!RegionPattern().IsMatch(signature.Region) || (IsStrict && !_strictRegions.Contains(signature.Region)))
         {
             throw new KmsException("InvalidSignatureException", $"Credential should be scoped to a valid region, not '{signature.Region}'.");
         }
@@ -69,6 +73,21 @@ public sealed partial class IdentityResolver(
 
         var account = AccountPattern().IsMatch(signature.AccessKeyId) ? signature.AccessKeyId : _options.DefaultAccountId;
         return (RootOf(account, signature.Region, signature.AccessKeyId), signature.Region, signature);
+    }
+
+    /// <summary>The regions strict mode accepts; a configured region that is not a well-formed region name stops start-up.</summary>
+    private static FrozenSet<string> StrictRegions(AuthOptions auth)
+    {
+        for (var i = 0; i < auth.AdditionalRegions.Length; i++)
+        {
+            if (auth.AdditionalRegions[i] is not { } region || !RegionPattern().IsMatch(region))
+            {
+                throw new InvalidOperationException(
+                    $"Kms:Auth:AdditionalRegions:{i}: '{auth.AdditionalRegions[i]}' is not a region name (lower-case words and a number joined by '-', like us-east-1).");
+            }
+        }
+
+        return AwsRegions.Known.Union(auth.AdditionalRegions, StringComparer.Ordinal).ToFrozenSet(StringComparer.Ordinal);
     }
 
     private void CheckSessionToken(HttpRequest request, ConfiguredPrincipal principal)
@@ -95,7 +114,8 @@ public sealed partial class IdentityResolver(
     private static CallerIdentity RootOf(string accountId, string region, string? accessKeyId) =>
         new(accountId, new KeyScope(accountId, region).RootArn, accessKeyId, PrincipalType.Root);
 
-    [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", RegexOptions.CultureInvariant)]
+    // A partition prefix (us, eu, cn, eusc...), one or more words and a number: us-east-1, us-gov-west-1, eusc-de-east-1.
+    [GeneratedRegex("^[a-z]{2,}(-[a-z]+)+-[0-9]+$", RegexOptions.CultureInvariant)]
     private static partial Regex RegionPattern();
 
     [GeneratedRegex("^[0-9]{12}$", RegexOptions.CultureInvariant)]

@@ -1,9 +1,11 @@
+using System.Buffers;
 using System.Diagnostics;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Hsm;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace KmsEmulator.Api.Protocol;
@@ -20,6 +22,12 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     /// <summary>Largest request body accepted; the largest valid KMS request (a 128 KiB policy) fits well inside.</summary>
     public const int MaxBodyBytes = 1024 * 1024;
 
+    /// <summary>
+    /// Largest body read (and thrown away) before an error is answered, so that the client, which is still sending,
+    /// gets the answer on a connection it can go on using. A larger body gets its error with <c>Connection: close</c>.
+    /// </summary>
+    public const int MaxDiscardedBodyBytes = 16 * 1024 * 1024;
+
     public async Task HandleAsync(HttpContext http)
     {
         var started = Stopwatch.GetTimestamp();
@@ -28,6 +36,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         string? keyId = null;
         string? errorCode = null;
         var cancellationToken = http.RequestAborted;
+        AllowDiscardingOversizedBodies(http);
         try
         {
             var operation = ParseTarget(http.Request);
@@ -50,11 +59,13 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         catch (KmsException e)
         {
             errorCode = e.Code;
+            await DiscardUnreadBodyAsync(http, cancellationToken);
             await AwsJsonResponses.WriteErrorAsync(http.Response, e, cancellationToken);
         }
         catch (BadHttpRequestException e)
         {
-            // Kestrel rejected the body itself (too large, truncated): still an AWS-style answer.
+            // Kestrel rejected the body itself (truncated, malformed chunks): still an AWS-style answer, after which
+            // Kestrel closes the connection.
             var error = KmsErrors.Serialization($"The request body could not be read: {e.Message}");
             errorCode = error.Code;
             await AwsJsonResponses.WriteErrorAsync(http.Response, error, cancellationToken);
@@ -72,6 +83,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             LogUnexpected(e, operationName, requestId);
             if (!http.Response.HasStarted)
             {
+                await DiscardUnreadBodyAsync(http, cancellationToken);
                 await AwsJsonResponses.WriteErrorAsync(http.Response, error, CancellationToken.None);
             }
         }
@@ -106,7 +118,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     {
         if (request.ContentLength > MaxBodyBytes)
         {
-            throw KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
+            throw TooLarge();
         }
 
         byte[] body;
@@ -125,11 +137,24 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         }
         else
         {
+            // No Content-Length (chunked): read until the end or past the limit; the rest is discarded with the error.
             using var buffer = new MemoryStream();
-            await request.Body.CopyToAsync(buffer, cancellationToken);
-            if (buffer.Length > MaxBodyBytes)
+            var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            try
             {
-                throw KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
+                int read;
+                while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+                {
+                    buffer.Write(chunk, 0, read);
+                    if (buffer.Length > MaxBodyBytes)
+                    {
+                        throw TooLarge();
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
             }
 
             body = buffer.ToArray();
@@ -141,6 +166,54 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         }
 
         return body;
+    }
+
+    private static KmsException TooLarge() =>
+        KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
+
+    /// <summary>
+    /// Lets this request's body be read up to <see cref="MaxDiscardedBodyBytes"/> (Kestrel's own limit is
+    /// <see cref="MaxBodyBytes"/>): the endpoint enforces <see cref="MaxBodyBytes"/> itself and reads the rest of an
+    /// oversized body only to discard it.
+    /// </summary>
+    private static void AllowDiscardingOversizedBodies(HttpContext http)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxDiscardedBodyBytes;
+        }
+    }
+
+    /// <summary>
+    /// Reads and discards what is left of the request body before an error is written. A client sends its whole body
+    /// before it reads the answer; if the server answered and closed with the body half read, the unread bytes would
+    /// reset the connection and the client could see the reset instead of the answer. A body declared larger than
+    /// <see cref="MaxDiscardedBodyBytes"/> is not read: its answer carries <c>Connection: close</c>, as does one whose
+    /// rest cannot be read (Kestrel stops a chunked body at that limit).
+    /// </summary>
+    private static async Task DiscardUnreadBodyAsync(HttpContext http, CancellationToken cancellationToken)
+    {
+        if (http.Request.ContentLength > MaxDiscardedBodyBytes)
+        {
+            http.Response.Headers.Connection = "close";
+            return;
+        }
+
+        var scratch = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (await http.Request.Body.ReadAsync(scratch, cancellationToken) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is BadHttpRequestException or IOException or OperationCanceledException)
+        {
+            http.Response.Headers.Connection = "close";
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Operation} {KeyId} {StatusCode} {ErrorCode} {ElapsedMs:0.000} ms {RequestId}")]
