@@ -1,5 +1,4 @@
 using KmsEmulator.Api.Keys;
-using KmsEmulator.Api.Protocol;
 
 namespace KmsEmulator.Api.Tests;
 

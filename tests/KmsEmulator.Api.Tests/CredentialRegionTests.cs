@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -41,7 +42,7 @@ public sealed class CredentialRegionTests
         var error = Assert.Throws<KmsException>(() => Resolver(AuthMode.Strict).Resolve(Signed(region), Body));
 
         Assert.Equal("InvalidSignatureException", error.Code);
-        Assert.Equal(400, error.HttpStatus);
+        Assert.Equal(400, AwsJsonResponses.StatusOf(error.Code));
         Assert.Equal($"Credential should be scoped to a valid region, not '{region}'.", error.Message);
     }
 
@@ -113,7 +114,7 @@ public sealed class CredentialRegionTests
     private static IdentityResolver Resolver(AuthMode mode, params string[] additionalRegions)
     {
         var alice = new ConfiguredPrincipal(
-            new CallerIdentity("111122223333", "arn:aws:iam::111122223333:user/alice", AccessKeyId, "IAMUser"), Secret, null, null);
+            new CallerIdentity("111122223333", "arn:aws:iam::111122223333:user/alice", AccessKeyId, KmsEmulator.Policy.PrincipalType.IAMUser), Secret, null, null);
         return new IdentityResolver(
             Options.Create(new IdentityOptions()),
             Options.Create(new AuthOptions { Mode = mode, AdditionalRegions = additionalRegions }),

@@ -15,5 +15,5 @@ public readonly record struct KeyScope(string AccountId, string Region)
 
     public string RootArn => $"arn:{PartitionOf(Region)}:iam::{AccountId}:root";
 
-    public static string PartitionOf(string region) => Protocol.AwsRegions.PartitionOf(region);
+    public static string PartitionOf(string region) => AwsRegions.PartitionOf(region);
 }

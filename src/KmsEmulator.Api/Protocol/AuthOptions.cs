@@ -1,3 +1,5 @@
+using KmsEmulator.Api.Keys;
+
 namespace KmsEmulator.Api.Protocol;
 
 /// <summary>How requests are authenticated.</summary>

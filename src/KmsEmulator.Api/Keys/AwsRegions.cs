@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 
-namespace KmsEmulator.Api.Protocol;
+namespace KmsEmulator.Api.Keys;
 
 /// <summary>
 /// The regions of the AWS partitions (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc) and
