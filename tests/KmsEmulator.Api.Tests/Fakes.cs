@@ -37,7 +37,7 @@ internal class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<byte[]> DecryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad, ReadOnlyMemory<byte> ciphertextAndTag, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public virtual ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 
