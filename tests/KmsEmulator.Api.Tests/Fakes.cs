@@ -13,7 +13,7 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) => throw Unexpected();
 
