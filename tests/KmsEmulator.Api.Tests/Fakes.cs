@@ -13,7 +13,7 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) => throw Unexpected();
 
@@ -37,7 +37,7 @@ internal class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<byte[]> DecryptAesGcmAsync(string label, ReadOnlyMemory<byte> iv, ReadOnlyMemory<byte> aad, ReadOnlyMemory<byte> ciphertextAndTag, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public virtual ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 

@@ -3,7 +3,6 @@ using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
-using KmsEmulator.Api.Storage;
 using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Tests;
@@ -289,60 +288,5 @@ public sealed class GrantRuleTests
         Assert.False(existing.IsSameGrant(same with { Constraint = Subset(("a", "1")) }, Scope.AccountId));
         Assert.False(existing.IsSameGrant(same, "444455556666"));
         Assert.False((existing with { Name = null }).IsSameGrant(same with { Name = null }, Scope.AccountId));
-    }
-}
-
-/// <summary>Grants in the SQLite store.</summary>
-public sealed class GrantStoreTests : IDisposable
-{
-    private static readonly KeyScope Scope = new("111122223333", "us-east-1");
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "kmsemu-grants-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static KeyRecord Key(string keyId) => TestKeys.Create(keyId);
-
-    [Fact]
-    public async Task Grants_are_loaded_with_their_key_and_go_when_retired_or_when_the_key_is_deleted()
-    {
-        var store = await SqliteKmsStore.OpenAsync(Path.Combine(_dir, "kms.db"));
-        var key = Key("1234abcd-12ab-34cd-56ef-1234567890ab");
-        var other = Key("99999999-12ab-34cd-56ef-1234567890ab");
-        await store.SaveKeyAsync(key);
-        await store.SaveKeyAsync(other);
-        var constrained = new GrantRecord
-        {
-            GrantId = GrantToken.NewGrantId(),
-            Name = "app",
-            GranteePrincipal = "arn:aws:iam::111122223333:user/dave",
-            RetiringPrincipal = "arn:aws:iam::111122223333:user/erin",
-            Operations = [GrantOperation.Encrypt, GrantOperation.Decrypt],
-            Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, [KeyValuePair.Create("tenant", "acme")]),
-            IssuingAccount = "111122223333",
-            CreationDate = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_456),
-        };
-        var plain = constrained with { GrantId = GrantToken.NewGrantId(), Name = null, RetiringPrincipal = null, Constraint = null, Operations = [GrantOperation.DescribeKey] };
-        await store.SaveGrantAsync(Scope, key.KeyId, constrained);
-        await store.SaveGrantAsync(Scope, key.KeyId, plain);
-        await store.SaveGrantAsync(Scope, other.KeyId, plain with { GrantId = GrantToken.NewGrantId() });
-
-        // Saving the key again (a state change) leaves its grants alone.
-        await store.SaveKeyAsync(key with { KeyState = KeyState.Disabled });
-        var loaded = (await store.LoadAsync()).Keys.Single(k => k.KeyId == key.KeyId);
-
-        Assert.Equal(new[] { constrained.GrantId, plain.GrantId }.Order(StringComparer.Ordinal), loaded.Grants.Keys);
-        var reloaded = loaded.Grants[constrained.GrantId];
-        Assert.Equal(constrained with { Operations = [], Constraint = null }, reloaded with { Operations = [], Constraint = null });
-        Assert.Equal(constrained.Operations.ToArray(), reloaded.Operations.ToArray());
-        Assert.True(GrantConstraint.SameAs(constrained.Constraint, reloaded.Constraint));
-
-        await store.DeleteGrantAsync(Scope, key.KeyId, plain.GrantId);
-        await store.DeleteKeyAsync(Scope, other.KeyId);
-        var snapshot = await store.LoadAsync();
-        Assert.Equal([constrained.GrantId], Assert.Single(snapshot.Keys).Grants.Keys);
     }
 }

@@ -455,9 +455,17 @@ public sealed class StrictModeGrantTests : IAsyncLifetime
     {
         var key = await AdminKeyAsync();
         await AdminGrantAsync(key.KeyId, Dave.Arn, operations: [GrantOperation.Encrypt]);
+        using var dave = Client(Dave);
         using var erin = Client(Erin);
 
-        await DeniedAsync(() => erin.EncryptTextAsync(key.KeyId, "not mine"));
+        // Positive control: the same request by the grantee succeeds, so Erin is refused for who she is, not for the
+        // key, the operation or the request.
+        var allowed = await dave.EncryptTextAsync(key.KeyId, "not mine");
+        Assert.Equal(key.Arn, allowed.KeyId);
+        await KmsAssert.ErrorAsync(
+            () => erin.EncryptTextAsync(key.KeyId, "not mine"),
+            "AccessDeniedException",
+            $"User: {Erin.Arn} is not authorized to perform: kms:Encrypt on resource: {key.Arn} because no identity-based policy allows the kms:Encrypt action");
     }
 
     [Fact]

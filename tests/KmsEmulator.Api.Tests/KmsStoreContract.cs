@@ -1,0 +1,541 @@
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Keys;
+
+namespace KmsEmulator.Api.Tests;
+
+/// <summary>
+/// What every <see cref="IKmsStore"/> promises, tested through the interface only, so that a second implementation
+/// (PostgreSQL) runs the same tests unchanged: derive from this class, supply a fresh empty store per test, a way to
+/// open the same data again, and a count of the rows that still name a key.
+/// <para>
+/// The promises: what is saved loads back exactly (keys with every field, material versions, tags in order, policies,
+/// aliases, grants with their constraints) and survives reopening; saving again replaces a key's changeable state
+/// without touching its grants and aliases and never drops a material version; keys, aliases and grants are kept apart
+/// by account and region; a grant id and an HSM label belong to one key only; aliases and grants need their key;
+/// deleting a key leaves no row that names it; each method is one transaction, so a save that fails changes nothing.
+/// </para>
+/// </summary>
+public abstract class KmsStoreContract : IAsyncLifetime
+{
+    protected static readonly KeyScope Scope = new("111122223333", "us-east-1");
+    protected static readonly KeyScope OtherRegion = new("111122223333", "eu-west-1");
+    protected static readonly KeyScope OtherAccount = new("444455556666", "us-east-1");
+
+    private const string KeyA = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    private const string KeyB = "99999999-12ab-34cd-56ef-1234567890ab";
+
+    /// <summary>Millisecond times: the precision the store promises for dates.</summary>
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123);
+
+    private IKmsStore? _store;
+
+    protected IKmsStore Store => _store ?? throw new InvalidOperationException("The store is not open yet.");
+
+    /// <summary>A new, empty store of the implementation under test, of this test alone.</summary>
+    protected abstract Task<IKmsStore> CreateStoreAsync();
+
+    /// <summary>Another instance over the same data, as a restarted emulator would open it.</summary>
+    protected abstract Task<IKmsStore> ReopenStoreAsync();
+
+    /// <summary>
+    /// For every place the implementation keeps rows that name a key (SQLite: each table with a key id column), how
+    /// many rows there name the key <paramref name="keyId"/> of <paramref name="scope"/>, by a name for the place. Read
+    /// from the storage itself, not through <see cref="IKmsStore"/>.
+    /// </summary>
+    protected abstract Task<IReadOnlyDictionary<string, long>> CountRowsNamingKeyAsync(KeyScope scope, string keyId);
+
+    /// <summary>Removes whatever <see cref="CreateStoreAsync"/> made.</summary>
+    protected abstract Task DestroyStoreAsync();
+
+    public async Task InitializeAsync() => _store = await CreateStoreAsync();
+
+    public Task DisposeAsync() => DestroyStoreAsync();
+
+    // ---------------------------------------------------------------- keys
+
+    [Fact]
+    public async Task A_new_store_has_an_id_and_nothing_in_it()
+    {
+        var snapshot = await Store.LoadAsync();
+
+        Assert.False(string.IsNullOrWhiteSpace(Store.StoreId));
+        Assert.Empty(snapshot.Keys);
+        Assert.Empty(snapshot.Aliases);
+    }
+
+    [Fact]
+    public async Task A_saved_key_loads_with_every_field_as_written()
+    {
+        var full = Key(KeyA, Scope) with
+        {
+            Description = "Schlüssel für Zahlungen — \"prod\"\n",
+            KeySpec = KeySpec.RSA_3072,
+            KeyUsage = KeyUsageType.SIGN_VERIFY,
+            Origin = OriginType.EXTERNAL,
+            KeyManager = KeyManagerType.AWS,
+            KeyState = KeyState.PendingDeletion,
+            DeletionDate = T0.AddDays(7),
+            PendingDeletionWindowInDays = 7,
+            MultiRegion = true,
+            Materials = [Material(KeyA, 1, T0), Material(KeyA, 2, T0.AddMilliseconds(1))],
+            CurrentMaterialVersion = 2,
+            Tags = [new KeyTag("zeta", "1"), new KeyTag("alpha", ""), new KeyTag("Ünïcode", "välue")],
+        };
+        // The other end of every optional field: no materials (PendingImport), no tags, no deletion date.
+        var bare = Key(KeyB, Scope) with { KeyState = KeyState.PendingImport, Materials = [], CurrentMaterialVersion = 0, Tags = [] };
+
+        await Store.SaveKeyAsync(full);
+        await Store.SaveKeyAsync(bare);
+        var keys = (await Store.LoadAsync()).Keys;
+
+        Assert.Equal(2, keys.Count);
+        AssertSameKey(full, keys.Single(k => k.KeyId == KeyA));
+        AssertSameKey(bare, keys.Single(k => k.KeyId == KeyB));
+    }
+
+    [Fact]
+    public async Task A_reopened_store_has_the_same_id_and_everything_that_was_saved()
+    {
+        var key = Key(KeyA, Scope) with { Tags = [new KeyTag("b", "2"), new KeyTag("a", "1")] };
+        var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0.AddSeconds(1));
+        var grant = Grant(KeyA);
+        await Store.SaveKeyAsync(key);
+        await Store.SaveAliasAsync(alias);
+        await Store.SaveGrantAsync(Scope, KeyA, grant);
+
+        var reopened = await ReopenStoreAsync();
+        var snapshot = await reopened.LoadAsync();
+
+        Assert.Equal(Store.StoreId, reopened.StoreId);
+        AssertSameKey(key with { Grants = KeyRecord.NoGrants.Add(grant.GrantId, grant) }, Assert.Single(snapshot.Keys));
+        Assert.Equal(alias, Assert.Single(snapshot.Aliases));
+    }
+
+    [Fact]
+    public async Task Saving_a_key_again_replaces_its_state_description_deletion_date_policy_and_tags()
+    {
+        var key = Key(KeyA, Scope) with { Tags = [new KeyTag("a", "1"), new KeyTag("b", "2")] };
+        await Store.SaveKeyAsync(key);
+        var changed = key with
+        {
+            Description = "changed",
+            KeyState = KeyState.PendingDeletion,
+            DeletionDate = T0.AddDays(30),
+            PendingDeletionWindowInDays = 30,
+            Policy = """{"Version":"2012-10-17","Statement":[]}""",
+            Tags = [new KeyTag("c", "3"), new KeyTag("a", "changed")],
+        };
+
+        await Store.SaveKeyAsync(changed);
+        AssertSameKey(changed, Assert.Single((await Store.LoadAsync()).Keys));
+
+        // ... and back: a cancelled deletion clears the date, an emptied tag list loads empty.
+        var restored = changed with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null, Tags = [] };
+        await Store.SaveKeyAsync(restored);
+        AssertSameKey(restored, Assert.Single((await Store.LoadAsync()).Keys));
+    }
+
+    [Fact]
+    public async Task Saving_a_key_with_a_new_material_version_adds_it_and_keeps_the_old_one()
+    {
+        var key = Key(KeyA, Scope);
+        await Store.SaveKeyAsync(key);
+        var rotated = key with { Materials = [.. key.Materials, Material(KeyA, 2, T0.AddDays(365))], CurrentMaterialVersion = 2 };
+
+        await Store.SaveKeyAsync(rotated);
+
+        var loaded = Assert.Single((await Store.LoadAsync()).Keys);
+        AssertSameKey(rotated, loaded);
+        Assert.Equal([1, 2], loaded.Materials.Select(m => m.Version));
+    }
+
+    [Fact]
+    public async Task Saving_a_key_again_leaves_its_grants_and_aliases_alone()
+    {
+        var key = Key(KeyA, Scope);
+        var grant = Grant(KeyA);
+        var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
+        await Store.SaveKeyAsync(key);
+        await Store.SaveGrantAsync(Scope, KeyA, grant);
+        await Store.SaveAliasAsync(alias);
+
+        await Store.SaveKeyAsync(key with { KeyState = KeyState.Disabled, Description = "disabled" });
+
+        var snapshot = await Store.LoadAsync();
+        AssertSameGrants([grant], Assert.Single(snapshot.Keys).Grants.Values);
+        Assert.Equal(alias, Assert.Single(snapshot.Aliases));
+    }
+
+    [Fact]
+    public async Task A_key_id_in_another_account_or_region_is_another_key()
+    {
+        var here = Key(KeyA, Scope) with { Description = "here" };
+        var region = Key(KeyA, OtherRegion) with { Description = "other region" };
+        var account = Key(KeyA, OtherAccount) with { Description = "other account" };
+        await Store.SaveKeyAsync(here);
+        await Store.SaveKeyAsync(region);
+        await Store.SaveKeyAsync(account);
+
+        await Store.SaveKeyAsync(here with { Description = "changed", Tags = [new KeyTag("only", "here")] });
+        await Store.DeleteKeyAsync(OtherAccount, KeyA);
+
+        var keys = (await Store.LoadAsync()).Keys;
+        Assert.Equal(2, keys.Count);
+        AssertSameKey(here with { Description = "changed", Tags = [new KeyTag("only", "here")] }, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(region, keys.Single(k => k.Scope == OtherRegion));
+    }
+
+    // ---------------------------------------------------------------- policies
+
+    [Fact]
+    public async Task A_policy_loads_exactly_as_written_and_keys_sharing_a_policy_text_each_load_it()
+    {
+        // Whitespace, key order, escapes and non-ASCII text are the caller's: GetKeyPolicy returns the text as given.
+        var written = "{\n  \"Version\" : \"2012-10-17\",\r\n\t\"Statement\":[{\"Sid\":\"Ä \\u00e9 \\\"q\\\"\",\"Effect\":\"Allow\","
+            + "\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}] ,\"Pad\":\"" + new string('x', 30_000) + "\"}  ";
+        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = written });
+        await Store.SaveKeyAsync(Key(KeyB, Scope) with { Policy = written });
+        var other = Key(KeyA, OtherRegion) with { Policy = "{}" };
+        await Store.SaveKeyAsync(other);
+
+        var keys = (await Store.LoadAsync()).Keys;
+
+        Assert.Equal(written, keys.Single(k => k.Scope == Scope && k.KeyId == KeyA).Policy);
+        Assert.Equal(written, keys.Single(k => k.KeyId == KeyB).Policy);
+        Assert.Equal("{}", keys.Single(k => k.Scope == OtherRegion).Policy);
+    }
+
+    [Fact]
+    public async Task A_replaced_policy_loads_as_the_new_text_and_only_on_its_key()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"a\":1}" });
+        await Store.SaveKeyAsync(Key(KeyB, Scope) with { Policy = "{\"a\":1}" });
+
+        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"b\":2}" });
+
+        var keys = (await Store.LoadAsync()).Keys;
+        Assert.Equal("{\"b\":2}", keys.Single(k => k.KeyId == KeyA).Policy);
+        Assert.Equal("{\"a\":1}", keys.Single(k => k.KeyId == KeyB).Policy);
+    }
+
+    // ---------------------------------------------------------------- aliases
+
+    [Fact]
+    public async Task An_alias_loads_as_written_and_saving_it_again_points_it_at_another_key()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        await Store.SaveKeyAsync(Key(KeyB, Scope));
+        var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
+        await Store.SaveAliasAsync(alias);
+        Assert.Equal(alias, Assert.Single((await Store.LoadAsync()).Aliases));
+
+        var moved = alias with { TargetKeyId = KeyB, LastUpdatedDate = T0.AddHours(1) };
+        await Store.SaveAliasAsync(moved);
+
+        Assert.Equal(moved, Assert.Single((await Store.LoadAsync()).Aliases));
+    }
+
+    [Fact]
+    public async Task Deleting_an_alias_removes_only_that_alias_of_that_account_and_region()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        await Store.SaveKeyAsync(Key(KeyA, OtherRegion));
+        var gone = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
+        var sibling = new AliasRecord(Scope, "alias/app-2", KeyA, T0, T0);
+        var sameNameElsewhere = new AliasRecord(OtherRegion, "alias/app", KeyA, T0, T0);
+        await Store.SaveAliasAsync(gone);
+        await Store.SaveAliasAsync(sibling);
+        await Store.SaveAliasAsync(sameNameElsewhere);
+
+        await Store.DeleteAliasAsync(Scope, "alias/app");
+
+        var snapshot = await Store.LoadAsync();
+        Assert.Equal([sameNameElsewhere, sibling], snapshot.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal).ThenBy(a => a.Scope.Region, StringComparer.Ordinal));
+        Assert.Equal(2, snapshot.Keys.Count);
+    }
+
+    // ---------------------------------------------------------------- grants
+
+    [Fact]
+    public async Task A_grant_loads_with_every_field_as_written()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        var equals = Grant(KeyA) with
+        {
+            Name = "equals",
+            RetiringPrincipal = "arn:aws:iam::111122223333:user/erin",
+            Operations = [GrantOperation.Encrypt, GrantOperation.Decrypt, GrantOperation.RetireGrant],
+            Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextEquals, [KeyValuePair.Create("tenant", "acme"), KeyValuePair.Create("Stage", "Prod")]),
+        };
+        var subset = Grant(KeyA) with
+        {
+            Name = null,
+            GranteePrincipal = "arn:aws:iam::444455556666:root",
+            Operations = [GrantOperation.GenerateDataKey],
+            Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, [KeyValuePair.Create("app", "billing")]),
+            IssuingAccount = OtherAccount.AccountId,
+        };
+        var service = Grant(KeyA) with
+        {
+            Name = "service",
+            GranteePrincipal = null,
+            GranteeServicePrincipal = "logs.us-east-1.amazonaws.com",
+            RetiringServicePrincipal = "logs.us-east-1.amazonaws.com",
+            SourceArn = "arn:aws:logs:us-east-1:111122223333:log-group:app",
+            Operations = [GrantOperation.Decrypt, GrantOperation.DescribeKey],
+        };
+
+        foreach (var grant in new[] { equals, subset, service })
+        {
+            await Store.SaveGrantAsync(Scope, KeyA, grant);
+        }
+
+        AssertSameGrants([equals, subset, service], Assert.Single((await Store.LoadAsync()).Keys).Grants.Values);
+    }
+
+    [Fact]
+    public async Task Deleting_a_grant_removes_only_that_grant()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        await Store.SaveKeyAsync(Key(KeyB, Scope));
+        var gone = Grant(KeyA);
+        var kept = Grant(KeyA);
+        var onOtherKey = Grant(KeyB);
+        await Store.SaveGrantAsync(Scope, KeyA, gone);
+        await Store.SaveGrantAsync(Scope, KeyA, kept);
+        await Store.SaveGrantAsync(Scope, KeyB, onOtherKey);
+
+        await Store.DeleteGrantAsync(Scope, KeyA, gone.GrantId);
+
+        var keys = (await Store.LoadAsync()).Keys;
+        AssertSameGrants([kept], keys.Single(k => k.KeyId == KeyA).Grants.Values);
+        AssertSameGrants([onOtherKey], keys.Single(k => k.KeyId == KeyB).Grants.Values);
+    }
+
+    // ---------------------------------------------------------------- uniqueness and references
+
+    [Fact]
+    public async Task A_grant_id_belongs_to_one_grant_across_all_keys()
+    {
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        await Store.SaveKeyAsync(Key(KeyB, Scope));
+        await Store.SaveKeyAsync(Key(KeyA, OtherRegion));
+        var grant = Grant(KeyA);
+        await Store.SaveGrantAsync(Scope, KeyA, grant);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyA, grant with { Name = "again" }));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyB, grant with { Name = "other key" }));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(OtherRegion, KeyA, grant with { Name = "other region" }));
+
+        var keys = (await Store.LoadAsync()).Keys;
+        AssertSameGrants([grant], keys.Single(k => k.Scope == Scope && k.KeyId == KeyA).Grants.Values);
+        Assert.Empty(keys.Single(k => k.KeyId == KeyB).Grants);
+        Assert.Empty(keys.Single(k => k.Scope == OtherRegion).Grants);
+    }
+
+    [Fact]
+    public async Task An_HSM_label_belongs_to_one_key_and_a_key_that_reuses_one_is_not_saved()
+    {
+        var owner = Key(KeyA, Scope);
+        await Store.SaveKeyAsync(owner);
+        var thief = Key(KeyB, Scope) with { Materials = [owner.Materials[0] with { MaterialId = new string('b', 64) }] };
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveKeyAsync(thief));
+
+        AssertSameKey(owner, Assert.Single((await Store.LoadAsync()).Keys));
+        AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyB));
+    }
+
+    [Theory]
+    [InlineData("a new material version whose HSM label another key has")]
+    [InlineData("the same tag key twice")]
+    public async Task A_save_of_an_existing_key_that_fails_changes_nothing(string fault)
+    {
+        var key = Key(KeyA, Scope) with { Tags = [new KeyTag("a", "1"), new KeyTag("b", "2")] };
+        var other = Key(KeyB, Scope);
+        await Store.SaveKeyAsync(key);
+        await Store.SaveKeyAsync(other);
+        var changed = key with { Description = "changed", KeyState = KeyState.Disabled, Policy = "{\"changed\":true}", Tags = [new KeyTag("c", "3")] };
+        var broken = fault switch
+        {
+            "a new material version whose HSM label another key has" => changed with
+            {
+                Materials = [.. key.Materials, Material(KeyA, 2, T0) with { HsmLabel = other.Materials[0].HsmLabel }],
+                CurrentMaterialVersion = 2,
+            },
+            "the same tag key twice" => changed with { Tags = [new KeyTag("c", "3"), new KeyTag("c", "4")] },
+            _ => throw new ArgumentOutOfRangeException(nameof(fault)),
+        };
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveKeyAsync(broken));
+
+        var keys = (await Store.LoadAsync()).Keys;
+        AssertSameKey(key, keys.Single(k => k.KeyId == KeyA));
+        AssertSameKey(other, keys.Single(k => k.KeyId == KeyB));
+    }
+
+    [Fact]
+    public async Task An_alias_or_a_grant_of_a_key_that_is_not_in_the_store_is_refused()
+    {
+        // The key exists, but in another region: aliases and grants stay within their account and region.
+        await Store.SaveKeyAsync(Key(KeyA, OtherRegion));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveAliasAsync(new AliasRecord(Scope, "alias/nowhere", KeyA, T0, T0)));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyA, Grant(KeyA)));
+
+        var snapshot = await Store.LoadAsync();
+        Assert.Empty(snapshot.Aliases);
+        Assert.Empty(Assert.Single(snapshot.Keys).Grants);
+        AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyA));
+    }
+
+    // ---------------------------------------------------------------- deletion
+
+    [Fact]
+    public async Task Deleting_a_key_leaves_no_row_that_names_it_and_no_row_of_another_key_goes()
+    {
+        var doomed = await SaveKeyWithEverythingAsync(Scope, KeyA, "doomed");
+        // The same key id in another region and another key of the same account and region: both must survive.
+        var twin = await SaveKeyWithEverythingAsync(OtherRegion, KeyA, "twin");
+        var neighbour = await SaveKeyWithEverythingAsync(Scope, KeyB, "neighbour");
+        var before = await CountRowsNamingKeyAsync(Scope, KeyA);
+        var twinBefore = await CountRowsNamingKeyAsync(OtherRegion, KeyA);
+        var neighbourBefore = await CountRowsNamingKeyAsync(Scope, KeyB);
+
+        // Positive control: the count sees the key's rows in every place, so zero afterwards means they went.
+        Assert.NotEmpty(before);
+        Assert.All(before, place => Assert.True(place.Value > 0, $"The key has no rows in {place.Key} before the delete: the test does not exercise it."));
+
+        await Store.DeleteKeyAsync(Scope, KeyA);
+
+        AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyA));
+        AssertSameCounts(twinBefore, await CountRowsNamingKeyAsync(OtherRegion, KeyA));
+        AssertSameCounts(neighbourBefore, await CountRowsNamingKeyAsync(Scope, KeyB));
+        var snapshot = await Store.LoadAsync();
+        Assert.DoesNotContain(snapshot.Keys, k => k.Scope == doomed.Key.Scope && k.KeyId == doomed.Key.KeyId);
+        AssertSameKey(twin.Key, snapshot.Keys.Single(k => k.Scope == OtherRegion));
+        AssertSameKey(neighbour.Key, snapshot.Keys.Single(k => k.KeyId == KeyB));
+        Assert.Equal(
+            twin.Aliases.Concat(neighbour.Aliases).OrderBy(a => a.Arn, StringComparer.Ordinal),
+            snapshot.Aliases.OrderBy(a => a.Arn, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Deleting_a_key_alias_or_grant_that_is_not_there_changes_nothing()
+    {
+        var kept = await SaveKeyWithEverythingAsync(Scope, KeyA, "kept");
+
+        await Store.DeleteKeyAsync(Scope, KeyB);
+        await Store.DeleteKeyAsync(OtherRegion, KeyA);
+        await Store.DeleteAliasAsync(Scope, "alias/none");
+        await Store.DeleteAliasAsync(OtherRegion, kept.Aliases[0].AliasName);
+        await Store.DeleteGrantAsync(Scope, KeyA, Grant(KeyA).GrantId);
+        await Store.DeleteGrantAsync(Scope, KeyB, kept.Key.Grants.Keys.First());
+
+        var snapshot = await Store.LoadAsync();
+        AssertSameKey(kept.Key, Assert.Single(snapshot.Keys));
+        Assert.Equal(kept.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal), snapshot.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal));
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>A key with two material versions, tags, two aliases and two grants (one constrained), all saved.</summary>
+    private async Task<(KeyRecord Key, AliasRecord[] Aliases)> SaveKeyWithEverythingAsync(KeyScope scope, string keyId, string name)
+    {
+        var key = Key(keyId, scope) with
+        {
+            Description = name,
+            Materials = [Material(keyId, 1, T0, scope), Material(keyId, 2, T0.AddDays(1), scope)],
+            CurrentMaterialVersion = 2,
+            Tags = [new KeyTag("name", name), new KeyTag("team", "payments")],
+        };
+        await Store.SaveKeyAsync(key);
+        var grants = new[]
+        {
+            Grant(keyId),
+            Grant(keyId) with { Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, [KeyValuePair.Create("name", name)]) },
+        };
+        foreach (var grant in grants)
+        {
+            await Store.SaveGrantAsync(scope, keyId, grant);
+        }
+
+        AliasRecord[] aliases = [new(scope, $"alias/{name}", keyId, T0, T0), new(scope, $"alias/{name}-2", keyId, T0, T0)];
+        foreach (var alias in aliases)
+        {
+            await Store.SaveAliasAsync(alias);
+        }
+
+        return (key with { Grants = KeyRecord.NoGrants.AddRange(grants.Select(g => KeyValuePair.Create(g.GrantId, g))) }, aliases);
+    }
+
+    private static KeyRecord Key(string keyId, KeyScope scope) => new()
+    {
+        Scope = scope,
+        KeyId = keyId,
+        Description = string.Empty,
+        KeySpec = KeySpec.SYMMETRIC_DEFAULT,
+        KeyUsage = KeyUsageType.ENCRYPT_DECRYPT,
+        Origin = OriginType.AWS_KMS,
+        KeyState = KeyState.Enabled,
+        CreationDate = T0,
+        Policy = "{}",
+        Materials = [Material(keyId, 1, T0, scope)],
+        CurrentMaterialVersion = 1,
+    };
+
+    /// <summary>A material version whose label is unique per account, region, key and version.</summary>
+    private static KeyMaterialVersion Material(string keyId, int version, DateTimeOffset createdAt, KeyScope? scope = null)
+    {
+        var where = scope ?? Scope;
+        var label = $"kmsemu/test/{where.AccountId}/{where.Region}/{keyId}/{version}";
+        var materialId = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(label)));
+        return new KeyMaterialVersion(version, materialId, label, createdAt);
+    }
+
+    private static GrantRecord Grant(string keyId) => new()
+    {
+        GrantId = GrantToken.NewGrantId(),
+        Name = "grant-on-" + keyId,
+        GranteePrincipal = "arn:aws:iam::111122223333:user/dave",
+        Operations = [GrantOperation.Decrypt, GrantOperation.Encrypt],
+        IssuingAccount = Scope.AccountId,
+        CreationDate = T0.AddMinutes(5),
+    };
+
+    /// <summary>Every field of the key, its materials and tags in order, and its grants.</summary>
+    protected static void AssertSameKey(KeyRecord expected, KeyRecord actual)
+    {
+        // ImmutableArray and ImmutableSortedDictionary compare by reference: the collections are compared apart.
+        Assert.Equal(
+            expected with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants },
+            actual with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants });
+        Assert.Equal(expected.Materials.ToArray(), actual.Materials.ToArray());
+        Assert.Equal(expected.Tags.ToArray(), actual.Tags.ToArray());
+        AssertSameGrants(expected.Grants.Values, actual.Grants.Values);
+    }
+
+    /// <summary>The same grants (in any order), each with every field, its operations in order and its constraint.</summary>
+    protected static void AssertSameGrants(IEnumerable<GrantRecord> expected, IEnumerable<GrantRecord> actual)
+    {
+        var want = expected.OrderBy(g => g.GrantId, StringComparer.Ordinal).ToList();
+        var got = actual.OrderBy(g => g.GrantId, StringComparer.Ordinal).ToList();
+        Assert.Equal(want.Select(g => g.GrantId), got.Select(g => g.GrantId));
+        foreach (var (w, g) in want.Zip(got))
+        {
+            Assert.Equal(w with { Operations = [], Constraint = null }, g with { Operations = [], Constraint = null });
+            Assert.Equal(w.Operations.ToArray(), g.Operations.ToArray());
+            Assert.Equal(w.Constraint?.Kind, g.Constraint?.Kind);
+            Assert.Equal(w.Constraint?.Pairs.ToArray(), g.Constraint?.Pairs.ToArray());
+        }
+    }
+
+    private static void AssertSameCounts(IReadOnlyDictionary<string, long> expected, IReadOnlyDictionary<string, long> actual) =>
+        Assert.Equal(expected.OrderBy(p => p.Key, StringComparer.Ordinal), actual.OrderBy(p => p.Key, StringComparer.Ordinal));
+
+    private static void AssertNoRowsNaming(IReadOnlyDictionary<string, long> counts)
+    {
+        Assert.NotEmpty(counts);
+        Assert.All(counts, place => Assert.True(place.Value == 0, $"{place.Value} row(s) in {place.Key} still name the key."));
+    }
+}
