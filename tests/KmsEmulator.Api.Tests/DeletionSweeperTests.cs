@@ -40,7 +40,9 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
             .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
     }
 
-    private KeyService Keys => _services.GetRequiredService<KeyService>();
+    private KeyLifecycleService Keys => _services.GetRequiredService<KeyLifecycleService>();
+
+    private KeyWriter Writer => _services.GetRequiredService<KeyWriter>();
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -112,13 +114,13 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
 
         await Assert.ThrowsAsync<IOException>(() => Keys.CreateKeyAsync(Scope, Symmetric(), CancellationToken.None));
         var created = Assert.Single(_hsm.Created);
-        Assert.Equal([created], Keys.PendingDestroys);
+        Assert.Equal([created], Writer.PendingDestroys);
         Assert.Empty(_hsm.Destroyed);
 
         AdvanceBySweeps(1);
 
         Assert.Equal(created, await _hsm.FirstDestroy.Task.WaitAsync(Bound));
-        Assert.Empty(Keys.PendingDestroys);
+        Assert.Empty(Writer.PendingDestroys);
         Assert.Empty(_store.Deleted);
     }
 

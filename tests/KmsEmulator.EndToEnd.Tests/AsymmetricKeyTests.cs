@@ -245,7 +245,7 @@ public sealed class AsymmetricKeyTests(HostFixture fixture) : IClassFixture<Host
             }
 
             host.Clock.Advance(TimeSpan.FromDays(7) + TimeSpan.FromMinutes(1));
-            await host.Services.GetRequiredService<KeyService>().DeleteExpiredKeysAsync(CancellationToken.None);
+            await host.Services.GetRequiredService<KeyLifecycleService>().DeleteExpiredKeysAsync(CancellationToken.None);
 
             var hsm = host.Services.GetRequiredService<IKeyMaterialBackend>();
             foreach (var label in labels)

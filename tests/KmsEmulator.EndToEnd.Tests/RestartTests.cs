@@ -21,7 +21,7 @@ public sealed class RestartTests : IAsyncLifetime
     public async Task A_restart_destroys_HSM_objects_that_no_key_metadata_refers_to()
     {
         // What a crash between "create the material in the HSM" and "commit the key row" leaves behind.
-        var keyService = _host.Services.GetRequiredService<KeyService>();
+        var keyService = _host.Services.GetRequiredService<KeyWriter>();
         var hsm = _host.Services.GetRequiredService<IKeyMaterialBackend>();
         var orphan = keyService.HsmLabelPrefix + "11111111-2222-3333-4444-555555555555/1";
         await hsm.CreateAesKeyAsync(orphan);
@@ -35,7 +35,7 @@ public sealed class RestartTests : IAsyncLifetime
         _host = await _host.RestartAsync();
 
         var after = _host.Services.GetRequiredService<IKeyMaterialBackend>();
-        var prefix = _host.Services.GetRequiredService<KeyService>().HsmLabelPrefix;
+        var prefix = _host.Services.GetRequiredService<KeyWriter>().HsmLabelPrefix;
         Assert.False(await after.ExistsAsync(orphan));
         Assert.Equal(keptLabels, (await after.IndexAsync(prefix, [])).Unexpected);
         Assert.Single(keptLabels);

@@ -9,7 +9,7 @@ namespace KmsEmulator.Api.Hosting;
 /// Removes keys whose deletion waiting period has ended, on a timer of the injected clock. Callers stop seeing such
 /// keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
-public sealed partial class DeletionSweeper(KeyService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger)
+public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger)
     : IHostedService, IDisposable
 {
     private ITimer? _timer;

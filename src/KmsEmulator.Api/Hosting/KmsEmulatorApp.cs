@@ -122,8 +122,8 @@ public static class KmsEmulatorApp
     /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>
     private static async Task LoadAsync(IServiceProvider services, StoreSnapshot snapshot)
     {
-        services.GetRequiredService<KeyCatalog>().Load(snapshot.Keys, snapshot.Aliases);
-        var inventory = await services.GetRequiredService<KeyService>().ReconcileAsync(CancellationToken.None);
+        services.GetRequiredService<KeyWriter>().LoadCatalog(snapshot);
+        var inventory = await services.GetRequiredService<KeyLifecycleService>().ReconcileAsync(CancellationToken.None);
         services.GetRequiredService<KmsReadiness>().MarkReady(inventory);
     }
 

@@ -21,7 +21,13 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyCatalog>();
         services.AddSingleton<KeyLifecycle>();
         services.AddSingleton<KeyResolver>();
-        services.AddSingleton<KeyService>();
+        services.AddSingleton<KeyWriter>();
+        services.AddSingleton<KeyLifecycleService>();
+        services.AddSingleton<AliasService>();
+        services.AddSingleton<TagService>();
+        services.AddSingleton<KeyPolicyService>();
+        services.AddSingleton<GrantService>();
+        services.AddSingleton<KeyCryptoService>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
         services.AddSingleton<IKnownPrincipals, KnownPrincipals>();

@@ -4,7 +4,7 @@ namespace KmsEmulator.Api.Keys;
 
 /// <summary>
 /// The in-memory view of the store that every request reads, so that the cryptographic hot path never touches
-/// SQLite. Records are immutable; writers (serialised by <see cref="KeyService"/>) persist first, then swap the
+/// SQLite. Records are immutable; writers (serialised by <see cref="KeyWriter"/>) persist first, then swap the
 /// record in here.
 /// </summary>
 public sealed class KeyCatalog

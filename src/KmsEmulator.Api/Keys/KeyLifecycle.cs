@@ -4,7 +4,7 @@ namespace KmsEmulator.Api.Keys;
 
 /// <summary>
 /// Time-dependent key visibility on the injected clock: a key whose deletion date has passed is gone for
-/// every caller at that instant, even before the sweep (<see cref="KeyService.DeleteExpiredKeysAsync"/>)
+/// every caller at that instant, even before the sweep (<see cref="KeyLifecycleService.DeleteExpiredKeysAsync"/>)
 /// has removed its material and rows. Tests and users move the clock; nothing waits on wall time.
 /// </summary>
 public sealed class KeyLifecycle(KeyCatalog catalog, TimeProvider clock)

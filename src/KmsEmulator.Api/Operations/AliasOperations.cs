@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>CreateAlias, UpdateAlias, DeleteAlias, ListAliases.</summary>
-public sealed class AliasOperations(KeyService keys) : IOperationGroup
+public sealed class AliasOperations(AliasService aliasService) : IOperationGroup
 {
     private const string TargetKeyId = nameof(CreateAliasRequest.TargetKeyId);
     private const string KeyId = nameof(ListAliasesRequest.KeyId);
@@ -17,7 +17,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
             KmsOperation.CreateAlias,
             async c =>
             {
-                await keys.CreateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
+                await aliasService.CreateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
@@ -26,7 +26,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
             KmsOperation.UpdateAlias,
             async c =>
             {
-                await keys.UpdateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
+                await aliasService.UpdateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
             [
@@ -38,7 +38,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
             KmsOperation.DeleteAlias,
             async c =>
             {
-                await keys.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
+                await aliasService.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
                 return new EmptyResponse();
             },
             [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)],
@@ -68,7 +68,7 @@ public sealed class AliasOperations(KeyService keys) : IOperationGroup
 
     private ValueTask<ListAliasesResponse> ListAliases(OperationContext<ListAliasesRequest> context)
     {
-        var aliases = keys.ListAliases(context.Scope, context.OptionalKey(KeyId)?.KeyId);
+        var aliases = aliasService.ListAliases(context.Scope, context.OptionalKey(KeyId)?.KeyId);
         var page = Paging.Take(aliases, a => a.AliasName, context.Request.Marker, context.Request.Limit, defaultLimit: 50, maxLimit: 100);
         return ValueTask.FromResult(new ListAliasesResponse
         {

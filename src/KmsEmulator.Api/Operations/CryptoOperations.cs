@@ -8,7 +8,7 @@ namespace KmsEmulator.Api.Operations;
 /// Encrypt, Decrypt, ReEncrypt with symmetric keys (the emulator's ciphertext format) and RSA keys (RSAES-OAEP,
 /// raw ciphertexts that Decrypt takes with the KeyId).
 /// </summary>
-public sealed class CryptoOperations(KeyService keys) : IOperationGroup
+public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(EncryptRequest.KeyId);
     private const string SourceKeyId = nameof(ReEncryptRequest.SourceKeyId);
@@ -75,7 +75,7 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var plan = EncryptPlan(context);
-        var blob = await keys.EncryptAsync(key, plan, context.Request.Plaintext!, context.Request.EncryptionContext, context.CancellationToken);
+        var blob = await crypto.EncryptAsync(key, plan, context.Request.Plaintext!, context.Request.EncryptionContext, context.CancellationToken);
         return new EncryptResponse { CiphertextBlob = blob, KeyId = key.Arn, EncryptionAlgorithm = plan.Algorithm.ToWire() };
     }
 
@@ -83,7 +83,7 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var plan = DecryptPlan(context);
-        var (plaintext, material) = await keys.DecryptAsync(key, plan, context.Ciphertext(KeyId), context.Request.EncryptionContext, context.CancellationToken);
+        var (plaintext, material) = await crypto.DecryptAsync(key, plan, context.Ciphertext(KeyId), context.Request.EncryptionContext, context.CancellationToken);
         return new DecryptResponse { KeyId = key.Arn, Plaintext = plaintext, EncryptionAlgorithm = plan.Algorithm.ToWire(), KeyMaterialId = material?.MaterialId };
     }
 
@@ -94,11 +94,11 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
         var destination = context.Key(DestinationKeyId);
         var sourcePlan = SourcePlan(context);
 
-        var (plaintext, sourceMaterial) = await keys.DecryptAsync(source, sourcePlan, context.Ciphertext(SourceKeyId), request.SourceEncryptionContext, context.CancellationToken);
+        var (plaintext, sourceMaterial) = await crypto.DecryptAsync(source, sourcePlan, context.Ciphertext(SourceKeyId), request.SourceEncryptionContext, context.CancellationToken);
         try
         {
             var destinationPlan = DestinationPlan(context, plaintext.Length);
-            var blob = await keys.EncryptAsync(destination, destinationPlan, plaintext, request.DestinationEncryptionContext, context.CancellationToken);
+            var blob = await crypto.EncryptAsync(destination, destinationPlan, plaintext, request.DestinationEncryptionContext, context.CancellationToken);
             return new ReEncryptResponse
             {
                 CiphertextBlob = blob,
@@ -132,7 +132,7 @@ public sealed class CryptoOperations(KeyService keys) : IOperationGroup
     private async ValueTask DecryptAndDiscardAsync(
         KeyRecord key, EncryptionPlan plan, KeyCiphertext ciphertext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
     {
-        var (plaintext, _) = await keys.DecryptAsync(key, plan, ciphertext, context, cancellationToken);
+        var (plaintext, _) = await crypto.DecryptAsync(key, plan, ciphertext, context, cancellationToken);
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(plaintext);
     }
 

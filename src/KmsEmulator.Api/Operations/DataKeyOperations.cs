@@ -9,7 +9,7 @@ namespace KmsEmulator.Api.Operations;
 /// GenerateDataKey, GenerateDataKeyWithoutPlaintext (under symmetric keys only), GenerateRandom. Data-key bytes come
 /// from the HSM.
 /// </summary>
-public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
+public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(GenerateDataKeyRequest.KeyId);
 
@@ -45,8 +45,8 @@ public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
     {
         var request = context.Request;
         var key = context.Key(KeyId);
-        var plaintext = await keys.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
-        var blob = await keys.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
+        var plaintext = await crypto.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
+        var blob = await crypto.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
         return new GenerateDataKeyResponse { CiphertextBlob = blob, Plaintext = plaintext, KeyId = key.Arn, KeyMaterialId = key.CurrentMaterial?.MaterialId };
     }
 
@@ -54,10 +54,10 @@ public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
     {
         var request = context.Request;
         var key = context.Key(KeyId);
-        var plaintext = await keys.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
+        var plaintext = await crypto.GenerateRandomAsync(DataKeyLength(request.KeySpec, request.NumberOfBytes), context.CancellationToken);
         try
         {
-            var blob = await keys.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
+            var blob = await crypto.EncryptAsync(key, plaintext, request.EncryptionContext, context.CancellationToken);
             return new GenerateDataKeyWithoutPlaintextResponse { CiphertextBlob = blob, KeyId = key.Arn, KeyMaterialId = key.CurrentMaterial?.MaterialId };
         }
         finally
@@ -76,7 +76,7 @@ public sealed class DataKeyOperations(KeyService keys) : IOperationGroup
 
         CryptoOperations.RecipientNotSupported(request.Recipient);
         var count = request.NumberOfBytes ?? throw KmsErrors.Validation("NumberOfBytes is required.");
-        return new GenerateRandomResponse { Plaintext = await keys.GenerateRandomAsync(count, context.CancellationToken) };
+        return new GenerateRandomResponse { Plaintext = await crypto.GenerateRandomAsync(count, context.CancellationToken) };
     }
 
     /// <summary>Exactly one of KeySpec (AES_256 = 32 bytes, AES_128 = 16 bytes) and NumberOfBytes; AWS answers both mistakes with one text.</summary>

@@ -9,7 +9,7 @@ namespace KmsEmulator.Api.Operations;
 /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a key pair made by the HSM, its private key (PKCS#8)
 /// encrypted under a symmetric KMS key in the symmetric ciphertext format.
 /// </summary>
-public sealed class DataKeyPairOperations(KeyService keys) : IOperationGroup
+public sealed class DataKeyPairOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(GenerateDataKeyPairRequest.KeyId);
 
@@ -44,7 +44,7 @@ public sealed class DataKeyPairOperations(KeyService keys) : IOperationGroup
     {
         var request = context.Request;
         var key = context.Key(KeyId);
-        var pair = await keys.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
+        var pair = await crypto.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
 
         // The pipeline zeroes PrivateKeyPlaintext once the response is written.
         return new GenerateDataKeyPairResponse
@@ -63,7 +63,7 @@ public sealed class DataKeyPairOperations(KeyService keys) : IOperationGroup
     {
         var request = context.Request;
         var key = context.Key(KeyId);
-        var pair = await keys.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
+        var pair = await crypto.GenerateDataKeyPairAsync(key, AlgorithmRules.DataKeyPair(request.KeyPairSpec!), request.EncryptionContext, context.CancellationToken);
         CryptographicOperations.ZeroMemory(pair.PrivateKeyPkcs8);
         return new GenerateDataKeyPairWithoutPlaintextResponse
         {

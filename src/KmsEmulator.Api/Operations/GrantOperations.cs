@@ -6,7 +6,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.</summary>
-public sealed class GrantOperations(KeyService keys) : IOperationGroup
+public sealed class GrantOperations(GrantService grantService) : IOperationGroup
 {
     private const string KeyId = nameof(CreateGrantRequest.KeyId);
 
@@ -27,23 +27,23 @@ public sealed class GrantOperations(KeyService keys) : IOperationGroup
             KmsOperation.RetireGrant,
             async c =>
             {
-                await keys.DeleteGrantAsync(c.Key(KeyId), RetiredGrantId(c.Request), c.CancellationToken);
+                await grantService.DeleteGrantAsync(c.Key(KeyId), RetiredGrantId(c.Request), c.CancellationToken);
                 return new EmptyResponse();
             },
             // The grant token names the key when KeyId is absent, so that authorization sees the grant's key.
             [new() { Member = KeyId, Identifier = RetiredGrantKey, Forms = KeyIdentifierForms.KeyIdOrArn }],
             dryRun: r => r.DryRun,
-            check: c => KeyService.FindGrant(c.Key(KeyId), RetiredGrantId(c.Request)));
+            check: c => GrantService.FindGrant(c.Key(KeyId), RetiredGrantId(c.Request)));
         table.Add<RevokeGrantRequest, EmptyResponse>(
             KmsOperation.RevokeGrant,
             async c =>
             {
-                await keys.DeleteGrantAsync(c.Key(KeyId), c.Request.GrantId!, c.CancellationToken);
+                await grantService.DeleteGrantAsync(c.Key(KeyId), c.Request.GrantId!, c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
             dryRun: r => r.DryRun,
-            check: c => KeyService.FindGrant(c.Key(KeyId), c.Request.GrantId!));
+            check: c => GrantService.FindGrant(c.Key(KeyId), c.Request.GrantId!));
     }
 
     /// <summary>The domain view of a CreateGrant request; ValidationException for two encryption context constraints.</summary>
@@ -97,7 +97,7 @@ public sealed class GrantOperations(KeyService keys) : IOperationGroup
 
     private async ValueTask<CreateGrantResponse> CreateGrant(OperationContext<CreateGrantRequest> context)
     {
-        var (grant, token) = await keys.CreateGrantAsync(
+        var (grant, token) = await grantService.CreateGrantAsync(
             context.Key(KeyId), ToNewGrant(context.Request), context.RequestContext.Caller.AccountId, context.CancellationToken);
         return new CreateGrantResponse { GrantId = grant.GrantId, GrantToken = token };
     }
@@ -106,7 +106,7 @@ public sealed class GrantOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var request = context.Request;
-        var grants = KeyService.ListGrants(key, request.GrantId, request.GranteePrincipal, request.GranteeServicePrincipal);
+        var grants = GrantService.ListGrants(key, request.GrantId, request.GranteePrincipal, request.GranteeServicePrincipal);
         var page = Paging.Take(grants, g => g.GrantId, request.Marker, request.Limit, defaultLimit: 50, maxLimit: 100);
         return ValueTask.FromResult(new ListGrantsResponse
         {
@@ -124,7 +124,7 @@ public sealed class GrantOperations(KeyService keys) : IOperationGroup
             throw KmsErrors.Validation("1 validation error detected: Value null at 'retiringPrincipal' failed to satisfy constraint: Member must not be null");
         }
 
-        var grants = keys.ListRetirableGrants(context.Scope, request.RetiringPrincipal, request.RetiringServicePrincipal);
+        var grants = grantService.ListRetirableGrants(context.Scope, request.RetiringPrincipal, request.RetiringServicePrincipal);
         var page = Paging.Take(grants, g => g.Grant.GrantId, request.Marker, request.Limit, defaultLimit: 50, maxLimit: 100);
         return ValueTask.FromResult(new ListGrantsResponse
         {

@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>DeriveSharedSecret: raw ECDH with a KEY_AGREEMENT key on a NIST curve; the private key stays in the HSM.</summary>
-public sealed class KeyAgreementOperations(KeyService keys) : IOperationGroup
+public sealed class KeyAgreementOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(DeriveSharedSecretRequest.KeyId);
 
@@ -26,7 +26,7 @@ public sealed class KeyAgreementOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var algorithm = AlgorithmRules.KeyAgreement(key, context.Request.KeyAgreementAlgorithm!);
-        var secret = await keys.DeriveSharedSecretAsync(key, context.Request.PublicKey!, context.CancellationToken);
+        var secret = await crypto.DeriveSharedSecretAsync(key, context.Request.PublicKey!, context.CancellationToken);
         return new DeriveSharedSecretResponse
         {
             KeyId = key.Arn,

@@ -6,7 +6,7 @@ using KmsEmulator.Policy;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.</summary>
-public sealed class KeyLifecycleOperations(KeyService keys, KeyLifecycle lifecycle, IAuthorizer authorizer) : IOperationGroup
+public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycle lifecycle, IAuthorizer authorizer) : IOperationGroup
 {
     private const string KeyId = nameof(DescribeKeyRequest.KeyId);
 

@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>GenerateMac and VerifyMac with GENERATE_VERIFY_MAC (HMAC) keys; the secret stays in the HSM.</summary>
-public sealed class MacOperations(KeyService keys) : IOperationGroup
+public sealed class MacOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(GenerateMacRequest.KeyId);
 
@@ -31,7 +31,7 @@ public sealed class MacOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var plan = AlgorithmRules.Mac(key, context.Request.MacAlgorithm!);
-        var mac = await keys.GenerateMacAsync(key, plan, context.Request.Message!, context.CancellationToken);
+        var mac = await crypto.GenerateMacAsync(key, plan, context.Request.Message!, context.CancellationToken);
         return new GenerateMacResponse { KeyId = key.Arn, Mac = mac, MacAlgorithm = plan.Algorithm.ToWire() };
     }
 
@@ -39,7 +39,7 @@ public sealed class MacOperations(KeyService keys) : IOperationGroup
     {
         var key = context.Key(KeyId);
         var plan = AlgorithmRules.Mac(key, context.Request.MacAlgorithm!);
-        await keys.VerifyMacAsync(key, plan, context.Request.Message!, context.Request.Mac!, context.CancellationToken);
+        await crypto.VerifyMacAsync(key, plan, context.Request.Message!, context.Request.Mac!, context.CancellationToken);
         return new VerifyMacResponse { KeyId = key.Arn, MacValid = true, MacAlgorithm = plan.Algorithm.ToWire() };
     }
 }

@@ -7,7 +7,7 @@ using KmsEmulator.Policy;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are stored exactly as given and evaluated in strict mode.</summary>
-public sealed class PolicyOperations(KeyService keys, IAuthorizer authorizer) : IOperationGroup
+public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer authorizer) : IOperationGroup
 {
     private const string KeyId = nameof(GetKeyPolicyRequest.KeyId);
 
@@ -30,7 +30,7 @@ public sealed class PolicyOperations(KeyService keys, IAuthorizer authorizer) : 
                 var key = c.Key(KeyId);
                 authorizer.CheckNewKeyPolicy(c.RequestContext, c.Request.Policy!, key.Arn, key.Scope.AccountId, c.Request.BypassPolicyLockoutSafetyCheck == true);
 
-                await keys.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
+                await policies.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);

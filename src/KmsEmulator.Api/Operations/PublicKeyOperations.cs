@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>GetPublicKey: the DER SubjectPublicKeyInfo of an asymmetric key, with the algorithms its usage offers.</summary>
-public sealed class PublicKeyOperations(KeyService keys) : IOperationGroup
+public sealed class PublicKeyOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(GetPublicKeyRequest.KeyId);
 
@@ -19,7 +19,7 @@ public sealed class PublicKeyOperations(KeyService keys) : IOperationGroup
     private async ValueTask<GetPublicKeyResponse> GetPublicKey(OperationContext<GetPublicKeyRequest> context)
     {
         var key = context.Key(KeyId);
-        var publicKey = await keys.GetPublicKeyAsync(key, context.CancellationToken);
+        var publicKey = await crypto.GetPublicKeyAsync(key, context.CancellationToken);
         var capability = KeySpecCapabilities.For(key.KeySpec);
         return new GetPublicKeyResponse
         {

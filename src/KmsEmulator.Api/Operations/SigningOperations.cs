@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>Sign and Verify with SIGN_VERIFY key pairs (RSA, ECDSA, Ed25519); the private key stays in the HSM.</summary>
-public sealed class SigningOperations(KeyService keys) : IOperationGroup
+public sealed class SigningOperations(KeyCryptoService crypto) : IOperationGroup
 {
     private const string KeyId = nameof(SignRequest.KeyId);
 
@@ -32,7 +32,7 @@ public sealed class SigningOperations(KeyService keys) : IOperationGroup
         var request = context.Request;
         var key = context.Key(KeyId);
         var plan = Plan(key, request.SigningAlgorithm, request.MessageType, request.Message);
-        var signature = await keys.SignAsync(key, plan, request.Message!, context.CancellationToken);
+        var signature = await crypto.SignAsync(key, plan, request.Message!, context.CancellationToken);
         return new SignResponse { KeyId = key.Arn, Signature = signature, SigningAlgorithm = plan.Algorithm.ToWire() };
     }
 
@@ -41,7 +41,7 @@ public sealed class SigningOperations(KeyService keys) : IOperationGroup
         var request = context.Request;
         var key = context.Key(KeyId);
         var plan = Plan(key, request.SigningAlgorithm, request.MessageType, request.Message);
-        await keys.VerifyAsync(key, plan, request.Message!, request.Signature!, context.CancellationToken);
+        await crypto.VerifyAsync(key, plan, request.Message!, request.Signature!, context.CancellationToken);
         return new VerifyResponse { KeyId = key.Arn, SignatureValid = true, SigningAlgorithm = plan.Algorithm.ToWire() };
     }
 

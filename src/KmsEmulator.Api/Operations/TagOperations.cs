@@ -5,7 +5,7 @@ using KmsEmulator.Api.Pipeline;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>TagResource, UntagResource, ListResourceTags.</summary>
-public sealed class TagOperations(KeyService keys) : IOperationGroup
+public sealed class TagOperations(TagService tags) : IOperationGroup
 {
     private const string KeyId = nameof(TagResourceRequest.KeyId);
 
@@ -15,7 +15,7 @@ public sealed class TagOperations(KeyService keys) : IOperationGroup
             KmsOperation.TagResource,
             async c =>
             {
-                await keys.TagAsync(c.Key(KeyId), ToDomain(c.Request.Tags), c.CancellationToken);
+                await tags.TagAsync(c.Key(KeyId), ToDomain(c.Request.Tags), c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
@@ -23,7 +23,7 @@ public sealed class TagOperations(KeyService keys) : IOperationGroup
             KmsOperation.UntagResource,
             async c =>
             {
-                await keys.UntagAsync(c.Key(KeyId), c.Request.TagKeys ?? [], c.CancellationToken);
+                await tags.UntagAsync(c.Key(KeyId), c.Request.TagKeys ?? [], c.CancellationToken);
                 return new EmptyResponse();
             },
             [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);

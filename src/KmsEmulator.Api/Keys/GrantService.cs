@@ -1,7 +1,10 @@
 namespace KmsEmulator.Api.Keys;
 
-/// <summary>Grants: create (idempotent by Name), find, list, retire and revoke. Grants take effect at once.</summary>
-public sealed partial class KeyService
+/// <summary>
+/// Grants: create (idempotent by Name), find, list, retire and revoke. Grants take effect at once. Writes go through
+/// <see cref="KeyWriter"/>, whose lock makes the checks here and the write one step.
+/// </summary>
+public sealed class GrantService(KeyWriter writer, KeyLifecycle lifecycle)
 {
     /// <summary>AWS's quota of grants per KMS key.</summary>
     public const int MaxGrantsPerKey = 50_000;
@@ -13,42 +16,44 @@ public sealed partial class KeyService
     public async Task<(GrantRecord Grant, string Token)> CreateGrantAsync(KeyRecord key, NewGrant request, string issuingAccount, CancellationToken cancellationToken)
     {
         GrantRules.Check(key, request);
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            var current = lifecycle.FindLive(key.Scope, key.KeyId) ?? throw KmsErrors.KeyDoesNotExist(key.Arn);
-            if (request.Name is not null && current.Grants.Values.FirstOrDefault(g => g.IsSameGrant(request, issuingAccount)) is { } existing)
+        var (current, grant) = await writer.AddGrantAsync(
+            key,
+            current =>
             {
-                return (existing, GrantToken.Issue(current.Scope, current.KeyId, existing.GrantId));
-            }
+                if (request.Name is not null && current.Grants.Values.FirstOrDefault(g => g.IsSameGrant(request, issuingAccount)) is { } existing)
+                {
+                    return existing;
+                }
 
-            if (current.Grants.Count >= MaxGrantsPerKey)
-            {
-                throw KmsErrors.GrantLimitExceeded(current.Arn, MaxGrantsPerKey);
-            }
+                if (current.Grants.Count >= MaxGrantsPerKey)
+                {
+                    throw KmsErrors.GrantLimitExceeded(current.Arn, MaxGrantsPerKey);
+                }
 
-            var grant = new GrantRecord
-            {
-                GrantId = GrantToken.NewGrantId(),
-                Name = request.Name,
-                GranteePrincipal = request.GranteePrincipal,
-                GranteeServicePrincipal = request.GranteeServicePrincipal,
-                RetiringPrincipal = request.RetiringPrincipal,
-                RetiringServicePrincipal = request.RetiringServicePrincipal,
-                Operations = request.Operations,
-                Constraint = request.Constraint,
-                SourceArn = request.SourceArn,
-                IssuingAccount = issuingAccount,
-                CreationDate = lifecycle.Now,
-            };
-            await store.SaveGrantAsync(current.Scope, current.KeyId, grant, cancellationToken);
-            catalog.Put(current with { Grants = current.Grants.Add(grant.GrantId, grant) });
-            return (grant, GrantToken.Issue(current.Scope, current.KeyId, grant.GrantId));
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+                return new GrantRecord
+                {
+                    GrantId = GrantToken.NewGrantId(),
+                    Name = request.Name,
+                    GranteePrincipal = request.GranteePrincipal,
+                    GranteeServicePrincipal = request.GranteeServicePrincipal,
+                    RetiringPrincipal = request.RetiringPrincipal,
+                    RetiringServicePrincipal = request.RetiringServicePrincipal,
+                    Operations = request.Operations,
+                    Constraint = request.Constraint,
+                    SourceArn = request.SourceArn,
+                    IssuingAccount = issuingAccount,
+                    CreationDate = lifecycle.Now,
+                };
+            },
+            cancellationToken);
+        return (grant, GrantToken.Issue(current.Scope, current.KeyId, grant.GrantId));
+    }
+
+    /// <summary>Deletes a grant (RetireGrant and RevokeGrant differ only in who may call them).</summary>
+    public Task DeleteGrantAsync(KeyRecord key, string grantId, CancellationToken cancellationToken)
+    {
+        CheckGrantId(grantId);
+        return writer.DeleteGrantAsync(key, current => FindGrant(current, grantId), cancellationToken);
     }
 
     /// <summary>The grant <paramref name="grantId"/> of <paramref name="key"/>: InvalidGrantIdException for a malformed id, NotFoundException for an unknown one.</summary>
@@ -90,22 +95,4 @@ public sealed partial class KeyService
                 || (retiringServicePrincipal is not null && x.Grant.RetiringServicePrincipal == retiringServicePrincipal))
             .OrderBy(x => x.Grant.GrantId, StringComparer.Ordinal)
             .ToList();
-
-    /// <summary>Deletes a grant (RetireGrant and RevokeGrant differ only in who may call them).</summary>
-    public async Task DeleteGrantAsync(KeyRecord key, string grantId, CancellationToken cancellationToken)
-    {
-        CheckGrantId(grantId);
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            var current = lifecycle.FindLive(key.Scope, key.KeyId) ?? throw KmsErrors.KeyDoesNotExist(key.Arn);
-            _ = FindGrant(current, grantId);
-            await store.DeleteGrantAsync(current.Scope, current.KeyId, grantId, cancellationToken);
-            catalog.Put(current with { Grants = current.Grants.Remove(grantId) });
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
 }

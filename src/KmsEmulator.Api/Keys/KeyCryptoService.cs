@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using KmsEmulator.Api.Generated;
 using KmsEmulator.Hsm;
 
 namespace KmsEmulator.Api.Keys;
@@ -12,40 +11,46 @@ namespace KmsEmulator.Api.Keys;
 public sealed record DataKeyPair(byte[] PublicKey, byte[] PrivateKeyPkcs8, byte[] PrivateKeyCiphertext, KeyMaterialVersion Material);
 
 /// <summary>
-/// Asymmetric, HMAC and key-agreement cryptography. Private keys and HMAC secrets stay in the HSM; the checks of
-/// <see cref="AlgorithmRules"/> run before any HSM call, and HSM failures become KMS errors here.
+/// Every use of key material: symmetric encryption in our ciphertext format, data keys and data key pairs, random
+/// bytes, RSA encryption, signing, HMAC and key agreement. Material stays in the HSM; nothing here writes. The checks
+/// of <see cref="AlgorithmRules"/> run before any HSM call, and HSM failures a request can cause become KMS errors here.
 /// </summary>
-public sealed partial class KeyService
+public sealed class KeyCryptoService(IKeyMaterialBackend hsm)
 {
-    /// <summary>What the HSM holds for one material version of a key, to create it or to check it.</summary>
-    public static HsmKeyDescription DescribeMaterial(KeyRecord key, KeyMaterialVersion material) =>
-        DescribeMaterial(material.HsmLabel, key.KeySpec, key.KeyUsage);
+    private const int MaxEncryptionContextBytes = 8192;
 
-    private static HsmKeyDescription DescribeMaterial(string label, KeySpec spec, KeyUsageType usage)
+    /// <summary>Encrypts under the key's current material; returns the ciphertext blob.</summary>
+    public async Task<byte[]> EncryptAsync(KeyRecord key, ReadOnlyMemory<byte> plaintext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
     {
-        var capability = KeySpecCapabilities.For(spec);
-        return capability.Material is { } material
-            ? new HsmKeyDescription(label, material, AlgorithmCapabilities.HsmUsage(usage))
-            : throw KmsErrors.UnsupportedKeySpec(spec, capability.UnsupportedReason);
+        var material = key.CurrentMaterial ?? throw KmsErrors.InvalidState($"{key.Arn} is pending import.");
+        var header = SymmetricCiphertext.CreateHeader(key.KeyId, material.Version);
+        var aad = BuildAad(header, context);
+        var iv = new byte[SymmetricCiphertext.IvLength];
+        RandomNumberGenerator.Fill(iv);
+        var sealedBytes = await hsm.EncryptAesGcmAsync(material.HsmLabel, iv, aad, plaintext, cancellationToken);
+        return SymmetricCiphertext.Assemble(header, iv, sealedBytes);
     }
 
-    /// <summary>Creates the HSM object(s) of a new key's first material version: AES key, HMAC secret or key pair.</summary>
-    private async Task CreateMaterialAsync(string label, KeySpec spec, KeyUsageType usage, CancellationToken cancellationToken)
+    /// <summary>Decrypts a blob made by <see cref="EncryptAsync"/> under <paramref name="key"/>.</summary>
+    public async Task<(byte[] Plaintext, KeyMaterialVersion Material)> DecryptAsync(
+        KeyRecord key, SymmetricCiphertext ciphertext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
     {
-        var material = DescribeMaterial(label, spec, usage);
-        if (material.Spec == HsmKeySpec.Aes256)
+        var material = key.FindMaterial(ciphertext.MaterialVersion) ?? throw KmsErrors.InvalidCiphertext();
+        var aad = BuildAad(ciphertext.Header.Span, context);
+        try
         {
-            await hsm.CreateAesKeyAsync(label, cancellationToken);
+            var plaintext = await hsm.DecryptAesGcmAsync(material.HsmLabel, ciphertext.Iv, aad, ciphertext.CiphertextAndTag, cancellationToken);
+            return (plaintext, material);
         }
-        else if (material.Usage == HsmKeyUsage.GenerateVerifyMac)
+        catch (HsmException e) when (e.Kind is HsmErrorKind.AuthenticationFailed or HsmErrorKind.InvalidInput)
         {
-            await hsm.CreateHmacKeyAsync(label, material.Spec, cancellationToken);
-        }
-        else
-        {
-            await hsm.CreateKeyPairAsync(label, material.Spec, material.Usage, cancellationToken);
+            throw KmsErrors.InvalidCiphertext();
         }
     }
+
+    /// <summary>Random bytes from the HSM's generator.</summary>
+    public async Task<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken) =>
+        await hsm.GenerateRandomAsync(count, cancellationToken);
 
     /// <summary>The key pair's public key as DER SubjectPublicKeyInfo.</summary>
     public Task<byte[]> GetPublicKeyAsync(KeyRecord key, CancellationToken cancellationToken)
@@ -151,6 +156,19 @@ public sealed partial class KeyService
             throw;
         }
     }
+
+    private static byte[] BuildAad(ReadOnlySpan<byte> header, IReadOnlyDictionary<string, string>? context)
+    {
+        // Measured before encoding: the encoding's 2-byte length fields cannot hold arbitrarily long keys or values.
+        var size = context?.Sum(pair => System.Text.Encoding.UTF8.GetByteCount(pair.Key) + System.Text.Encoding.UTF8.GetByteCount(pair.Value)) ?? 0;
+        if (size > MaxEncryptionContextBytes)
+        {
+            throw KmsErrors.Validation($"The encryption context is too large; KmsEmulator accepts at most {MaxEncryptionContextBytes} bytes of keys and values.");
+        }
+
+        return EncryptionContextEncoding.BuildAad(header, context);
+    }
+
 
     private static KeyMaterialVersion MaterialOf(KeyRecord key) =>
         key.CurrentMaterial ?? throw KmsErrors.InvalidState($"{key.Arn} is pending import.");

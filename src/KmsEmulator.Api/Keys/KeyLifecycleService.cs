@@ -1,0 +1,148 @@
+using System.Security.Cryptography;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Hsm;
+using Microsoft.Extensions.Logging;
+
+namespace KmsEmulator.Api.Keys;
+
+/// <summary>
+/// A key's life: creation, enabling and disabling, its description, scheduling and cancelling deletion, the sweep that
+/// removes keys whose waiting period is over, and the start-up check that store and HSM agree. Writes go through
+/// <see cref="KeyWriter"/>; when a key becomes invisible is <see cref="KeyLifecycle"/>'s rule.
+/// </summary>
+public sealed partial class KeyLifecycleService(
+    KeyWriter writer,
+    KeyLifecycle lifecycle,
+    KeyCatalog catalog,
+    IKeyMaterialBackend hsm,
+    ILogger<KeyLifecycleService> logger)
+{
+    public async Task<KeyRecord> CreateKeyAsync(KeyScope scope, NewKey request, CancellationToken cancellationToken)
+    {
+        TagService.ValidateTags(request.Tags, []);
+        var keyId = request.MultiRegion
+            ? "mrk-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))
+            : Guid.NewGuid().ToString("D");
+        var now = lifecycle.Now;
+        var material = request.Origin == OriginType.AWS_KMS ? writer.NewMaterial(keyId, 1, now) : null;
+
+        return await writer.CreateKeyAsync(
+            new KeyRecord
+            {
+                Scope = scope,
+                KeyId = keyId,
+                Description = request.Description,
+                KeySpec = request.KeySpec,
+                KeyUsage = request.KeyUsage,
+                Origin = request.Origin,
+                KeyState = material is null ? KeyState.PendingImport : KeyState.Enabled,
+                CreationDate = now,
+                MultiRegion = request.MultiRegion,
+                Policy = request.Policy,
+                Materials = material is null ? [] : [material],
+                CurrentMaterialVersion = material?.Version ?? 0,
+                Tags = [.. request.Tags],
+            },
+            cancellationToken);
+    }
+
+    public Task<KeyRecord> EnableAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        writer.UpdateKeyAsync(key, KeyStateRule.EnableDisable, k => k with { KeyState = KeyState.Enabled }, cancellationToken);
+
+    public Task<KeyRecord> DisableAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        writer.UpdateKeyAsync(key, KeyStateRule.EnableDisable, k => k with { KeyState = KeyState.Disabled }, cancellationToken);
+
+    public Task<KeyRecord> ScheduleDeletionAsync(KeyRecord key, int pendingWindowInDays, CancellationToken cancellationToken) =>
+        writer.UpdateKeyAsync(
+            key,
+            KeyStateRule.ScheduleDeletion,
+            k => k with
+            {
+                KeyState = KeyState.PendingDeletion,
+                DeletionDate = lifecycle.Now.AddDays(pendingWindowInDays),
+                PendingDeletionWindowInDays = pendingWindowInDays,
+            },
+            cancellationToken);
+
+    public Task<KeyRecord> CancelDeletionAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        writer.UpdateKeyAsync(key, KeyStateRule.CancelDeletion, k => k with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null }, cancellationToken);
+
+    public Task<KeyRecord> UpdateDescriptionAsync(KeyRecord key, string description, CancellationToken cancellationToken) =>
+        writer.UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Description = description }, cancellationToken);
+
+    /// <summary>
+    /// Removes every key whose deletion date has passed (metadata first, then its HSM objects), and destroys the
+    /// material of failed writes that could not be destroyed when they failed.
+    /// </summary>
+    public async Task<int> DeleteExpiredKeysAsync(CancellationToken cancellationToken)
+    {
+        await writer.DestroyPendingAsync();
+
+        var deleted = 0;
+        foreach (var key in lifecycle.ExpiredKeys())
+        {
+            if (await writer.DeleteKeyAsync(key, lifecycle.IsExpired, cancellationToken))
+            {
+                LogKeyDeleted(key.KeyId, key.Scope.AccountId, key.Scope.Region);
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>
+    /// Start-up check that store and HSM agree, in one pass over the token (so that no key's first use searches it):
+    /// material objects with no metadata row (left by a crash between the two writes) are destroyed; rows whose
+    /// material is missing, and keys whose objects are not what was made, are reported and never used.
+    /// </summary>
+    public async Task<HsmInventory> ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var expected = new List<HsmKeyDescription>();
+        foreach (var key in catalog.AllKeys)
+        {
+            foreach (var material in key.Materials)
+            {
+                if (KeySpecCapabilities.For(key.KeySpec).Material is not null)
+                {
+                    expected.Add(KeyWriter.DescribeMaterial(key, material));
+                }
+            }
+        }
+
+        var inventory = await hsm.IndexAsync(writer.HsmLabelPrefix, expected, cancellationToken);
+        foreach (var orphan in inventory.Unexpected)
+        {
+            await hsm.DestroyAsync(orphan, cancellationToken);
+            LogOrphanDestroyed(orphan);
+        }
+
+        foreach (var missing in inventory.Missing)
+        {
+            LogMaterialMissing(missing);
+        }
+
+        foreach (var defect in inventory.Defective)
+        {
+            LogMaterialDefective(defect.Label, string.Join("; ", defect.Differences));
+        }
+
+        LogReconciled(expected.Count, inventory.KeyObjects, inventory.Unexpected.Count, inventory.Missing.Count, inventory.Defective.Count);
+        return inventory;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted key {KeyId} in {AccountId}/{Region} after its waiting period")]
+    private partial void LogKeyDeleted(string keyId, string accountId, string region);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Destroyed HSM object {Label}: no key metadata refers to it (left by an interrupted CreateKey)")]
+    private partial void LogOrphanDestroyed(string label);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is recorded in the store but missing from the HSM token")]
+    private partial void LogMaterialMissing(string label);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is not what was made and will not be used: {Differences}")]
+    private partial void LogMaterialDefective(string label, string differences);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "HSM index: {Materials} key materials expected, {Objects} key objects on the token; {Orphans} orphans destroyed, {Missing} missing, {Defective} defective")]
+    private partial void LogReconciled(int materials, int objects, int orphans, int missing, int defective);
+}

@@ -1,0 +1,318 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using KmsEmulator.Api.Generated;
+using KmsEmulator.Hsm;
+using Microsoft.Extensions.Logging;
+
+namespace KmsEmulator.Api.Keys;
+
+/// <summary>
+/// The one way keys, aliases and grants are written, and the only code that changes the store or the catalogue.
+/// </summary>
+/// <remarks>
+/// <para>
+/// It owns the write lock, which serialises writers (readers never wait), and the order every write follows:
+/// </para>
+/// <list type="number">
+/// <item>material: new key material is made in the HSM first, outside the lock (a key pair can take seconds);</item>
+/// <item>commit: under the lock, the change is computed from the key's current record (so that the callers' checks,
+/// <c>decide</c> and <c>change</c>, see the latest state) and committed to the store;</item>
+/// <item>publish: the committed records go into the <see cref="KeyCatalog"/>, where requests see them.</item>
+/// </list>
+/// <para>
+/// A write that does not commit leaves no trace: nothing is published, and material made for it is destroyed; a
+/// destroy that fails (a full token, say) is remembered and retried by the deletion sweep
+/// (<see cref="DestroyPendingAsync"/>). Deletion runs the other way
+/// round: the row goes first, then the material, so that a crash in between leaves only orphaned HSM objects, which
+/// start-up reconciliation destroys.
+/// </para>
+/// <para>
+/// CreateKey is the write that brings material today; rotation (a new material version of an existing key), imported
+/// material and replica keys are meant to go through <see cref="CommitWithNewMaterialAsync"/> too.
+/// </para>
+/// </remarks>
+public sealed partial class KeyWriter(
+    KeyCatalog catalog,
+    KeyLifecycle lifecycle,
+    IKmsStore store,
+    IKeyMaterialBackend hsm,
+    ILogger<KeyWriter> logger) : IDisposable
+{
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    /// <summary>HSM objects of writes that never committed and could not be destroyed at once.</summary>
+    private readonly ConcurrentDictionary<string, byte> _pendingDestroys = new(StringComparer.Ordinal);
+
+    /// <summary>Labels of uncommitted material still waiting to be destroyed (retried by the sweep).</summary>
+    public IReadOnlyCollection<string> PendingDestroys => (IReadOnlyCollection<string>)_pendingDestroys.Keys;
+
+    /// <summary>Prefix of the HSM labels of this store's key material.</summary>
+    public string HsmLabelPrefix => $"kmsemu/{store.StoreId}/";
+
+    public void Dispose() => _lock.Dispose();
+
+    // ---------------------------------------------------------------- the catalogue
+
+    /// <summary>Fills the catalogue at start-up, before any request, from the snapshot read while the HSM opened.</summary>
+    public void LoadCatalog(StoreSnapshot snapshot) => catalog.Load(snapshot.Keys, snapshot.Aliases);
+
+    // ---------------------------------------------------------------- keys
+
+    /// <summary>A new material version for <paramref name="keyId"/>: a fresh KeyMaterialId and the HSM label it will have.</summary>
+    public KeyMaterialVersion NewMaterial(string keyId, int version, DateTimeOffset createdAt) =>
+        new(version, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), $"{HsmLabelPrefix}{keyId}/{version}", createdAt);
+
+    /// <summary>Adds a new key, after making the HSM objects of its materials (none for a key pending import).</summary>
+    public Task<KeyRecord> CreateKeyAsync(KeyRecord key, CancellationToken cancellationToken) =>
+        CommitWithNewMaterialAsync(
+            key,
+            key.Materials,
+            current => current is null ? key : throw new InvalidOperationException($"Key id {key.KeyId} is taken."),
+            cancellationToken);
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the key's current record, after checking again that the key still exists and
+    /// that its state (which may have changed since the pipeline looked) still allows the operation.
+    /// </summary>
+    public Task<KeyRecord> UpdateKeyAsync(KeyRecord key, KeyStateRule rule, Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            () => CommitKeyAsync(
+                key.Scope,
+                key.KeyId,
+                current =>
+                {
+                    var live = Live(key, current);
+                    KeyStateRules.Check(rule, live);
+                    return change(live);
+                },
+                cancellationToken),
+            cancellationToken);
+
+    /// <summary>
+    /// Deletes a key when <paramref name="decide"/> still says so of its current record: the row first, then its HSM
+    /// objects. False when the key is gone already or <paramref name="decide"/> declined.
+    /// </summary>
+    public async Task<bool> DeleteKeyAsync(KeyRecord key, Func<KeyRecord, bool> decide, CancellationToken cancellationToken)
+    {
+        var deleted = await ExclusiveAsync(
+            async () =>
+            {
+                if (catalog.FindKey(key.Scope, key.KeyId) is not { } current || !decide(current))
+                {
+                    return null;
+                }
+
+                await store.DeleteKeyAsync(current.Scope, current.KeyId, cancellationToken);
+                catalog.RemoveKey(current.Scope, current.KeyId);
+                return current;
+            },
+            cancellationToken);
+        if (deleted is null)
+        {
+            return false;
+        }
+
+        // A crash here leaves orphaned HSM objects, which the next start-up reconciliation destroys.
+        foreach (var material in deleted.Materials)
+        {
+            await hsm.DestroyAsync(material.HsmLabel, cancellationToken);
+        }
+
+        return true;
+    }
+
+    /// <summary>Destroys the material of writes that failed and could not destroy it at once (the deletion sweep calls this).</summary>
+    public async Task DestroyPendingAsync()
+    {
+        foreach (var label in _pendingDestroys.Keys)
+        {
+            _pendingDestroys.TryRemove(label, out _);
+            await DestroyUncommittedAsync(label);
+        }
+    }
+
+    /// <summary>
+    /// The protocol of every write that brings new key material (CreateKey; rotation, import and replicas to come):
+    /// makes <paramref name="materials"/> in the HSM as <paramref name="basis"/>'s spec and usage say, outside the lock;
+    /// then under the lock applies <paramref name="change"/> to the key's current record (null for a key that does not
+    /// exist yet), commits the result and publishes it. Whatever stops the commit (the change's own checks, the store,
+    /// cancellation), the material made here is destroyed again.
+    /// </summary>
+    private async Task<KeyRecord> CommitWithNewMaterialAsync(
+        KeyRecord basis, IReadOnlyList<KeyMaterialVersion> materials, Func<KeyRecord?, KeyRecord> change, CancellationToken cancellationToken)
+    {
+        var made = new List<string>(materials.Count);
+        try
+        {
+            foreach (var material in materials)
+            {
+                await CreateMaterialAsync(material.HsmLabel, basis.KeySpec, basis.KeyUsage, cancellationToken);
+                made.Add(material.HsmLabel);
+            }
+
+            return await ExclusiveAsync(() => CommitKeyAsync(basis.Scope, basis.KeyId, change, cancellationToken), cancellationToken);
+        }
+        catch
+        {
+            // The metadata never committed, so nothing refers to the new material: remove it again. If even that fails
+            // (the same full disk, say), the sweep tries again; the original failure is what the caller gets.
+            foreach (var label in made)
+            {
+                await DestroyUncommittedAsync(label);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Under the lock: the key's next record from its current one, committed, then published.</summary>
+    private async Task<KeyRecord> CommitKeyAsync(KeyScope scope, string keyId, Func<KeyRecord?, KeyRecord> change, CancellationToken cancellationToken)
+    {
+        var next = change(catalog.FindKey(scope, keyId));
+        await store.SaveKeyAsync(next, cancellationToken);
+        catalog.Put(next);
+        return next;
+    }
+
+    // ---------------------------------------------------------------- aliases
+
+    /// <summary>
+    /// Creates or moves an alias. <paramref name="decide"/> gets the alias as it is now (null when there is none, or
+    /// whatever the catalogue holds) and returns the alias to store, or throws.
+    /// </summary>
+    public Task PutAliasAsync(KeyScope scope, string aliasName, Func<AliasRecord?, AliasRecord> decide, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                var existing = catalog.FindAlias(scope, aliasName);
+                var alias = decide(existing);
+                await store.SaveAliasAsync(alias, cancellationToken);
+                catalog.Put(alias);
+                return alias;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Deletes an alias. <paramref name="decide"/> gets the alias as it is now and returns it when it may go, or throws.
+    /// </summary>
+    public Task DeleteAliasAsync(KeyScope scope, string aliasName, Func<AliasRecord?, AliasRecord> decide, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                var alias = decide(catalog.FindAlias(scope, aliasName));
+                await store.DeleteAliasAsync(scope, alias.AliasName, cancellationToken);
+                catalog.RemoveAlias(scope, alias.AliasName);
+                return alias;
+            },
+            cancellationToken);
+
+    // ---------------------------------------------------------------- grants
+
+    /// <summary>
+    /// Adds a grant to a key that still exists. <paramref name="decide"/> gets the key's current record and returns the
+    /// grant to add, or a grant the key already has (then nothing is written), or throws.
+    /// </summary>
+    public Task<(KeyRecord Key, GrantRecord Grant)> AddGrantAsync(KeyRecord key, Func<KeyRecord, GrantRecord> decide, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                var current = Live(key, catalog.FindKey(key.Scope, key.KeyId));
+                var grant = decide(current);
+                if (current.Grants.ContainsKey(grant.GrantId))
+                {
+                    return (current, grant);
+                }
+
+                var next = current with { Grants = current.Grants.Add(grant.GrantId, grant) };
+                await store.SaveGrantAsync(current.Scope, current.KeyId, grant, cancellationToken);
+                catalog.Put(next);
+                return (next, grant);
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Deletes a grant of a key that still exists. <paramref name="decide"/> gets the key's current record and returns
+    /// the grant to delete, or throws.
+    /// </summary>
+    public Task DeleteGrantAsync(KeyRecord key, Func<KeyRecord, GrantRecord> decide, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                var current = Live(key, catalog.FindKey(key.Scope, key.KeyId));
+                var grant = decide(current);
+                var next = current with { Grants = current.Grants.Remove(grant.GrantId) };
+                await store.DeleteGrantAsync(current.Scope, current.KeyId, grant.GrantId, cancellationToken);
+                catalog.Put(next);
+                return grant;
+            },
+            cancellationToken);
+
+    // ---------------------------------------------------------------- material
+
+    /// <summary>What the HSM holds for one material version of a key, to create it or to check it.</summary>
+    public static HsmKeyDescription DescribeMaterial(KeyRecord key, KeyMaterialVersion material) =>
+        DescribeMaterial(material.HsmLabel, key.KeySpec, key.KeyUsage);
+
+    private static HsmKeyDescription DescribeMaterial(string label, KeySpec spec, KeyUsageType usage)
+    {
+        var capability = KeySpecCapabilities.For(spec);
+        return capability.Material is { } material
+            ? new HsmKeyDescription(label, material, AlgorithmCapabilities.HsmUsage(usage))
+            : throw KmsErrors.UnsupportedKeySpec(spec, capability.UnsupportedReason);
+    }
+
+    /// <summary>Creates the HSM object(s) of one material version: AES key, HMAC secret or key pair.</summary>
+    private async Task CreateMaterialAsync(string label, KeySpec spec, KeyUsageType usage, CancellationToken cancellationToken)
+    {
+        var material = DescribeMaterial(label, spec, usage);
+        if (material.Spec == HsmKeySpec.Aes256)
+        {
+            await hsm.CreateAesKeyAsync(label, cancellationToken);
+        }
+        else if (material.Usage == HsmKeyUsage.GenerateVerifyMac)
+        {
+            await hsm.CreateHmacKeyAsync(label, material.Spec, cancellationToken);
+        }
+        else
+        {
+            await hsm.CreateKeyPairAsync(label, material.Spec, material.Usage, cancellationToken);
+        }
+    }
+
+    /// <summary>Destroys material that no committed key refers to; on failure it is kept for the next sweep.</summary>
+    private async Task DestroyUncommittedAsync(string label)
+    {
+        try
+        {
+            await hsm.DestroyAsync(label, CancellationToken.None);
+        }
+        catch (Exception e) when (e is HsmException or ObjectDisposedException)
+        {
+            _pendingDestroys[label] = 0;
+            LogDestroyDeferred(label, e.Message);
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>Runs one write under the lock.</summary>
+    private async Task<T> ExclusiveAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken);
+        try
+        {
+            return await write();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>The key's current record, unless it is gone (deleted, or past its deletion date).</summary>
+    private KeyRecord Live(KeyRecord key, KeyRecord? current) =>
+        current is not null && !lifecycle.IsExpired(current) ? current : throw KmsErrors.KeyDoesNotExist(key.Arn);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not destroy the HSM objects {Label} of a key that was never committed ({Reason}); the deletion sweep tries again")]
+    private partial void LogDestroyDeferred(string label, string reason);
+}
