@@ -163,8 +163,9 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
             return Task.CompletedTask;
         }
 
-        public override Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default)
+        public override Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
         {
+            var (scope, keyId) = (current.Scope, current.KeyId);
             if (DeleteFailures > 0)
             {
                 DeleteFailures--;

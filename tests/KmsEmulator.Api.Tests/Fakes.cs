@@ -13,15 +13,15 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public virtual Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) => throw Unexpected();
+    public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default) => throw Unexpected();
+    public Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default) => throw Unexpected();
+    public Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default) => throw Unexpected();
+    public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) => throw Unexpected();
 
     private static InvalidOperationException Unexpected() => new("This test must not touch the store.");
 }

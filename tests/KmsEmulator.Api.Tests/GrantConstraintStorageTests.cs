@@ -77,8 +77,8 @@ public sealed class GrantConstraintStorageTests : IDisposable
             Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextEquals, [KeyValuePair.Create("tenant", "acme")]),
         };
         var sourceArn = Grant("source-arn") with { GranteePrincipal = null, GranteeServicePrincipal = ServicePrincipal, SourceArn = SourceArn };
-        await store.SaveGrantAsync(Scope, KeyId, equals);
-        await store.SaveGrantAsync(Scope, KeyId, sourceArn);
+        await store.SaveGrantAsync(new KeyVersion(Scope, KeyId, 2), equals);
+        await store.SaveGrantAsync(new KeyVersion(Scope, KeyId, 3), sourceArn);
 
         var grants = await LoadGrantsAsync();
 
@@ -105,7 +105,7 @@ public sealed class GrantConstraintStorageTests : IDisposable
         var store = await SqliteKmsStore.OpenAsync(DbPath);
         await store.SaveKeyAsync(TestKeys.Create(KeyId));
         var grant = Grant("odd");
-        await store.SaveGrantAsync(Scope, KeyId, grant);
+        await store.SaveGrantAsync(new KeyVersion(Scope, KeyId, 2), grant);
         await ExecuteAsync("UPDATE grants SET constraints = @constraints", new SqliteParameter("@constraints", constraints));
 
         var exception = await Assert.ThrowsAsync<DataException>(() => store.LoadAsync());

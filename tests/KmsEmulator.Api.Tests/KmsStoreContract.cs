@@ -13,6 +13,8 @@ namespace KmsEmulator.Api.Tests;
 /// without touching its grants and aliases and never drops a material version; keys, aliases and grants are kept apart
 /// by account and region; a grant id and an HSM label belong to one key only; aliases and grants need their key;
 /// deleting a key leaves no row that names it; each method is one transaction, so a save that fails changes nothing.
+/// Every write names the version it leaves each key at (<see cref="IKmsStore"/>); the writes here give the versions
+/// the store expects, and StoreVersionTests covers stale versions.
 /// </para>
 /// </summary>
 public abstract class KmsStoreContract : IAsyncLifetime
@@ -100,14 +102,14 @@ public abstract class KmsStoreContract : IAsyncLifetime
         var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0.AddSeconds(1));
         var grant = Grant(KeyA);
         await Store.SaveKeyAsync(key);
-        await Store.SaveAliasAsync(alias);
-        await Store.SaveGrantAsync(Scope, KeyA, grant);
+        await Store.SaveAliasAsync(alias, [new KeyVersion(Scope, KeyA, 2)]);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 3), grant);
 
         var reopened = await ReopenStoreAsync();
         var snapshot = await reopened.LoadAsync();
 
         Assert.Equal(Store.StoreId, reopened.StoreId);
-        AssertSameKey(key with { Grants = KeyRecord.NoGrants.Add(grant.GrantId, grant) }, Assert.Single(snapshot.Keys));
+        AssertSameKey(key with { Grants = KeyRecord.NoGrants.Add(grant.GrantId, grant), Version = 3 }, Assert.Single(snapshot.Keys));
         Assert.Equal(alias, Assert.Single(snapshot.Aliases));
     }
 
@@ -124,13 +126,14 @@ public abstract class KmsStoreContract : IAsyncLifetime
             PendingDeletionWindowInDays = 30,
             Policy = """{"Version":"2012-10-17","Statement":[]}""",
             Tags = [new KeyTag("c", "3"), new KeyTag("a", "changed")],
+            Version = 2,
         };
 
         await Store.SaveKeyAsync(changed);
         AssertSameKey(changed, Assert.Single((await Store.LoadAsync()).Keys));
 
         // ... and back: a cancelled deletion clears the date, an emptied tag list loads empty.
-        var restored = changed with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null, Tags = [] };
+        var restored = changed with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null, Tags = [], Version = 3 };
         await Store.SaveKeyAsync(restored);
         AssertSameKey(restored, Assert.Single((await Store.LoadAsync()).Keys));
     }
@@ -140,7 +143,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
     {
         var key = Key(KeyA, Scope);
         await Store.SaveKeyAsync(key);
-        var rotated = key with { Materials = [.. key.Materials, Material(KeyA, 2, T0.AddDays(365))], CurrentMaterialVersion = 2 };
+        var rotated = key with { Materials = [.. key.Materials, Material(KeyA, 2, T0.AddDays(365))], CurrentMaterialVersion = 2, Version = 2 };
 
         await Store.SaveKeyAsync(rotated);
 
@@ -156,10 +159,10 @@ public abstract class KmsStoreContract : IAsyncLifetime
         var grant = Grant(KeyA);
         var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
         await Store.SaveKeyAsync(key);
-        await Store.SaveGrantAsync(Scope, KeyA, grant);
-        await Store.SaveAliasAsync(alias);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 2), grant);
+        await Store.SaveAliasAsync(alias, [new KeyVersion(Scope, KeyA, 3)]);
 
-        await Store.SaveKeyAsync(key with { KeyState = KeyState.Disabled, Description = "disabled" });
+        await Store.SaveKeyAsync(key with { KeyState = KeyState.Disabled, Description = "disabled", Version = 4 });
 
         var snapshot = await Store.LoadAsync();
         AssertSameGrants([grant], Assert.Single(snapshot.Keys).Grants.Values);
@@ -176,12 +179,12 @@ public abstract class KmsStoreContract : IAsyncLifetime
         await Store.SaveKeyAsync(region);
         await Store.SaveKeyAsync(account);
 
-        await Store.SaveKeyAsync(here with { Description = "changed", Tags = [new KeyTag("only", "here")] });
-        await Store.DeleteKeyAsync(OtherAccount, KeyA);
+        await Store.SaveKeyAsync(here with { Description = "changed", Tags = [new KeyTag("only", "here")], Version = 2 });
+        await Store.DeleteKeyAsync(new KeyVersion(OtherAccount, KeyA, 1));
 
         var keys = (await Store.LoadAsync()).Keys;
         Assert.Equal(2, keys.Count);
-        AssertSameKey(here with { Description = "changed", Tags = [new KeyTag("only", "here")] }, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(here with { Description = "changed", Tags = [new KeyTag("only", "here")], Version = 2 }, keys.Single(k => k.Scope == Scope));
         AssertSameKey(region, keys.Single(k => k.Scope == OtherRegion));
     }
 
@@ -211,7 +214,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"a\":1}" });
         await Store.SaveKeyAsync(Key(KeyB, Scope) with { Policy = "{\"a\":1}" });
 
-        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"b\":2}" });
+        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"b\":2}", Version = 2 });
 
         var keys = (await Store.LoadAsync()).Keys;
         Assert.Equal("{\"b\":2}", keys.Single(k => k.KeyId == KeyA).Policy);
@@ -226,11 +229,11 @@ public abstract class KmsStoreContract : IAsyncLifetime
         await Store.SaveKeyAsync(Key(KeyA, Scope));
         await Store.SaveKeyAsync(Key(KeyB, Scope));
         var alias = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
-        await Store.SaveAliasAsync(alias);
+        await Store.SaveAliasAsync(alias, [new KeyVersion(Scope, KeyA, 2)]);
         Assert.Equal(alias, Assert.Single((await Store.LoadAsync()).Aliases));
 
         var moved = alias with { TargetKeyId = KeyB, LastUpdatedDate = T0.AddHours(1) };
-        await Store.SaveAliasAsync(moved);
+        await Store.SaveAliasAsync(moved, [new KeyVersion(Scope, KeyA, 3), new KeyVersion(Scope, KeyB, 2)]);
 
         Assert.Equal(moved, Assert.Single((await Store.LoadAsync()).Aliases));
     }
@@ -243,11 +246,11 @@ public abstract class KmsStoreContract : IAsyncLifetime
         var gone = new AliasRecord(Scope, "alias/app", KeyA, T0, T0);
         var sibling = new AliasRecord(Scope, "alias/app-2", KeyA, T0, T0);
         var sameNameElsewhere = new AliasRecord(OtherRegion, "alias/app", KeyA, T0, T0);
-        await Store.SaveAliasAsync(gone);
-        await Store.SaveAliasAsync(sibling);
-        await Store.SaveAliasAsync(sameNameElsewhere);
+        await Store.SaveAliasAsync(gone, [new KeyVersion(Scope, KeyA, 2)]);
+        await Store.SaveAliasAsync(sibling, [new KeyVersion(Scope, KeyA, 3)]);
+        await Store.SaveAliasAsync(sameNameElsewhere, [new KeyVersion(OtherRegion, KeyA, 2)]);
 
-        await Store.DeleteAliasAsync(Scope, "alias/app");
+        await Store.DeleteAliasAsync(new KeyVersion(Scope, KeyA, 4), "alias/app");
 
         var snapshot = await Store.LoadAsync();
         Assert.Equal([sameNameElsewhere, sibling], snapshot.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal).ThenBy(a => a.Scope.Region, StringComparer.Ordinal));
@@ -285,9 +288,10 @@ public abstract class KmsStoreContract : IAsyncLifetime
             Operations = [GrantOperation.Decrypt, GrantOperation.DescribeKey],
         };
 
+        var version = 1;
         foreach (var grant in new[] { equals, subset, service })
         {
-            await Store.SaveGrantAsync(Scope, KeyA, grant);
+            await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, ++version), grant);
         }
 
         AssertSameGrants([equals, subset, service], Assert.Single((await Store.LoadAsync()).Keys).Grants.Values);
@@ -301,11 +305,11 @@ public abstract class KmsStoreContract : IAsyncLifetime
         var gone = Grant(KeyA);
         var kept = Grant(KeyA);
         var onOtherKey = Grant(KeyB);
-        await Store.SaveGrantAsync(Scope, KeyA, gone);
-        await Store.SaveGrantAsync(Scope, KeyA, kept);
-        await Store.SaveGrantAsync(Scope, KeyB, onOtherKey);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 2), gone);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 3), kept);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyB, 2), onOtherKey);
 
-        await Store.DeleteGrantAsync(Scope, KeyA, gone.GrantId);
+        await Store.DeleteGrantAsync(new KeyVersion(Scope, KeyA, 4), gone.GrantId);
 
         var keys = (await Store.LoadAsync()).Keys;
         AssertSameGrants([kept], keys.Single(k => k.KeyId == KeyA).Grants.Values);
@@ -321,11 +325,11 @@ public abstract class KmsStoreContract : IAsyncLifetime
         await Store.SaveKeyAsync(Key(KeyB, Scope));
         await Store.SaveKeyAsync(Key(KeyA, OtherRegion));
         var grant = Grant(KeyA);
-        await Store.SaveGrantAsync(Scope, KeyA, grant);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 2), grant);
 
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyA, grant with { Name = "again" }));
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyB, grant with { Name = "other key" }));
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(OtherRegion, KeyA, grant with { Name = "other region" }));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 3), grant with { Name = "again" }));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(new KeyVersion(Scope, KeyB, 2), grant with { Name = "other key" }));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(new KeyVersion(OtherRegion, KeyA, 2), grant with { Name = "other region" }));
 
         var keys = (await Store.LoadAsync()).Keys;
         AssertSameGrants([grant], keys.Single(k => k.Scope == Scope && k.KeyId == KeyA).Grants.Values);
@@ -355,7 +359,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         var other = Key(KeyB, Scope);
         await Store.SaveKeyAsync(key);
         await Store.SaveKeyAsync(other);
-        var changed = key with { Description = "changed", KeyState = KeyState.Disabled, Policy = "{\"changed\":true}", Tags = [new KeyTag("c", "3")] };
+        var changed = key with { Description = "changed", KeyState = KeyState.Disabled, Policy = "{\"changed\":true}", Tags = [new KeyTag("c", "3")], Version = 2 };
         var broken = fault switch
         {
             "a new material version whose HSM label another key has" => changed with
@@ -380,8 +384,8 @@ public abstract class KmsStoreContract : IAsyncLifetime
         // The key exists, but in another region: aliases and grants stay within their account and region.
         await Store.SaveKeyAsync(Key(KeyA, OtherRegion));
 
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveAliasAsync(new AliasRecord(Scope, "alias/nowhere", KeyA, T0, T0)));
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(Scope, KeyA, Grant(KeyA)));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveAliasAsync(new AliasRecord(Scope, "alias/nowhere", KeyA, T0, T0), [new KeyVersion(Scope, KeyA, 2)]));
+        await Assert.ThrowsAnyAsync<Exception>(() => Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 2), Grant(KeyA)));
 
         var snapshot = await Store.LoadAsync();
         Assert.Empty(snapshot.Aliases);
@@ -406,7 +410,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.NotEmpty(before);
         Assert.All(before, place => Assert.True(place.Value > 0, $"The key has no rows in {place.Key} before the delete: the test does not exercise it."));
 
-        await Store.DeleteKeyAsync(Scope, KeyA);
+        await Store.DeleteKeyAsync(KeyVersion.Of(doomed.Key));
 
         AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyA));
         AssertSameCounts(twinBefore, await CountRowsNamingKeyAsync(OtherRegion, KeyA));
@@ -425,12 +429,12 @@ public abstract class KmsStoreContract : IAsyncLifetime
     {
         var kept = await SaveKeyWithEverythingAsync(Scope, KeyA, "kept");
 
-        await Store.DeleteKeyAsync(Scope, KeyB);
-        await Store.DeleteKeyAsync(OtherRegion, KeyA);
-        await Store.DeleteAliasAsync(Scope, "alias/none");
-        await Store.DeleteAliasAsync(OtherRegion, kept.Aliases[0].AliasName);
-        await Store.DeleteGrantAsync(Scope, KeyA, Grant(KeyA).GrantId);
-        await Store.DeleteGrantAsync(Scope, KeyB, kept.Key.Grants.Keys.First());
+        await Store.DeleteKeyAsync(new KeyVersion(Scope, KeyB, 1));
+        await Store.DeleteKeyAsync(new KeyVersion(OtherRegion, KeyA, 1));
+        await Store.DeleteAliasAsync(KeyVersion.Of(kept.Key).Next, "alias/none");
+        await Store.DeleteAliasAsync(new KeyVersion(OtherRegion, KeyA, 2), kept.Aliases[0].AliasName);
+        await Store.DeleteGrantAsync(KeyVersion.Of(kept.Key).Next, Grant(KeyA).GrantId);
+        await Store.DeleteGrantAsync(new KeyVersion(Scope, KeyB, 2), kept.Key.Grants.Keys.First());
 
         var snapshot = await Store.LoadAsync();
         AssertSameKey(kept.Key, Assert.Single(snapshot.Keys));
@@ -455,18 +459,19 @@ public abstract class KmsStoreContract : IAsyncLifetime
             Grant(keyId),
             Grant(keyId) with { Constraint = GrantConstraint.Of(GrantConstraintKind.EncryptionContextSubset, [KeyValuePair.Create("name", name)]) },
         };
+        var version = key.Version;
         foreach (var grant in grants)
         {
-            await Store.SaveGrantAsync(scope, keyId, grant);
+            await Store.SaveGrantAsync(new KeyVersion(scope, keyId, ++version), grant);
         }
 
         AliasRecord[] aliases = [new(scope, $"alias/{name}", keyId, T0, T0), new(scope, $"alias/{name}-2", keyId, T0, T0)];
         foreach (var alias in aliases)
         {
-            await Store.SaveAliasAsync(alias);
+            await Store.SaveAliasAsync(alias, [new KeyVersion(scope, keyId, ++version)]);
         }
 
-        return (key with { Grants = KeyRecord.NoGrants.AddRange(grants.Select(g => KeyValuePair.Create(g.GrantId, g))) }, aliases);
+        return (key with { Grants = KeyRecord.NoGrants.AddRange(grants.Select(g => KeyValuePair.Create(g.GrantId, g))), Version = version }, aliases);
     }
 
     private static KeyRecord Key(string keyId, KeyScope scope) => new()

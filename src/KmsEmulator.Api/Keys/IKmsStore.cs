@@ -3,31 +3,86 @@ namespace KmsEmulator.Api.Keys;
 /// <summary>
 /// Durable key metadata, aliases, tags and grants. Every method is one transaction. Key bytes never pass through here.
 /// </summary>
+/// <remarks>
+/// Optimistic concurrency: every key row has a version (<see cref="KeyRecord.Version"/>, 1 for a new key) and every
+/// write to a key, whatever it changes (state, description, policy, tags, material, aliases, grants), moves it from
+/// one version to the next. Each write names the version it leaves the key at (<c>next</c>); the store makes the
+/// write only when the key is still at the version before it (no row at all for version 1), and otherwise throws
+/// <see cref="KeyVersionConflictException"/> and changes nothing. A writer that read a stale copy therefore fails
+/// instead of overwriting a change it never saw. A delete that finds nothing to delete (no such key, alias or grant)
+/// changes nothing, the version included, and is not an error.
+/// </remarks>
 public interface IKmsStore
 {
     /// <summary>Identifies this store; HSM object labels carry it so that several stores can share a token.</summary>
     string StoreId { get; }
 
-    /// <summary>Everything, for the in-memory catalogue at start-up (each key with its grants).</summary>
+    /// <summary>Everything, for the in-memory catalogue (each key with its grants and its version).</summary>
     Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Inserts or replaces a key with its material versions and tags.</summary>
+    /// <summary>
+    /// Writes a key with its material versions and tags at <c>key.Version</c>: inserts it when that is 1, otherwise
+    /// replaces the row that is at <c>key.Version - 1</c>. Material rows are only ever added.
+    /// </summary>
     Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes a key, its material rows, tags, aliases and grants.</summary>
-    Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Deletes a key that is still at <paramref name="current"/>'s version, with its material rows, tags, aliases and
+    /// grants; nothing when there is no such key.
+    /// </summary>
+    Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default);
 
-    /// <summary>Inserts or replaces an alias.</summary>
-    Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Inserts or replaces an alias. <paramref name="next"/> names every key whose aliases this changes (the target, and
+    /// for a moved alias the key it pointed at before) at the version the write leaves it at.
+    /// </summary>
+    Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default);
 
-    Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Deletes an alias of the key <paramref name="next"/> names, leaving that key at <paramref name="next"/>'s version;
+    /// nothing when there is no such alias.
+    /// </summary>
+    Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default);
 
-    /// <summary>Inserts a grant on a key.</summary>
-    Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default);
+    /// <summary>Inserts a grant on a key, leaving the key at <paramref name="next"/>'s version.</summary>
+    Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes a grant of a key (retired or revoked).</summary>
-    Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Deletes a grant of a key (retired or revoked), leaving the key at <paramref name="next"/>'s version; nothing when
+    /// the key has no such grant.
+    /// </summary>
+    Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>The whole store at one moment.</summary>
 public sealed record StoreSnapshot(IReadOnlyList<KeyRecord> Keys, IReadOnlyList<AliasRecord> Aliases);
+
+/// <summary>A key and one version of it: what a store write names for each key it changes.</summary>
+public readonly record struct KeyVersion(KeyScope Scope, string KeyId, long Version)
+{
+    public static KeyVersion Of(KeyRecord key) => new(key.Scope, key.KeyId, key.Version);
+
+    /// <summary>The same key at the following version.</summary>
+    public KeyVersion Next => this with { Version = Version + 1 };
+}
+
+/// <summary>
+/// A store write found a key at another version than the one it was computed from (another process changed the key,
+/// or the row was edited by hand). Nothing was written. Not a KMS error: the caller gets KMSInternalException.
+/// </summary>
+public sealed class KeyVersionConflictException(KeyScope scope, string keyId, long expected, long? stored)
+    : Exception(
+        $"Key {keyId} in {scope.AccountId}/{scope.Region} is " + (stored is { } v ? $"at version {v}" : "not") +
+        $" in the store, but the write expected " + (expected == 0 ? "no such key" : $"version {expected}") +
+        ": another writer changed it since it was read, so this write was not made.")
+{
+    public KeyScope Scope { get; } = scope;
+
+    public string KeyId { get; } = keyId;
+
+    /// <summary>The version the write expected the key to be at; 0 when it expected no key (an insert).</summary>
+    public long Expected { get; } = expected;
+
+    /// <summary>The version the store holds; null when it holds no such key.</summary>
+    public long? Stored { get; } = stored;
+}

@@ -4,11 +4,18 @@ using KmsEmulator.Api.Generated;
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// One KMS key's metadata. Immutable: a change produces a new record, which the store persists and the
-/// catalogue swaps in. Key material never appears here, only the labels of its HSM objects.
+/// One KMS key's metadata. Immutable: a change produces a new record, at the next <see cref="Version"/>, which the
+/// store persists and the catalogue swaps in (both through <see cref="KeyWriter"/>). Key material never appears here,
+/// only the labels of its HSM objects.
 /// </summary>
 public sealed record KeyRecord
 {
+    /// <summary>
+    /// Which version of the stored key this record is: 1 when created, one more after every write to the key (state,
+    /// description, policy, tags, material, aliases, grants). Not a material version (<see cref="CurrentMaterialVersion"/>).
+    /// </summary>
+    public long Version { get; init; } = 1;
+
     public required KeyScope Scope { get; init; }
 
     public required string KeyId { get; init; }

@@ -16,13 +16,15 @@ namespace KmsEmulator.Api.Keys;
 /// <list type="number">
 /// <item>material: new key material is made in the HSM first, outside the lock (a key pair can take seconds);</item>
 /// <item>commit: under the lock, the change is computed from the key's current record (so that the callers' checks,
-/// <c>decide</c> and <c>change</c>, see the latest state) and committed to the store;</item>
+/// <c>decide</c> and <c>change</c>, see the latest state) and committed to the store, which checks and steps the
+/// key's version (<see cref="IKmsStore"/>);</item>
 /// <item>publish: the committed records go into the <see cref="KeyCatalog"/>, where requests see them.</item>
 /// </list>
 /// <para>
 /// A write that does not commit leaves no trace: nothing is published, and material made for it is destroyed; a
 /// destroy that fails (a full token, say) is remembered and retried by the deletion sweep
-/// (<see cref="DestroyPendingAsync"/>). Deletion runs the other way
+/// (<see cref="DestroyPendingAsync"/>). A commit the store refuses because it holds a newer version of the key
+/// fails the request as an internal error. Deletion runs the other way
 /// round: the row goes first, then the material, so that a crash in between leaves only orphaned HSM objects, which
 /// start-up reconciliation destroys.
 /// </para>
@@ -62,7 +64,7 @@ public sealed partial class KeyWriter(
     public KeyMaterialVersion NewMaterial(string keyId, int version, DateTimeOffset createdAt) =>
         new(version, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), $"{HsmLabelPrefix}{keyId}/{version}", createdAt);
 
-    /// <summary>Adds a new key, after making the HSM objects of its materials (none for a key pending import).</summary>
+    /// <summary>Adds a new key at version 1, after making the HSM objects of its materials (none for a key pending import).</summary>
     public Task<KeyRecord> CreateKeyAsync(KeyRecord key, CancellationToken cancellationToken) =>
         CommitWithNewMaterialAsync(
             key,
@@ -102,7 +104,7 @@ public sealed partial class KeyWriter(
                     return null;
                 }
 
-                await store.DeleteKeyAsync(current.Scope, current.KeyId, cancellationToken);
+                await store.DeleteKeyAsync(KeyVersion.Of(current), cancellationToken);
                 catalog.RemoveKey(current.Scope, current.KeyId);
                 return current;
             },
@@ -135,8 +137,8 @@ public sealed partial class KeyWriter(
     /// The protocol of every write that brings new key material (CreateKey; rotation, import and replicas to come):
     /// makes <paramref name="materials"/> in the HSM as <paramref name="basis"/>'s spec and usage say, outside the lock;
     /// then under the lock applies <paramref name="change"/> to the key's current record (null for a key that does not
-    /// exist yet), commits the result and publishes it. Whatever stops the commit (the change's own checks, the store,
-    /// cancellation), the material made here is destroyed again.
+    /// exist yet), commits the result at the key's next version and publishes it. Whatever stops the commit (the
+    /// change's own checks, the store, a stale version, cancellation), the material made here is destroyed again.
     /// </summary>
     private async Task<KeyRecord> CommitWithNewMaterialAsync(
         KeyRecord basis, IReadOnlyList<KeyMaterialVersion> materials, Func<KeyRecord?, KeyRecord> change, CancellationToken cancellationToken)
@@ -165,10 +167,11 @@ public sealed partial class KeyWriter(
         }
     }
 
-    /// <summary>Under the lock: the key's next record from its current one, committed, then published.</summary>
+    /// <summary>Under the lock: the key's next version from its current record, committed, then published.</summary>
     private async Task<KeyRecord> CommitKeyAsync(KeyScope scope, string keyId, Func<KeyRecord?, KeyRecord> change, CancellationToken cancellationToken)
     {
-        var next = change(catalog.FindKey(scope, keyId));
+        var current = catalog.FindKey(scope, keyId);
+        var next = change(current) with { Version = (current?.Version ?? 0) + 1 };
         await store.SaveKeyAsync(next, cancellationToken);
         catalog.Put(next);
         return next;
@@ -178,7 +181,8 @@ public sealed partial class KeyWriter(
 
     /// <summary>
     /// Creates or moves an alias. <paramref name="decide"/> gets the alias as it is now (null when there is none, or
-    /// whatever the catalogue holds) and returns the alias to store, or throws.
+    /// whatever the catalogue holds) and returns the alias to store, or throws. The versions of the keys it pointed at
+    /// and points at step.
     /// </summary>
     public Task PutAliasAsync(KeyScope scope, string aliasName, Func<AliasRecord?, AliasRecord> decide, CancellationToken cancellationToken) =>
         ExclusiveAsync(
@@ -186,7 +190,19 @@ public sealed partial class KeyWriter(
             {
                 var existing = catalog.FindAlias(scope, aliasName);
                 var alias = decide(existing);
-                await store.SaveAliasAsync(alias, cancellationToken);
+                var keys = new[] { existing?.TargetKeyId, alias.TargetKeyId }
+                    .OfType<string>()
+                    .Distinct(StringComparer.Ordinal)
+                    .Select(keyId => catalog.FindKey(scope, keyId))
+                    .OfType<KeyRecord>()
+                    .Select(key => key with { Version = key.Version + 1 })
+                    .ToList();
+                await store.SaveAliasAsync(alias, keys.ConvertAll(KeyVersion.Of), cancellationToken);
+                foreach (var key in keys)
+                {
+                    catalog.Put(key);
+                }
+
                 catalog.Put(alias);
                 return alias;
             },
@@ -194,13 +210,17 @@ public sealed partial class KeyWriter(
 
     /// <summary>
     /// Deletes an alias. <paramref name="decide"/> gets the alias as it is now and returns it when it may go, or throws.
+    /// The version of the key it pointed at steps.
     /// </summary>
     public Task DeleteAliasAsync(KeyScope scope, string aliasName, Func<AliasRecord?, AliasRecord> decide, CancellationToken cancellationToken) =>
         ExclusiveAsync(
             async () =>
             {
                 var alias = decide(catalog.FindAlias(scope, aliasName));
-                await store.DeleteAliasAsync(scope, alias.AliasName, cancellationToken);
+                var target = catalog.FindKey(scope, alias.TargetKeyId) ?? throw new InvalidOperationException($"Alias {alias.Arn} points at no key.");
+                var next = target with { Version = target.Version + 1 };
+                await store.DeleteAliasAsync(KeyVersion.Of(next), alias.AliasName, cancellationToken);
+                catalog.Put(next);
                 catalog.RemoveAlias(scope, alias.AliasName);
                 return alias;
             },
@@ -223,8 +243,8 @@ public sealed partial class KeyWriter(
                     return (current, grant);
                 }
 
-                var next = current with { Grants = current.Grants.Add(grant.GrantId, grant) };
-                await store.SaveGrantAsync(current.Scope, current.KeyId, grant, cancellationToken);
+                var next = current with { Grants = current.Grants.Add(grant.GrantId, grant), Version = current.Version + 1 };
+                await store.SaveGrantAsync(KeyVersion.Of(next), grant, cancellationToken);
                 catalog.Put(next);
                 return (next, grant);
             },
@@ -240,8 +260,8 @@ public sealed partial class KeyWriter(
             {
                 var current = Live(key, catalog.FindKey(key.Scope, key.KeyId));
                 var grant = decide(current);
-                var next = current with { Grants = current.Grants.Remove(grant.GrantId) };
-                await store.DeleteGrantAsync(current.Scope, current.KeyId, grant.GrantId, cancellationToken);
+                var next = current with { Grants = current.Grants.Remove(grant.GrantId), Version = current.Version + 1 };
+                await store.DeleteGrantAsync(KeyVersion.Of(next), grant.GrantId, cancellationToken);
                 catalog.Put(next);
                 return grant;
             },

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Data;
+using System.Data.Common;
 using System.Text.Json;
 using Dapper;
 using KmsEmulator.Api.Generated;
@@ -11,7 +12,8 @@ namespace KmsEmulator.Api.Storage;
 
 /// <summary>
 /// <see cref="IKmsStore"/> on a SQLite file through Dapper: explicit parameterised SQL, WAL journal,
-/// numbered migrations embedded in the assembly, one transaction per call.
+/// numbered migrations embedded in the assembly, one transaction per call. Every write checks and increments the
+/// version of each key it changes in that transaction (<see cref="KeyVersionConflictException"/> when it is stale).
 /// </summary>
 public sealed class SqliteKmsStore : IKmsStore
 {
@@ -77,7 +79,8 @@ public sealed class SqliteKmsStore : IKmsStore
             SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, description AS Description, key_spec AS KeySpec,
                    key_usage AS KeyUsage, origin AS Origin, key_manager AS KeyManager, key_state AS KeyState,
                    creation_date AS CreationDate, deletion_date AS DeletionDate, pending_window_days AS PendingWindowDays,
-                   multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion
+                   multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion,
+                   version AS Version
             FROM keys
             """,
             transaction: transaction);
@@ -117,19 +120,29 @@ public sealed class SqliteKmsStore : IKmsStore
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var id = new { key.Scope.AccountId, key.Scope.Region, key.KeyId };
 
-        await connection.ExecuteAsync(
-            """
-            INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
-                              creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version)
-            VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
-                    @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion)
-            ON CONFLICT (account_id, region, key_id) DO UPDATE SET
-                description = excluded.description, key_state = excluded.key_state, deletion_date = excluded.deletion_date,
-                pending_window_days = excluded.pending_window_days, policy = excluded.policy,
-                current_material_version = excluded.current_material_version
-            """,
+        // A new key (version 1) must not exist yet; a changed one must still be at the version it was changed from.
+        var written = await connection.ExecuteAsync(
+            key.Version == 1
+                ? """
+                  INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
+                                    creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version)
+                  VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
+                          @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version)
+                  ON CONFLICT (account_id, region, key_id) DO NOTHING
+                  """
+                : """
+                  UPDATE keys SET
+                      description = @Description, key_state = @KeyState, deletion_date = @DeletionDate,
+                      pending_window_days = @PendingWindowDays, policy = @Policy,
+                      current_material_version = @CurrentMaterialVersion, version = @Version
+                  WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1
+                  """,
             KeyRow.From(key),
             transaction);
+        if (written != 1)
+        {
+            throw await ConflictAsync(connection, transaction, KeyVersion.Of(key), key.Version - 1);
+        }
 
         foreach (var material in key.Materials)
         {
@@ -157,14 +170,27 @@ public sealed class SqliteKmsStore : IKmsStore
     }
 
     // Materials, tags, aliases and grants go with the key (ON DELETE CASCADE).
-    public Task DeleteKeyAsync(KeyScope scope, string keyId, CancellationToken cancellationToken = default) =>
-        ExecuteAsync(
-            "DELETE FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId",
-            new { scope.AccountId, scope.Region, keyId },
-            cancellationToken);
+    public async Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var deleted = await connection.ExecuteAsync(
+            "DELETE FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version",
+            new { current.Scope.AccountId, current.Scope.Region, current.KeyId, current.Version },
+            transaction);
+        if (deleted != 1 && await StoredVersionAsync(connection, transaction, current) is not null)
+        {
+            throw await ConflictAsync(connection, transaction, current, current.Version);
+        }
 
-    public Task SaveAliasAsync(AliasRecord alias, CancellationToken cancellationToken = default) =>
-        ExecuteAsync(
+        // Deleted, or there was no such key to delete.
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) =>
+        WriteAsync(
+            next,
+            WriteKind.Save,
             """
             INSERT INTO aliases (account_id, region, alias_name, target_key_id, creation_date, last_updated_date)
             VALUES (@AccountId, @Region, @AliasName, @TargetKeyId, @CreationDate, @LastUpdatedDate)
@@ -182,37 +208,89 @@ public sealed class SqliteKmsStore : IKmsStore
             },
             cancellationToken);
 
-    public Task DeleteAliasAsync(KeyScope scope, string aliasName, CancellationToken cancellationToken = default) =>
-        ExecuteAsync(
+    public Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default) =>
+        WriteAsync(
+            [next],
+            WriteKind.Delete,
             "DELETE FROM aliases WHERE account_id = @AccountId AND region = @Region AND alias_name = @aliasName",
-            new { scope.AccountId, scope.Region, aliasName },
+            new { next.Scope.AccountId, next.Scope.Region, aliasName },
             cancellationToken);
 
-    public Task SaveGrantAsync(KeyScope scope, string keyId, GrantRecord grant, CancellationToken cancellationToken = default) =>
-        ExecuteAsync(
+    public Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default) =>
+        WriteAsync(
+            [next],
+            WriteKind.Save,
             """
             INSERT INTO grants (account_id, region, key_id, grant_id, name, grantee_principal, grantee_service_principal,
                                 retiring_principal, retiring_service_principal, operations, constraints, issuing_account, creation_date)
             VALUES (@AccountId, @Region, @KeyId, @GrantId, @Name, @GranteePrincipal, @GranteeServicePrincipal,
                     @RetiringPrincipal, @RetiringServicePrincipal, @Operations, @Constraints, @IssuingAccount, @CreationDate)
             """,
-            GrantRow.From(scope, keyId, grant),
+            GrantRow.From(next.Scope, next.KeyId, grant),
             cancellationToken);
 
-    public Task DeleteGrantAsync(KeyScope scope, string keyId, string grantId, CancellationToken cancellationToken = default) =>
-        ExecuteAsync(
-            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @keyId AND grant_id = @grantId",
-            new { scope.AccountId, scope.Region, keyId, grantId },
+    public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) =>
+        WriteAsync(
+            [next],
+            WriteKind.Delete,
+            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND grant_id = @grantId",
+            new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId },
             cancellationToken);
 
-    /// <summary>One statement in its own transaction.</summary>
-    private async Task ExecuteAsync(string sql, object parameters, CancellationToken cancellationToken)
+    private enum WriteKind
+    {
+        /// <summary>Inserts or replaces a row: the keys must exist at the version before.</summary>
+        Save,
+
+        /// <summary>Deletes a row: when there is none, nothing changes and no version steps.</summary>
+        Delete,
+    }
+
+    /// <summary>One statement and the version steps of the keys it changes, in one transaction.</summary>
+    private async Task WriteAsync(IReadOnlyList<KeyVersion> next, WriteKind kind, string sql, object parameters, CancellationToken cancellationToken)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(sql, parameters, transaction);
+        if (kind == WriteKind.Delete && await connection.ExecuteAsync(sql, parameters, transaction) == 0)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return;
+        }
+
+        foreach (var key in next)
+        {
+            var stepped = await connection.ExecuteAsync(
+                "UPDATE keys SET version = @Version WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1",
+                new { key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Version },
+                transaction);
+            if (stepped != 1)
+            {
+                throw await ConflictAsync(connection, transaction, key, key.Version - 1);
+            }
+        }
+
+        if (kind == WriteKind.Save)
+        {
+            await connection.ExecuteAsync(sql, parameters, transaction);
+        }
+
         await transaction.CommitAsync(cancellationToken);
     }
+
+    /// <summary>The error for a write that found <paramref name="key"/> at another version than <paramref name="expected"/>; the transaction is rolled back.</summary>
+    private static async Task<KeyVersionConflictException> ConflictAsync(SqliteConnection connection, DbTransaction transaction, KeyVersion key, long expected)
+    {
+        var stored = await StoredVersionAsync(connection, transaction, key);
+        await transaction.RollbackAsync(CancellationToken.None);
+        return new KeyVersionConflictException(key.Scope, key.KeyId, expected, stored);
+    }
+
+    /// <summary>The version the store holds of <paramref name="key"/>; null when it holds no such key.</summary>
+    private static Task<long?> StoredVersionAsync(SqliteConnection connection, DbTransaction transaction, KeyVersion key) =>
+        connection.QuerySingleOrDefaultAsync<long?>(
+            "SELECT version FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId",
+            new { key.Scope.AccountId, key.Scope.Region, key.KeyId },
+            transaction);
 
     private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
     {
@@ -228,13 +306,13 @@ public sealed class SqliteKmsStore : IKmsStore
     private sealed record KeyRow(
         string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
         string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
-        string Policy, long CurrentMaterialVersion)
+        string Policy, long CurrentMaterialVersion, long Version)
     {
         public static KeyRow From(KeyRecord key) => new(
             key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
             key.Origin.ToWire(), key.KeyManager.ToWire(), key.KeyState.ToWire(), key.CreationDate.ToUnixTimeMilliseconds(),
             key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
-            key.CurrentMaterialVersion);
+            key.CurrentMaterialVersion, key.Version);
 
         public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
         {
@@ -252,6 +330,7 @@ public sealed class SqliteKmsStore : IKmsStore
             MultiRegion = MultiRegion != 0,
             Policy = Policy,
             CurrentMaterialVersion = (int)CurrentMaterialVersion,
+            Version = Version,
             Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt)))],
             Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
         };
