@@ -151,7 +151,7 @@ public sealed class StoreVersionTests : IDisposable
     }
 
     [Fact]
-    public async Task A_write_after_another_process_changed_the_key_fails_as_an_internal_error_and_overwrites_nothing()
+    public async Task A_write_after_another_process_changed_the_key_fails_as_an_internal_error_and_the_catalogue_reloads()
     {
         using var kms = await Services.OpenAsync(DbPath, _clock);
         var key = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("mine"), CancellationToken.None);
@@ -162,8 +162,34 @@ public sealed class StoreVersionTests : IDisposable
 
         Assert.IsNotAssignableFrom<KmsException>(error);
         Assert.Equal((1L, 2L), (error.Expected, error.Stored));
-        Assert.Equal("other process", Assert.Single((await other.LoadAsync()).Keys).Description);
-        Assert.Equal("mine", kms.Catalog.FindKey(Scope, key.KeyId)!.Description);
+        var reloaded = kms.Catalog.FindKey(Scope, key.KeyId)!;
+        Assert.Equal(("other process", 2L), (reloaded.Description, reloaded.Version));
+
+        var updated = await kms.Lifecycle.UpdateDescriptionAsync(key, "mine again", CancellationToken.None);
+
+        Assert.Equal(3, updated.Version);
+        Assert.Equal("mine again", Assert.Single((await other.LoadAsync()).Keys).Description);
+    }
+
+    [Fact]
+    public async Task Refreshing_the_catalogue_takes_in_what_another_process_wrote()
+    {
+        using var kms = await Services.OpenAsync(DbPath, _clock);
+        var kept = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("kept"), CancellationToken.None);
+        var gone = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("gone"), CancellationToken.None);
+        var other = await SqliteKmsStore.OpenAsync(DbPath);
+        var added = TestKeys.Create("99999999-12ab-34cd-56ef-1234567890ab");
+        await other.SaveKeyAsync(added);
+        await other.SaveAliasAsync(Alias(added.KeyId), [new KeyVersion(Scope, added.KeyId, 2)]);
+        await other.SaveKeyAsync(kept with { KeyState = KeyState.Disabled, Version = 2 });
+        await other.DeleteKeyAsync(KeyVersion.Of(gone));
+
+        await kms.Writer.RefreshCatalogAsync(CancellationToken.None);
+
+        Assert.Equal((KeyState.Disabled, 2L), (kms.Catalog.FindKey(Scope, kept.KeyId)!.KeyState, kms.Catalog.FindKey(Scope, kept.KeyId)!.Version));
+        Assert.Equal(2, kms.Catalog.FindKey(Scope, added.KeyId)!.Version);
+        Assert.Equal(added.KeyId, kms.Catalog.FindAlias(Scope, "alias/app")!.TargetKeyId);
+        Assert.Null(kms.Catalog.FindKey(Scope, gone.KeyId));
     }
 
     [Fact]

@@ -3,29 +3,57 @@ using System.Collections.Concurrent;
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// The in-memory view of the store that every request reads, so that the cryptographic hot path never touches
-/// SQLite. Records are immutable; writers (serialised by <see cref="KeyWriter"/>) persist first, then swap the
-/// record in here.
+/// An in-memory cache of the store (<see cref="IKmsStore"/>): every key and alias, which every request reads so that
+/// the cryptographic hot path never touches SQLite. The store is the truth; this is a copy of it.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Only <see cref="KeyWriter"/> changes it: it fills it from the store at start-up (<see cref="KeyWriter.LoadCatalog"/>),
+/// publishes each write here after the store has committed it, and reloads it from the store
+/// (<see cref="KeyWriter.RefreshCatalogAsync"/>) when a write finds that the store holds a newer version of a key than
+/// this copy did. Records are immutable and carry the version of the stored key they copy
+/// (<see cref="KeyRecord.Version"/>), so a reader always sees a whole key, at one version, and never waits.
+/// </para>
+/// <para>
+/// With the embedded SQLite store this process is the only writer, so the copy is loaded once and kept current by
+/// its own writes. A store shared by several emulator processes (PostgreSQL) would make <see cref="KeyWriter.RefreshCatalogAsync"/>
+/// revalidate by version (reload the keys whose stored version is newer than the cached one) and call it as often as
+/// its consistency needs; readers and handlers do not change.
+/// </para>
+/// </remarks>
 public sealed class KeyCatalog
 {
     private readonly ConcurrentDictionary<(KeyScope Scope, string KeyId), KeyRecord> _keys = new();
     private readonly ConcurrentDictionary<(KeyScope Scope, string AliasName), AliasRecord> _aliases = new();
 
-    public int KeyCount => _keys.Count;
-
-    public void Load(IEnumerable<KeyRecord> keys, IEnumerable<AliasRecord> aliases)
+    /// <summary>
+    /// Makes the cache hold exactly <paramref name="snapshot"/>. Entries are replaced one by one, never cleared first:
+    /// a reader meanwhile sees each key either as it was or as it is in the snapshot, never missing.
+    /// </summary>
+    public void Load(StoreSnapshot snapshot)
     {
-        _keys.Clear();
-        _aliases.Clear();
-        foreach (var key in keys)
+        var keys = new HashSet<(KeyScope, string)>();
+        foreach (var key in snapshot.Keys)
         {
             Put(key);
+            keys.Add((key.Scope, key.KeyId));
         }
 
-        foreach (var alias in aliases)
+        var aliases = new HashSet<(KeyScope, string)>();
+        foreach (var alias in snapshot.Aliases)
         {
             Put(alias);
+            aliases.Add((alias.Scope, alias.AliasName));
+        }
+
+        foreach (var id in _keys.Keys.Where(id => !keys.Contains(id)))
+        {
+            _keys.TryRemove(id, out _);
+        }
+
+        foreach (var id in _aliases.Keys.Where(id => !aliases.Contains(id)))
+        {
+            _aliases.TryRemove(id, out _);
         }
     }
 

@@ -24,7 +24,7 @@ namespace KmsEmulator.Api.Keys;
 /// A write that does not commit leaves no trace: nothing is published, and material made for it is destroyed; a
 /// destroy that fails (a full token, say) is remembered and retried by the deletion sweep
 /// (<see cref="DestroyPendingAsync"/>). A commit the store refuses because it holds a newer version of the key
-/// fails the request as an internal error. Deletion runs the other way
+/// reloads the catalogue from the store and fails the request as an internal error. Deletion runs the other way
 /// round: the row goes first, then the material, so that a crash in between leaves only orphaned HSM objects, which
 /// start-up reconciliation destroys.
 /// </para>
@@ -56,7 +56,20 @@ public sealed partial class KeyWriter(
     // ---------------------------------------------------------------- the catalogue
 
     /// <summary>Fills the catalogue at start-up, before any request, from the snapshot read while the HSM opened.</summary>
-    public void LoadCatalog(StoreSnapshot snapshot) => catalog.Load(snapshot.Keys, snapshot.Aliases);
+    public void LoadCatalog(StoreSnapshot snapshot) => catalog.Load(snapshot);
+
+    /// <summary>
+    /// Reloads the catalogue from the store, with writes held off. Called after a write found a stale key; the seam for a
+    /// store shared by several processes, which would revalidate by version here instead of reloading everything.
+    /// </summary>
+    public Task RefreshCatalogAsync(CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                catalog.Load(await store.LoadAsync(cancellationToken));
+                return catalog;
+            },
+            cancellationToken);
 
     // ---------------------------------------------------------------- keys
 
@@ -315,13 +328,30 @@ public sealed partial class KeyWriter(
 
     // ---------------------------------------------------------------- helpers
 
-    /// <summary>Runs one write under the lock.</summary>
+    /// <summary>
+    /// Runs one write under the lock. When the store finds the catalogue's copy of a key stale, the catalogue is reloaded
+    /// before the failure goes on to the caller (as KMSInternalException), so that the next request works from the store's state.
+    /// </summary>
     private async Task<T> ExclusiveAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
     {
         await _lock.WaitAsync(cancellationToken);
         try
         {
             return await write();
+        }
+        catch (KeyVersionConflictException conflict)
+        {
+            LogStale(conflict.KeyId, conflict.Scope.AccountId, conflict.Scope.Region, conflict.Expected, conflict.Stored);
+            try
+            {
+                catalog.Load(await store.LoadAsync(CancellationToken.None));
+            }
+            catch (Exception e)
+            {
+                LogRefreshFailed(e);
+            }
+
+            throw;
         }
         finally
         {
@@ -335,4 +365,10 @@ public sealed partial class KeyWriter(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not destroy the HSM objects {Label} of a key that was never committed ({Reason}); the deletion sweep tries again")]
     private partial void LogDestroyDeferred(string label, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The store holds key {KeyId} in {AccountId}/{Region} at another version than the catalogue's copy (expected {Expected}, stored {Stored}); the write was refused and the catalogue is reloaded from the store")]
+    private partial void LogStale(string keyId, string accountId, string region, long expected, long? stored);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reloading the key catalogue from the store failed; it stays as it was")]
+    private partial void LogRefreshFailed(Exception exception);
 }
