@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 namespace KmsEmulator.Policy;
 
 /// <summary>The outcome of a KMS authorization, named after the reason AWS gives in AccessDeniedException.</summary>
@@ -88,36 +87,29 @@ public readonly record struct KmsAuthorizationResult(
 /// </summary>
 public static class KmsAuthorization
 {
-    /// <summary>
-    /// The actions a caller from another account can be allowed on a key (the operations whose API reference says
-    /// "Cross-account use: Yes"); for any other action, cross-account permissions have no effect.
-    /// </summary>
-    public static IReadOnlySet<string> CrossAccountActions { get; } = new[]
-    {
-        "kms:CreateGrant", "kms:Decrypt", "kms:DeriveSharedSecret", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
-        "kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext", "kms:GenerateDataKeyWithoutPlaintext",
-        "kms:GenerateMac", "kms:GetKeyRotationStatus", "kms:GetPublicKey", "kms:ListGrants", "kms:ReEncryptFrom",
-        "kms:ReEncryptTo", "kms:RetireGrant", "kms:RevokeGrant", "kms:Sign", "kms:Verify", "kms:VerifyMac",
-    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-
     /// <summary>Decides a request on a KMS key.</summary>
     /// <param name="keyPolicy">The key's policy (parsed once and cached by the caller); null means none, which allows nothing.</param>
     /// <param name="identityPolicies">The caller's IAM identity policies (empty for roots, services and unknown callers).</param>
     /// <param name="request">The request; its Resource is the key ARN.</param>
     /// <param name="keyOwnerAccount">The account that owns the key.</param>
+    /// <param name="crossAccountAllowed">
+    /// Whether the operation can be allowed to a caller from another account at all (the API reference's "Cross-account
+    /// use"; the emulator keeps it in each operation's row).
+    /// </param>
     /// <param name="allowedByGrant">True when a grant on the key allows this operation for the caller.</param>
     /// <remarks>
     /// An explicit deny anywhere wins (the key policy's is reported first). Otherwise the key policy must allow: a
     /// statement that names the caller (its ARN, its role, <c>*</c>, or the account of a root caller) suffices for a
     /// caller in the key's account; a statement that matches only through the caller's account principal delegates
     /// to IAM, so an identity policy must allow too; a caller from another account always needs its identity policy
-    /// as well, and is refused any action outside <see cref="CrossAccountActions"/>. Account roots need no identity policy.
+    /// as well, and is refused any operation that is not <paramref name="crossAccountAllowed"/>. Account roots need no identity policy.
     /// </remarks>
     public static KmsAuthorizationResult Decide(
         PolicyDocument? keyPolicy,
         IReadOnlyList<PolicyDocument>? identityPolicies,
         PolicyRequest request,
         string keyOwnerAccount,
+        bool crossAccountAllowed,
         bool allowedByGrant = false)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -136,7 +128,7 @@ public static class KmsAuthorization
         }
 
         var crossAccount = !string.Equals(request.PrincipalAccount, keyOwnerAccount, StringComparison.Ordinal);
-        if (crossAccount && !CrossAccountActions.Contains(request.Action))
+        if (crossAccount && !crossAccountAllowed)
         {
             // Permissions on other operations are ignored for callers from another account, whatever the policies say.
             return new(KmsDecision.NoResourcePolicyAllows, KmsAllowSource.None, key, identity);

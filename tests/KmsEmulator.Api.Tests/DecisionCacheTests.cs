@@ -21,9 +21,9 @@ public sealed class DecisionCacheTests
     {
         var cache = new DecisionCache();
 
-        var allowed = cache.Decide(OnlyKeysAOrB, [], Encrypt(new() { ["a"] = "1", ["b"] = "2" }), "111122223333");
+        var allowed = cache.Decide(OnlyKeysAOrB, [], Encrypt(new() { ["a"] = "1", ["b"] = "2" }), "111122223333", crossAccountAllowed: true);
         // Joining values with a separator without escaping would give this context the same cache entry as {a, b}.
-        var smuggled = cache.Decide(OnlyKeysAOrB, [], Encrypt(new() { ["a\u0002b"] = "1" }), "111122223333");
+        var smuggled = cache.Decide(OnlyKeysAOrB, [], Encrypt(new() { ["a\u0002b"] = "1" }), "111122223333", crossAccountAllowed: true);
 
         Assert.True(allowed.IsAllowed);
         Assert.False(smuggled.IsAllowed);
@@ -42,9 +42,9 @@ public sealed class DecisionCacheTests
 
         for (var round = 0; round < 2; round++)
         {
-            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "x" }), "111122223333").IsAllowed);
-            Assert.False(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "y" }), "111122223333").IsAllowed);
-            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = "x" }), "111122223333").IsAllowed);
+            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "x" }), "111122223333", crossAccountAllowed: true).IsAllowed);
+            Assert.False(cache.Decide(policy, [], Encrypt(new() { ["a"] = prefix + "y" }), "111122223333", crossAccountAllowed: true).IsAllowed);
+            Assert.True(cache.Decide(policy, [], Encrypt(new() { ["a"] = "x" }), "111122223333", crossAccountAllowed: true).IsAllowed);
         }
     }
 

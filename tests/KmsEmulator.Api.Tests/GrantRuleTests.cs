@@ -229,13 +229,13 @@ public sealed class GrantRuleTests
         var evaluator = new GrantEvaluator();
         KeyAccess Access(string operation) => new(new ResolvedKey(key, null), "kms:" + operation, operation, FromCiphertext: false);
 
-        Assert.True(evaluator.Allows(context, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "acme"), ("x", "1")) }));
-        Assert.False(evaluator.Allows(context, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "globex")) }));
-        Assert.False(evaluator.Allows(context, Access("Encrypt"), new EncryptRequest()));
-        Assert.False(evaluator.Allows(context, Access("GenerateDataKey"), new GenerateDataKeyRequest { EncryptionContext = Context(("tenant", "acme")) }));
-        Assert.False(evaluator.Allows(context, Access("ListGrants"), new ListGrantsRequest()));
+        Assert.True(Allows(evaluator, context, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "acme"), ("x", "1")) }));
+        Assert.False(Allows(evaluator, context, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "globex")) }));
+        Assert.False(Allows(evaluator, context, Access("Encrypt"), new EncryptRequest()));
+        Assert.False(Allows(evaluator, context, Access("GenerateDataKey"), new GenerateDataKeyRequest { EncryptionContext = Context(("tenant", "acme")) }));
+        Assert.False(Allows(evaluator, context, Access("ListGrants"), new ListGrantsRequest()));
         var erin = context with { Caller = Caller("arn:aws:iam::111122223333:user/erin", PrincipalType.IAMUser) };
-        Assert.False(evaluator.Allows(erin, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "acme")) }));
+        Assert.False(Allows(evaluator, erin, Access("Encrypt"), new EncryptRequest { EncryptionContext = Context(("tenant", "acme")) }));
     }
 
     [Fact]
@@ -244,8 +244,8 @@ public sealed class GrantRuleTests
         var grant = Record("x", GrantOperation.ReEncryptFrom, GrantOperation.ReEncryptTo) with { Constraint = Equal(("side", "source")) };
         var request = new ReEncryptRequest { SourceEncryptionContext = Context(("side", "source")), DestinationEncryptionContext = Context(("side", "destination")) };
 
-        Assert.True(GrantEvaluator.ConstraintHolds(grant, GrantOperation.ReEncryptFrom, request));
-        Assert.False(GrantEvaluator.ConstraintHolds(grant, GrantOperation.ReEncryptTo, request));
+        Assert.True(ConstraintHolds(grant, GrantOperation.ReEncryptFrom, request));
+        Assert.False(ConstraintHolds(grant, GrantOperation.ReEncryptTo, request));
     }
 
     [Fact]
@@ -253,9 +253,9 @@ public sealed class GrantRuleTests
     {
         var grant = Record("x", GrantOperation.DescribeKey, GrantOperation.RetireGrant, GrantOperation.Decrypt) with { Constraint = Equal(("a", "1")) };
 
-        Assert.True(GrantEvaluator.ConstraintHolds(grant, GrantOperation.DescribeKey, new DescribeKeyRequest()));
-        Assert.True(GrantEvaluator.ConstraintHolds(grant, GrantOperation.RetireGrant, new RetireGrantRequest()));
-        Assert.False(GrantEvaluator.ConstraintHolds(grant, GrantOperation.Decrypt, new DecryptRequest()));
+        Assert.True(ConstraintHolds(grant, GrantOperation.DescribeKey, new DescribeKeyRequest()));
+        Assert.True(ConstraintHolds(grant, GrantOperation.RetireGrant, new RetireGrantRequest()));
+        Assert.False(ConstraintHolds(grant, GrantOperation.Decrypt, new DecryptRequest()));
     }
 
     [Fact]
@@ -263,17 +263,17 @@ public sealed class GrantRuleTests
     {
         var parent = Record("x", GrantOperation.CreateGrant, GrantOperation.Encrypt, GrantOperation.Decrypt) with { Constraint = Subset(("a", "1")) };
 
-        Assert.True(GrantEvaluator.ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest
+        Assert.True(ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest
         {
             Operations = ["Decrypt"],
             Constraints = new GrantConstraints { EncryptionContextEquals = Context(("a", "1"), ("b", "2")) },
         }));
-        Assert.False(GrantEvaluator.ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest
+        Assert.False(ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest
         {
             Operations = ["Decrypt", "GenerateDataKey"],
             Constraints = new GrantConstraints { EncryptionContextSubset = Context(("a", "1")) },
         }));
-        Assert.False(GrantEvaluator.ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest { Operations = ["Decrypt"] }));
+        Assert.False(ConstraintHolds(parent, GrantOperation.CreateGrant, new CreateGrantRequest { Operations = ["Decrypt"] }));
     }
 
     [Fact]
@@ -289,4 +289,16 @@ public sealed class GrantRuleTests
         Assert.False(existing.IsSameGrant(same, "444455556666"));
         Assert.False((existing with { Name = null }).IsSameGrant(same with { Name = null }, Scope.AccountId));
     }
+
+    private static readonly Lazy<OperationTable> Table = new(OperationTableTests.BuildTable);
+
+    /// <summary>A request with its operation's real row, as the pipeline hands it to the grant evaluator.</summary>
+    private static OperationRequest Row(object body) =>
+        new(Table.Value[Enum.Parse<KmsOperation>(body.GetType().Name[..^"Request".Length])], body);
+
+    private static bool ConstraintHolds(GrantRecord grant, GrantOperation operation, object body) =>
+        GrantEvaluator.ConstraintHolds(grant, operation, "kms:" + operation, Row(body));
+
+    private static bool Allows(GrantEvaluator evaluator, KmsRequestContext context, KeyAccess access, object body) =>
+        evaluator.Allows(context, access, Row(body));
 }

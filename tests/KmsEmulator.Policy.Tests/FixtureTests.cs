@@ -164,7 +164,7 @@ public sealed class FixtureTests
         var request = Request(testCase, defaults);
         var grant = (bool?)testCase["allowedByGrant"] ?? false;
 
-        var result = KmsAuthorization.Decide(keyPolicy, identity, request, owner, grant);
+        var result = KmsAuthorization.Decide(keyPolicy, identity, request, owner, AwsCrossAccountActions.All.Contains(request.Action), grant);
 
         Assert.Equal(Enum.Parse<KmsDecision>((string)testCase["expect"]!), result.Decision);
         Assert.Equal(result.Decision == KmsDecision.Allow, result.IsAllowed);

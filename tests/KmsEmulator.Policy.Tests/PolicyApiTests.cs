@@ -167,7 +167,7 @@ public sealed class PolicyApiTests
         var keyPolicy = PolicyDocument.Parse(DefaultKeyPolicy.For("arn:aws:iam::111122223333:root"));
         var request = PolicyRequest.Create(Alice, "kms:Decrypt", KeyArn);
 
-        var denied = KmsAuthorization.Decide(keyPolicy, [], request, Owner);
+        var denied = KmsAuthorization.Decide(keyPolicy, [], request, Owner, crossAccountAllowed: true);
 
         Assert.Equal(KmsDecision.NoIdentityPolicyAllows, denied.Decision);
         Assert.False(denied.IsExplicitDeny);
@@ -176,15 +176,15 @@ public sealed class PolicyApiTests
             denied.AccessDeniedMessage(request));
 
         var denyPolicy = PolicyDocument.Parse("""{"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}}""");
-        var explicitDeny = KmsAuthorization.Decide(denyPolicy, [], request, Owner);
+        var explicitDeny = KmsAuthorization.Decide(denyPolicy, [], request, Owner, crossAccountAllowed: true);
         Assert.True(explicitDeny.IsExplicitDeny);
         Assert.EndsWith(" with an explicit deny in a resource-based policy", explicitDeny.AccessDeniedMessage(request), StringComparison.Ordinal);
         Assert.Equal("Statement[0]", explicitDeny.DecidingStatement!.Label);
 
-        var noKey = KmsAuthorization.Decide(null, [], request, Owner);
+        var noKey = KmsAuthorization.Decide(null, [], request, Owner, crossAccountAllowed: true);
         Assert.EndsWith(" because no resource-based policy allows the kms:Decrypt action", noKey.AccessDeniedMessage(request), StringComparison.Ordinal);
 
-        var allowed = KmsAuthorization.Decide(keyPolicy, [], request with { PrincipalArn = "arn:aws:iam::111122223333:root", PrincipalType = PrincipalType.Root }, Owner);
+        var allowed = KmsAuthorization.Decide(keyPolicy, [], request with { PrincipalArn = "arn:aws:iam::111122223333:root", PrincipalType = PrincipalType.Root }, Owner, crossAccountAllowed: true);
         Assert.True(allowed.IsAllowed);
         Assert.Null(allowed.AccessDeniedMessage(request));
     }
@@ -210,8 +210,8 @@ public sealed class PolicyApiTests
         var identity = new[] { PolicyDocument.Parse("""{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}""") };
         var locksOut = PolicyDocument.Parse("""{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/other"},"Action":"kms:*","Resource":"*"}}""");
 
-        Assert.False(KmsAuthorization.Decide(locksOut, identity, caller, Owner).IsAllowed);
-        Assert.True(KmsAuthorization.Decide(PolicyDocument.Parse(DefaultKeyPolicy.For("arn:aws:iam::111122223333:root")), identity, caller, Owner).IsAllowed);
+        Assert.False(KmsAuthorization.Decide(locksOut, identity, caller, Owner, crossAccountAllowed: true).IsAllowed);
+        Assert.True(KmsAuthorization.Decide(PolicyDocument.Parse(DefaultKeyPolicy.For("arn:aws:iam::111122223333:root")), identity, caller, Owner, crossAccountAllowed: true).IsAllowed);
     }
 
     [Fact]
@@ -254,14 +254,14 @@ public sealed class PolicyApiTests
         var request = PolicyRequest.Create("arn:aws:sts::111122223333:assumed-role/App/worker-7", "kms:Decrypt", KeyArn, keys);
         var identity = new[] { PolicyDocument.Parse("""{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:111122223333:key/*"}}""") };
 
-        var expected = KmsAuthorization.Decide(policy, identity, request, Owner);
+        var expected = KmsAuthorization.Decide(policy, identity, request, Owner, crossAccountAllowed: true);
         Assert.Equal(KmsDecision.Allow, expected.Decision);
         Assert.Equal("AppDecrypt", expected.DecidingStatement!.Sid);
 
         // Compiled matchers are reused across calls: repeated decisions must stay the same.
         for (var i = 0; i < 1_000; i++)
         {
-            Assert.Equal(expected.Decision, KmsAuthorization.Decide(policy, identity, request, Owner).Decision);
+            Assert.Equal(expected.Decision, KmsAuthorization.Decide(policy, identity, request, Owner, crossAccountAllowed: true).Decision);
         }
     }
 

@@ -13,40 +13,53 @@ public sealed class AliasOperations(AliasService aliasService) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<CreateAliasRequest, EmptyResponse>(
-            KmsOperation.CreateAlias,
-            async c =>
+        table.Add(KmsOperation.CreateAlias, new OperationRow<CreateAliasRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await aliasService.CreateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
-            alias: r => CustomerAlias(r.AliasName));
-        table.Add<UpdateAliasRequest, EmptyResponse>(
-            KmsOperation.UpdateAlias,
-            async c =>
+            Keys = [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
+            CrossAccount = false,
+            Alias = r => CustomerAlias(r.AliasName),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
+        });
+        table.Add(KmsOperation.UpdateAlias, new OperationRow<UpdateAliasRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await aliasService.UpdateAliasAsync(c.Scope, c.Request.AliasName!, c.Key(TargetKeyId), c.CancellationToken);
                 return new EmptyResponse();
             },
+            Keys =
             [
                 CurrentTarget<UpdateAliasRequest>(r => r.AliasName),
                 new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management },
             ],
-            alias: r => CustomerAlias(r.AliasName));
-        table.Add<DeleteAliasRequest, EmptyResponse>(
-            KmsOperation.DeleteAlias,
-            async c =>
+            CrossAccount = false,
+            Alias = r => CustomerAlias(r.AliasName),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
+        });
+        table.Add(KmsOperation.DeleteAlias, new OperationRow<DeleteAliasRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await aliasService.DeleteAliasAsync(c.Scope, c.Request.AliasName!, c.CancellationToken);
                 return new EmptyResponse();
             },
-            [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)],
-            alias: r => CustomerAlias(r.AliasName));
-        table.Add<ListAliasesRequest, ListAliasesResponse>(
-            KmsOperation.ListAliases,
-            ListAliases,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true, Authorize = false }]);
+            Keys = [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)],
+            CrossAccount = false,
+            Alias = r => CustomerAlias(r.AliasName),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName)) },
+        });
+        table.Add(KmsOperation.ListAliases, new OperationRow<ListAliasesRequest, ListAliasesResponse>
+        {
+            Handler = ListAliases,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true, Authorize = false }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+        });
     }
 
     /// <summary>

@@ -13,19 +13,30 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
     private const string KeyId = nameof(EncryptRequest.KeyId);
     private const string SourceKeyId = nameof(ReEncryptRequest.SourceKeyId);
     private const string DestinationKeyId = nameof(ReEncryptRequest.DestinationKeyId);
+    private const string ReEncryptFrom = "kms:ReEncryptFrom";
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<EncryptRequest, EncryptResponse>(
-            KmsOperation.Encrypt,
-            Encrypt,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c => EncryptPlan(c));
-        table.Add<DecryptRequest, DecryptResponse>(
-            KmsOperation.Decrypt,
-            Decrypt,
+        table.Add(KmsOperation.Encrypt, new OperationRow<EncryptRequest, EncryptResponse>
+        {
+            Handler = Encrypt,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (r, _, keys) => keys.Add("kms:EncryptionAlgorithm", r.EncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),
+            DryRun = r => r.DryRun,
+            Check = c => EncryptPlan(c),
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("encryptionContext", r.EncryptionContext), ("encryptionAlgorithm", r.EncryptionAlgorithm)),
+            },
+        });
+        table.Add(KmsOperation.Decrypt, new OperationRow<DecryptRequest, DecryptResponse>
+        {
+            Handler = Decrypt,
+            Keys =
             [
                 new()
                 {
@@ -33,24 +44,36 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
                     IgnoreCiphertext = r => IgnoresCiphertext(r.DryRun, r.DryRunModifiers),
                 },
             ],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (r, _, keys) => keys.Add("kms:EncryptionAlgorithm", r.EncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 DecryptPlan(c);
                 RecipientNotSupported(c.Request.Recipient);
             },
-            dryRunValidation: c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
+            DryRunValidation = c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
                 ? ValueTask.CompletedTask
-                : DecryptAndDiscardAsync(c.Key(KeyId), DecryptPlan(c), c.Ciphertext(KeyId), c.Request.EncryptionContext, c.CancellationToken));
-        table.Add<ReEncryptRequest, ReEncryptResponse>(
-            KmsOperation.ReEncrypt,
-            ReEncrypt,
+                : DecryptAndDiscardAsync(c.Key(KeyId), DecryptPlan(c), c.Ciphertext(KeyId), c.Request.EncryptionContext, c.CancellationToken),
+            Audit = new()
+            {
+                // AWS logs the algorithm even when the caller did not send it.
+                ReadOnly = true,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("encryptionContext", r.EncryptionContext), ("encryptionAlgorithm", r.EncryptionAlgorithm ?? "SYMMETRIC_DEFAULT")),
+            },
+        });
+        table.Add(KmsOperation.ReEncrypt, new OperationRow<ReEncryptRequest, ReEncryptResponse>
+        {
+            Handler = ReEncrypt,
+            Keys =
             [
                 new()
                 {
                     Member = SourceKeyId, Identifier = r => r.SourceKeyId, Ciphertext = r => r.CiphertextBlob, StateRule = KeyStateRule.Cryptographic,
-                    Optional = true, Action = "kms:ReEncryptFrom", GrantOperation = "ReEncryptFrom",
+                    Optional = true, Action = ReEncryptFrom, GrantOperation = "ReEncryptFrom",
                     IgnoreCiphertext = r => IgnoresCiphertext(r.DryRun, r.DryRunModifiers),
                 },
                 new()
@@ -59,16 +82,31 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
                     Action = "kms:ReEncryptTo", GrantOperation = "ReEncryptTo",
                 },
             ],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, action) => action == ReEncryptFrom ? r.SourceEncryptionContext : r.DestinationEncryptionContext,
+            ConditionKeys = (r, action, keys) => keys.Add(
+                "kms:EncryptionAlgorithm",
+                (action == ReEncryptFrom ? r.SourceEncryptionAlgorithm : r.DestinationEncryptionAlgorithm) ?? "SYMMETRIC_DEFAULT"),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 SourcePlan(c);
                 DestinationPlan(c, plaintextLength: null);
             },
-            dryRunValidation: c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
+            DryRunValidation = c => IgnoresCiphertext(c.Request.DryRun, c.Request.DryRunModifiers)
                 ? ValueTask.CompletedTask
-                : DecryptAndDiscardAsync(c.Key(SourceKeyId), SourcePlan(c), c.Ciphertext(SourceKeyId), c.Request.SourceEncryptionContext, c.CancellationToken));
+                : DecryptAndDiscardAsync(c.Key(SourceKeyId), SourcePlan(c), c.Ciphertext(SourceKeyId), c.Request.SourceEncryptionContext, c.CancellationToken),
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(
+                    ("sourceKeyId", r.SourceKeyId), ("sourceEncryptionAlgorithm", r.SourceEncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),
+                    ("sourceEncryptionContext", r.SourceEncryptionContext), ("destinationKeyId", r.DestinationKeyId),
+                    ("destinationEncryptionAlgorithm", r.DestinationEncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),
+                    ("destinationEncryptionContext", r.DestinationEncryptionContext)),
+            },
+        });
     }
 
     private async ValueTask<EncryptResponse> Encrypt(OperationContext<EncryptRequest> context)

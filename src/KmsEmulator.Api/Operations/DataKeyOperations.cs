@@ -15,30 +15,56 @@ public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<GenerateDataKeyRequest, GenerateDataKeyResponse>(
-            KmsOperation.GenerateDataKey,
-            GenerateDataKey,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+        table.Add(KmsOperation.GenerateDataKey, new OperationRow<GenerateDataKeyRequest, GenerateDataKeyResponse>
+        {
+            Handler = GenerateDataKey,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (_, _, keys) => keys.Add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
                 DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
                 CryptoOperations.RecipientNotSupported(c.Request.Recipient);
-            });
-        table.Add<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>(
-            KmsOperation.GenerateDataKeyWithoutPlaintext,
-            GenerateDataKeyWithoutPlaintext,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+            },
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("keySpec", r.KeySpec), ("numberOfBytes", r.NumberOfBytes), ("encryptionContext", r.EncryptionContext)),
+            },
+        });
+        table.Add(KmsOperation.GenerateDataKeyWithoutPlaintext, new OperationRow<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>
+        {
+            Handler = GenerateDataKeyWithoutPlaintext,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (_, _, keys) => keys.Add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
                 DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
-            });
-        table.Add<GenerateRandomRequest, GenerateRandomResponse>(KmsOperation.GenerateRandom, GenerateRandom);
+            },
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("keySpec", r.KeySpec), ("numberOfBytes", r.NumberOfBytes), ("encryptionContext", r.EncryptionContext)),
+            },
+        });
+        table.Add(KmsOperation.GenerateRandom, new OperationRow<GenerateRandomRequest, GenerateRandomResponse>
+        {
+            Handler = GenerateRandom,
+            Keys = [],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = _ => null },
+        });
     }
 
     private async ValueTask<GenerateDataKeyResponse> GenerateDataKey(OperationContext<GenerateDataKeyRequest> context)

@@ -15,29 +15,47 @@ public sealed class DataKeyPairOperations(KeyCryptoService crypto) : IOperationG
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<GenerateDataKeyPairRequest, GenerateDataKeyPairResponse>(
-            KmsOperation.GenerateDataKeyPair,
-            GenerateDataKeyPair,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+        table.Add(KmsOperation.GenerateDataKeyPair, new OperationRow<GenerateDataKeyPairRequest, GenerateDataKeyPairResponse>
+        {
+            Handler = GenerateDataKeyPair,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:DataKeyPairSpec", r.KeyPairSpec),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
                 AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
                 CryptoOperations.RecipientNotSupported(c.Request.Recipient);
-            });
-        table.Add<GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse>(
-            KmsOperation.GenerateDataKeyPairWithoutPlaintext,
-            GenerateDataKeyPairWithoutPlaintext,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.ENCRYPT_DECRYPT,
-            r => r.DryRun,
-            c =>
+            },
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyPairSpec", r.KeyPairSpec), ("encryptionContext", r.EncryptionContext)),
+            },
+        });
+        table.Add(KmsOperation.GenerateDataKeyPairWithoutPlaintext, new OperationRow<GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse>
+        {
+            Handler = GenerateDataKeyPairWithoutPlaintext,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+            CrossAccount = true,
+            EncryptionContext = (r, _) => r.EncryptionContext,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:DataKeyPairSpec", r.KeyPairSpec),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
                 AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
-            });
+            },
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyPairSpec", r.KeyPairSpec), ("encryptionContext", r.EncryptionContext)),
+            },
+        });
     }
 
     private async ValueTask<GenerateDataKeyPairResponse> GenerateDataKeyPair(OperationContext<GenerateDataKeyPairRequest> context)

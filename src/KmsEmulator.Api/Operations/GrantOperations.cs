@@ -12,38 +12,87 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<CreateGrantRequest, CreateGrantResponse>(
-            KmsOperation.CreateGrant,
-            CreateGrant,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CreateGrant }],
-            dryRun: r => r.DryRun,
-            check: c => GrantRules.Check(c.Key(KeyId), ToNewGrant(c.Request)));
-        table.Add<ListGrantsRequest, ListGrantsResponse>(
-            KmsOperation.ListGrants,
-            ListGrants,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
-        table.Add<ListRetirableGrantsRequest, ListGrantsResponse>(KmsOperation.ListRetirableGrants, ListRetirableGrants);
-        table.Add<RetireGrantRequest, EmptyResponse>(
-            KmsOperation.RetireGrant,
-            async c =>
+        table.Add(KmsOperation.CreateGrant, new OperationRow<CreateGrantRequest, CreateGrantResponse>
+        {
+            Handler = CreateGrant,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CreateGrant }],
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) =>
+            {
+                keys.AddValues("kms:GrantOperations", r.Operations ?? [])
+                    .AddIfPresent("kms:GranteePrincipal", r.GranteePrincipal)
+                    .AddIfPresent("kms:RetiringPrincipal", r.RetiringPrincipal)
+                    .Add("kms:GrantIsForAWSResource", "false");
+                if (r.Constraints?.EncryptionContextEquals is { } equals)
+                {
+                    keys.Add("kms:GrantConstraintType", "EncryptionContextEquals").AddEncryptionContext(equals);
+                }
+                else if (r.Constraints?.EncryptionContextSubset is { } subset)
+                {
+                    keys.Add("kms:GrantConstraintType", "EncryptionContextSubset").AddEncryptionContext(subset);
+                }
+            },
+            DryRun = r => r.DryRun,
+            Check = c => GrantRules.Check(c.Key(KeyId), ToNewGrant(c.Request)),
+            Audit = new()
+            {
+                // The grant token is never logged.
+                ReadOnly = false,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("granteePrincipal", r.GranteePrincipal), ("retiringPrincipal", r.RetiringPrincipal),
+                    ("operations", r.Operations), ("constraints", Audit.Wire(r.Constraints, KmsJsonContext.Default.GrantConstraints)), ("name", r.Name)),
+                Response = r => Audit.Fields(("grantId", r.GrantId)),
+            },
+        });
+        table.Add(KmsOperation.ListGrants, new OperationRow<ListGrantsRequest, ListGrantsResponse>
+        {
+            Handler = ListGrants,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = true,
+            ConditionKeys = (_, _, keys) => keys.Add("kms:GrantIsForAWSResource", "false"),
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("grantId", r.GrantId), ("granteePrincipal", r.GranteePrincipal), ("limit", r.Limit), ("marker", r.Marker)),
+            },
+        });
+        table.Add(KmsOperation.ListRetirableGrants, new OperationRow<ListRetirableGrantsRequest, ListGrantsResponse>
+        {
+            Handler = ListRetirableGrants,
+            Keys = [],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("retiringPrincipal", r.RetiringPrincipal), ("limit", r.Limit), ("marker", r.Marker)) },
+        });
+        table.Add(KmsOperation.RetireGrant, new OperationRow<RetireGrantRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await grantService.DeleteGrantAsync(c.Key(KeyId), RetiredGrantId(c.Request), c.CancellationToken);
                 return new EmptyResponse();
             },
             // The grant token names the key when KeyId is absent, so that authorization sees the grant's key.
-            [new() { Member = KeyId, Identifier = RetiredGrantKey, Forms = KeyIdentifierForms.KeyIdOrArn }],
-            dryRun: r => r.DryRun,
-            check: c => GrantService.FindGrant(c.Key(KeyId), RetiredGrantId(c.Request)));
-        table.Add<RevokeGrantRequest, EmptyResponse>(
-            KmsOperation.RevokeGrant,
-            async c =>
+            Keys = [new() { Member = KeyId, Identifier = RetiredGrantKey, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = true,
+            DryRun = r => r.DryRun,
+            Check = c => GrantService.FindGrant(c.Key(KeyId), RetiredGrantId(c.Request)),
+            // The grant token is not logged.
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
+        });
+        table.Add(KmsOperation.RevokeGrant, new OperationRow<RevokeGrantRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await grantService.DeleteGrantAsync(c.Key(KeyId), c.Request.GrantId!, c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
-            dryRun: r => r.DryRun,
-            check: c => GrantService.FindGrant(c.Key(KeyId), c.Request.GrantId!));
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = true,
+            ConditionKeys = (_, _, keys) => keys.Add("kms:GrantIsForAWSResource", "false"),
+            DryRun = r => r.DryRun,
+            Check = c => GrantService.FindGrant(c.Key(KeyId), c.Request.GrantId!),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
+        });
     }
 
     /// <summary>The domain view of a CreateGrant request; ValidationException for two encryption context constraints.</summary>

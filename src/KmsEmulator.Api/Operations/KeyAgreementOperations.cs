@@ -10,17 +10,26 @@ public sealed class KeyAgreementOperations(KeyCryptoService crypto) : IOperation
     private const string KeyId = nameof(DeriveSharedSecretRequest.KeyId);
 
     public void Register(OperationTable.Builder table) =>
-        table.Add<DeriveSharedSecretRequest, DeriveSharedSecretResponse>(
-            KmsOperation.DeriveSharedSecret,
-            DeriveSharedSecret,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.KEY_AGREEMENT,
-            r => r.DryRun,
-            c =>
+        table.Add(KmsOperation.DeriveSharedSecret, new OperationRow<DeriveSharedSecretRequest, DeriveSharedSecretResponse>
+        {
+            Handler = DeriveSharedSecret,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.KEY_AGREEMENT,
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:KeyAgreementAlgorithm", r.KeyAgreementAlgorithm),
+            DryRun = r => r.DryRun,
+            Check = c =>
             {
                 AlgorithmRules.KeyAgreement(c.Key(KeyId), c.Request.KeyAgreementAlgorithm!);
                 CryptoOperations.RecipientNotSupported(c.Request.Recipient);
-            });
+            },
+            Audit = new()
+            {
+                // The peer's public key is a blob: not logged.
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyAgreementAlgorithm", r.KeyAgreementAlgorithm)),
+            },
+        });
 
     private async ValueTask<DeriveSharedSecretResponse> DeriveSharedSecret(OperationContext<DeriveSharedSecretRequest> context)
     {

@@ -12,34 +12,108 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<CreateKeyRequest, CreateKeyResponse>(KmsOperation.CreateKey, CreateKey);
-        table.Add<DescribeKeyRequest, DescribeKeyResponse>(
-            KmsOperation.DescribeKey, DescribeKey, [new() { Member = KeyId, Identifier = r => r.KeyId }]);
-        table.Add<ListKeysRequest, ListKeysResponse>(KmsOperation.ListKeys, ListKeys);
-        table.Add<EnableKeyRequest, EmptyResponse>(
-            KmsOperation.EnableKey,
-            async c => { await keys.EnableAsync(c.Key(KeyId), c.CancellationToken); return new EmptyResponse(); },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }]);
-        table.Add<DisableKeyRequest, EmptyResponse>(
-            KmsOperation.DisableKey,
-            async c => { await keys.DisableAsync(c.Key(KeyId), c.CancellationToken); return new EmptyResponse(); },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }]);
-        table.Add<ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse>(
-            KmsOperation.ScheduleKeyDeletion,
-            ScheduleKeyDeletion,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.ScheduleDeletion }]);
-        table.Add<CancelKeyDeletionRequest, CancelKeyDeletionResponse>(
-            KmsOperation.CancelKeyDeletion,
-            async c =>
+        table.Add(KmsOperation.CreateKey, new OperationRow<CreateKeyRequest, CreateKeyResponse>
+        {
+            Handler = CreateKey,
+            Keys = [],
+            CrossAccount = false,
+            ConditionKeys = (r, _, keys) =>
+            {
+                var spec = r.KeySpec ?? r.CustomerMasterKeySpec ?? "SYMMETRIC_DEFAULT";
+                keys.Add("kms:KeySpec", spec)
+                    .Add("kms:KeyUsage", r.KeyUsage ?? (spec == "SYMMETRIC_DEFAULT" ? "ENCRYPT_DECRYPT" : string.Empty))
+                    .Add("kms:KeyOrigin", r.Origin ?? "AWS_KMS")
+                    .AddFlag("kms:MultiRegion", r.MultiRegion)
+                    .AddFlag("kms:BypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck)
+                    .AddRequestTags(r.Tags);
+            },
+            Audit = new()
+            {
+                ReadOnly = false,
+                Request = r => Audit.Fields(
+                    ("description", r.Description), ("keyUsage", r.KeyUsage), ("keySpec", r.KeySpec), ("customerMasterKeySpec", r.CustomerMasterKeySpec),
+                    ("origin", r.Origin), ("customKeyStoreId", r.CustomKeyStoreId), ("bypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck),
+                    ("tags", TagOperations.AuditTags(r.Tags)), ("multiRegion", r.MultiRegion), ("policy", r.Policy)),
+                Response = r => Audit.Fields(("keyMetadata", Audit.Wire(r.KeyMetadata, KmsJsonContext.Default.KeyMetadata))),
+            },
+        });
+        table.Add(KmsOperation.DescribeKey, new OperationRow<DescribeKeyRequest, DescribeKeyResponse>
+        {
+            Handler = DescribeKey,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId }],
+            CrossAccount = true,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+        });
+        table.Add(KmsOperation.ListKeys, new OperationRow<ListKeysRequest, ListKeysResponse>
+        {
+            Handler = ListKeys,
+            Keys = [],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("limit", r.Limit), ("marker", r.Marker)) },
+        });
+        table.Add(KmsOperation.EnableKey, new OperationRow<EnableKeyRequest, EmptyResponse>
+        {
+            Handler = async c =>
+            {
+                await keys.EnableAsync(c.Key(KeyId), c.CancellationToken);
+                return new EmptyResponse();
+            },
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+        });
+        table.Add(KmsOperation.DisableKey, new OperationRow<DisableKeyRequest, EmptyResponse>
+        {
+            Handler = async c =>
+            {
+                await keys.DisableAsync(c.Key(KeyId), c.CancellationToken);
+                return new EmptyResponse();
+            },
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+        });
+        table.Add(KmsOperation.ScheduleKeyDeletion, new OperationRow<ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse>
+        {
+            Handler = ScheduleKeyDeletion,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.ScheduleDeletion }],
+            CrossAccount = false,
+            ConditionKeys = (r, _, keys) => keys.Add(
+                "kms:ScheduleKeyDeletionPendingWindowInDays", (r.PendingWindowInDays ?? 30).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            Audit = new()
+            {
+                ReadOnly = false,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("pendingWindowInDays", r.PendingWindowInDays)),
+                Response = r => Audit.Fields(("keyId", r.KeyId), ("keyState", r.KeyState), ("deletionDate", r.DeletionDate)),
+            },
+        });
+        table.Add(KmsOperation.CancelKeyDeletion, new OperationRow<CancelKeyDeletionRequest, CancelKeyDeletionResponse>
+        {
+            Handler = async c =>
             {
                 var key = await keys.CancelDeletionAsync(c.Key(KeyId), c.CancellationToken);
                 return new CancelKeyDeletionResponse { KeyId = key.Arn };
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CancelDeletion }]);
-        table.Add<UpdateKeyDescriptionRequest, EmptyResponse>(
-            KmsOperation.UpdateKeyDescription,
-            async c => { await keys.UpdateDescriptionAsync(c.Key(KeyId), c.Request.Description!, c.CancellationToken); return new EmptyResponse(); },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.CancelDeletion }],
+            CrossAccount = false,
+            Audit = new()
+            {
+                ReadOnly = false,
+                Request = r => Audit.Fields(("keyId", r.KeyId)),
+                Response = r => Audit.Fields(("keyId", r.KeyId)),
+            },
+        });
+        table.Add(KmsOperation.UpdateKeyDescription, new OperationRow<UpdateKeyDescriptionRequest, EmptyResponse>
+        {
+            Handler = async c =>
+            {
+                await keys.UpdateDescriptionAsync(c.Key(KeyId), c.Request.Description!, c.CancellationToken);
+                return new EmptyResponse();
+            },
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("description", r.Description)) },
+        });
     }
 
     private async ValueTask<CreateKeyResponse> CreateKey(OperationContext<CreateKeyRequest> context)

@@ -11,20 +11,28 @@ public sealed class MacOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<GenerateMacRequest, GenerateMacResponse>(
-            KmsOperation.GenerateMac,
-            GenerateMac,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.GENERATE_VERIFY_MAC,
-            r => r.DryRun,
-            c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!));
-        table.Add<VerifyMacRequest, VerifyMacResponse>(
-            KmsOperation.VerifyMac,
-            VerifyMac,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.GENERATE_VERIFY_MAC,
-            r => r.DryRun,
-            c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!));
+        table.Add(KmsOperation.GenerateMac, new OperationRow<GenerateMacRequest, GenerateMacResponse>
+        {
+            Handler = GenerateMac,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.GENERATE_VERIFY_MAC,
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:MacAlgorithm", r.MacAlgorithm),
+            DryRun = r => r.DryRun,
+            Check = c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!),
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("macAlgorithm", r.MacAlgorithm)) },
+        });
+        table.Add(KmsOperation.VerifyMac, new OperationRow<VerifyMacRequest, VerifyMacResponse>
+        {
+            Handler = VerifyMac,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.GENERATE_VERIFY_MAC,
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:MacAlgorithm", r.MacAlgorithm),
+            DryRun = r => r.DryRun,
+            Check = c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!),
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("macAlgorithm", r.MacAlgorithm)) },
+        });
     }
 
     private async ValueTask<GenerateMacResponse> GenerateMac(OperationContext<GenerateMacRequest> context)

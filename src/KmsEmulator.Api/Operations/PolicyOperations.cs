@@ -13,17 +13,21 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<GetKeyPolicyRequest, GetKeyPolicyResponse>(
-            KmsOperation.GetKeyPolicy,
-            c =>
+        table.Add(KmsOperation.GetKeyPolicy, new OperationRow<GetKeyPolicyRequest, GetKeyPolicyResponse>
+        {
+            Handler = c =>
             {
                 CheckPolicyName(c.Request.PolicyName);
                 return ValueTask.FromResult(new GetKeyPolicyResponse { Policy = c.Key(KeyId).Policy, PolicyName = DefaultKeyPolicy.PolicyName });
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
-        table.Add<PutKeyPolicyRequest, EmptyResponse>(
-            KmsOperation.PutKeyPolicy,
-            async c =>
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = false,
+            // The policy in the response is not logged.
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("policyName", r.PolicyName)) },
+        });
+        table.Add(KmsOperation.PutKeyPolicy, new OperationRow<PutKeyPolicyRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 CheckPolicyName(c.Request.PolicyName);
                 CheckPolicyDocument(c.Request.Policy!);
@@ -33,11 +37,23 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
                 await policies.PutPolicyAsync(key, c.Request.Policy!, c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
-        table.Add<ListKeyPoliciesRequest, ListKeyPoliciesResponse>(
-            KmsOperation.ListKeyPolicies,
-            _ => ValueTask.FromResult(new ListKeyPoliciesResponse { PolicyNames = [DefaultKeyPolicy.PolicyName], Truncated = false }),
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = false,
+            ConditionKeys = (r, _, keys) => keys.AddFlag("kms:BypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck),
+            Audit = new()
+            {
+                ReadOnly = false,
+                Request = r => Audit.Fields(
+                    ("keyId", r.KeyId), ("policyName", r.PolicyName), ("policy", r.Policy), ("bypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck)),
+            },
+        });
+        table.Add(KmsOperation.ListKeyPolicies, new OperationRow<ListKeyPoliciesRequest, ListKeyPoliciesResponse>
+        {
+            Handler = _ => ValueTask.FromResult(new ListKeyPoliciesResponse { PolicyNames = [DefaultKeyPolicy.PolicyName], Truncated = false }),
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+        });
     }
 
     /// <summary>The checks a key policy passes before it is stored (CreateKey and PutKeyPolicy).</summary>

@@ -10,11 +10,14 @@ public sealed class PublicKeyOperations(KeyCryptoService crypto) : IOperationGro
     private const string KeyId = nameof(GetPublicKeyRequest.KeyId);
 
     public void Register(OperationTable.Builder table) =>
-        table.Add<GetPublicKeyRequest, GetPublicKeyResponse>(
-            KmsOperation.GetPublicKey,
-            GetPublicKey,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            check: c => AlgorithmRules.RequireKeyPair(c.Key(KeyId)));
+        table.Add(KmsOperation.GetPublicKey, new OperationRow<GetPublicKeyRequest, GetPublicKeyResponse>
+        {
+            Handler = GetPublicKey,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            CrossAccount = true,
+            Check = c => AlgorithmRules.RequireKeyPair(c.Key(KeyId)),
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+        });
 
     private async ValueTask<GetPublicKeyResponse> GetPublicKey(OperationContext<GetPublicKeyRequest> context)
     {

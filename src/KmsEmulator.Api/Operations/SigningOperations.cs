@@ -11,20 +11,36 @@ public sealed class SigningOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<SignRequest, SignResponse>(
-            KmsOperation.Sign,
-            Sign,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.SIGN_VERIFY,
-            r => r.DryRun,
-            c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message));
-        table.Add<VerifyRequest, VerifyResponse>(
-            KmsOperation.Verify,
-            Verify,
-            [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            KeyUsageType.SIGN_VERIFY,
-            r => r.DryRun,
-            c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message));
+        table.Add(KmsOperation.Sign, new OperationRow<SignRequest, SignResponse>
+        {
+            Handler = Sign,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.SIGN_VERIFY,
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:SigningAlgorithm", r.SigningAlgorithm).Add("kms:MessageType", r.MessageType ?? "RAW"),
+            DryRun = r => r.DryRun,
+            Check = c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message),
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("messageType", r.MessageType ?? "RAW"), ("signingAlgorithm", r.SigningAlgorithm)),
+            },
+        });
+        table.Add(KmsOperation.Verify, new OperationRow<VerifyRequest, VerifyResponse>
+        {
+            Handler = Verify,
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
+            RequiredUsage = KeyUsageType.SIGN_VERIFY,
+            CrossAccount = true,
+            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:SigningAlgorithm", r.SigningAlgorithm).Add("kms:MessageType", r.MessageType ?? "RAW"),
+            DryRun = r => r.DryRun,
+            Check = c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message),
+            Audit = new()
+            {
+                ReadOnly = true,
+                Request = r => Audit.Fields(("keyId", r.KeyId), ("messageType", r.MessageType ?? "RAW"), ("signingAlgorithm", r.SigningAlgorithm)),
+            },
+        });
     }
 
     private async ValueTask<SignResponse> Sign(OperationContext<SignRequest> context)

@@ -11,25 +11,33 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add<TagResourceRequest, EmptyResponse>(
-            KmsOperation.TagResource,
-            async c =>
+        table.Add(KmsOperation.TagResource, new OperationRow<TagResourceRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await tags.TagAsync(c.Key(KeyId), ToDomain(c.Request.Tags), c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
-        table.Add<UntagResourceRequest, EmptyResponse>(
-            KmsOperation.UntagResource,
-            async c =>
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
+            CrossAccount = false,
+            ConditionKeys = (r, _, keys) => keys.AddRequestTags(r.Tags),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("tags", AuditTags(r.Tags))) },
+        });
+        table.Add(KmsOperation.UntagResource, new OperationRow<UntagResourceRequest, EmptyResponse>
+        {
+            Handler = async c =>
             {
                 await tags.UntagAsync(c.Key(KeyId), c.Request.TagKeys ?? [], c.CancellationToken);
                 return new EmptyResponse();
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }]);
-        table.Add<ListResourceTagsRequest, ListResourceTagsResponse>(
-            KmsOperation.ListResourceTags,
-            c =>
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
+            CrossAccount = false,
+            ConditionKeys = (r, _, keys) => keys.AddValues("aws:TagKeys", r.TagKeys ?? []),
+            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("tagKeys", r.TagKeys)) },
+        });
+        table.Add(KmsOperation.ListResourceTags, new OperationRow<ListResourceTagsRequest, ListResourceTagsResponse>
+        {
+            Handler = c =>
             {
                 var page = Paging.TakeByPosition(c.Key(KeyId).Tags, c.Request.Marker, c.Request.Limit, defaultLimit: 50, maxLimit: 50);
                 return ValueTask.FromResult(new ListResourceTagsResponse
@@ -39,8 +47,16 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
                     Truncated = page.Truncated,
                 });
             },
-            [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }]);
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
+            CrossAccount = false,
+            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+        });
     }
+
+    /// <summary>Tags as CloudTrail lists them: <c>[{"tagKey":..,"tagValue":..}]</c>.</summary>
+    internal static System.Text.Json.Nodes.JsonArray? AuditTags(List<Tag>? tags) => tags is null
+        ? null
+        : [.. tags.Select(t => (System.Text.Json.Nodes.JsonNode?)Audit.Fields(("tagKey", t.TagKey), ("tagValue", t.TagValue)))];
 
     /// <summary>Wire tags to domain tags (shape validation has already ensured key and value are present).</summary>
     public static IReadOnlyList<KeyTag> ToDomain(List<Tag>? tags) =>

@@ -37,29 +37,29 @@ public sealed class DecisionCache
         return pairs.GetOrAdd((keyPolicy, identity), static k => ReferencedKeys([k.KeyPolicy, .. k.Identity]));
     }
 
-    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount) =>
-        Decide(keyPolicy, identity, ReferencedKeys(keyPolicy, identity), request, keyOwnerAccount);
+    public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, PolicyRequest request, string keyOwnerAccount, bool crossAccountAllowed) =>
+        Decide(keyPolicy, identity, ReferencedKeys(keyPolicy, identity), request, keyOwnerAccount, crossAccountAllowed);
 
     /// <summary>
     /// Decides with the <paramref name="referenced"/> keys that <see cref="ReferencedKeys"/> returned for these same
     /// policies (the decisions are kept with them).
     /// </summary>
     public KmsAuthorizationResult Decide(PolicyDocument keyPolicy, IReadOnlyList<PolicyDocument> identity, ConditionKeySet? referenced,
-        PolicyRequest request, string keyOwnerAccount)
+        PolicyRequest request, string keyOwnerAccount, bool crossAccountAllowed)
     {
         if (referenced is null)
         {
-            return KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
+            return KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount, crossAccountAllowed);
         }
 
-        var fingerprint = Fingerprint(request, referenced);
+        var fingerprint = Fingerprint(request, crossAccountAllowed, referenced);
         var decisions = referenced.Decisions.GetAlternateLookup<ReadOnlySpan<char>>();
         if (decisions.TryGetValue(fingerprint, out var cached))
         {
             return cached;
         }
 
-        var result = KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount);
+        var result = KmsAuthorization.Decide(keyPolicy, identity, request, keyOwnerAccount, crossAccountAllowed);
         if (referenced.Decisions.TryAdd(new string(fingerprint), result))
         {
             Count(_pairs);
@@ -110,9 +110,10 @@ public sealed class DecisionCache
     /// (whatever characters they contain) can produce another request's fingerprint. Valid until the next call on
     /// this thread.
     /// </summary>
-    private static ReadOnlySpan<char> Fingerprint(PolicyRequest request, ConditionKeySet referenced)
+    private static ReadOnlySpan<char> Fingerprint(PolicyRequest request, bool crossAccountAllowed, ConditionKeySet referenced)
     {
         var writer = new FingerprintWriter(t_fingerprint ??= new char[512]);
+        writer.Append(crossAccountAllowed ? "cross-account" : "own-account");
         writer.Append(request.PrincipalArn);
         writer.Append(request.PrincipalType.ToString());
         writer.Append(request.Action);

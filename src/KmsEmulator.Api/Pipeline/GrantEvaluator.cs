@@ -19,7 +19,7 @@ namespace KmsEmulator.Api.Pipeline;
 /// </summary>
 public sealed class GrantEvaluator : IGrantEvaluator
 {
-    public bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest)
+    public bool Allows(KmsRequestContext request, KeyAccess access, OperationRequest operationRequest)
     {
         var key = access.Key.Key;
         if (key.Grants.Count == 0 || !GrantOperationWire.TryParse(access.Operation, out var operation))
@@ -28,7 +28,7 @@ public sealed class GrantEvaluator : IGrantEvaluator
         }
 
         var caller = request.Caller;
-        if (operation == GrantOperation.RetireGrant && wireRequest is RetireGrantRequest retire)
+        if (operation == GrantOperation.RetireGrant && operationRequest.Body is RetireGrantRequest retire)
         {
             return AllowsRetire(caller, key, retire, access.Action);
         }
@@ -37,7 +37,7 @@ public sealed class GrantEvaluator : IGrantEvaluator
         {
             if (grant.Allows(operation)
                 && IsGrantee(grant, caller, access.Action, key.Arn)
-                && ConstraintHolds(grant, operation, wireRequest))
+                && ConstraintHolds(grant, operation, access.Action, operationRequest))
             {
                 return true;
             }
@@ -80,11 +80,11 @@ public sealed class GrantEvaluator : IGrantEvaluator
     }
 
     /// <summary>Whether the constraint of <paramref name="grant"/> allows this request.</summary>
-    public static bool ConstraintHolds(GrantRecord grant, GrantOperation operation, object wireRequest)
+    public static bool ConstraintHolds(GrantRecord grant, GrantOperation operation, string action, OperationRequest request)
     {
         if (operation == GrantOperation.CreateGrant)
         {
-            return wireRequest is CreateGrantRequest child && ChildGrantFits(grant, child);
+            return request.Body is CreateGrantRequest child && ChildGrantFits(grant, child);
         }
 
         if (grant.Constraint is not { } constraint || !GrantRules.TakesEncryptionContext(operation))
@@ -92,7 +92,7 @@ public sealed class GrantEvaluator : IGrantEvaluator
             return true;
         }
 
-        return constraint.IsSatisfiedBy(EncryptionContextOf(wireRequest, operation));
+        return constraint.IsSatisfiedBy(request.EncryptionContext(action));
     }
 
     /// <summary>A grant made through a grant's CreateGrant permission: no operation the parent lacks, a constraint at least as strict.</summary>
@@ -123,19 +123,6 @@ public sealed class GrantEvaluator : IGrantEvaluator
             || (grant.Allows(GrantOperation.RetireGrant) && IsGrantee(grant, caller, action, key.Arn))
             || (caller.AccountId == grant.IssuingAccount && AccountDelegates(caller, action, key.Arn));
     }
-
-    /// <summary>The encryption context constraints are checked against: the one of the key the access is for.</summary>
-    private static IReadOnlyDictionary<string, string>? EncryptionContextOf(object wireRequest, GrantOperation operation) => wireRequest switch
-    {
-        EncryptRequest r => r.EncryptionContext,
-        DecryptRequest r => r.EncryptionContext,
-        ReEncryptRequest r => operation == GrantOperation.ReEncryptFrom ? r.SourceEncryptionContext : r.DestinationEncryptionContext,
-        GenerateDataKeyRequest r => r.EncryptionContext,
-        GenerateDataKeyWithoutPlaintextRequest r => r.EncryptionContext,
-        GenerateDataKeyPairRequest r => r.EncryptionContext,
-        GenerateDataKeyPairWithoutPlaintextRequest r => r.EncryptionContext,
-        _ => null,
-    };
 
     /// <summary>The encryption context constraint of a CreateGrant request (both kinds at once are rejected before this runs).</summary>
     public static GrantConstraint? ConstraintOf(GrantConstraints? constraints) => constraints switch

@@ -16,13 +16,13 @@ public sealed record KeyAccess(ResolvedKey Key, string Action, string Operation,
 /// </summary>
 public interface IAuthorizer
 {
-    ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
+    ValueTask AuthorizeAsync(KmsRequestContext request, OperationRequest operation, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken);
 
     /// <summary>
     /// Decides an action on a resource that has no key policy (an alias ARN, or "*" for operations without a
     /// resource) by the caller's identity policies alone; account roots are allowed.
     /// </summary>
-    void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource);
+    void AuthorizeWithoutKey(KmsRequestContext request, OperationRequest operation, string action, string resource);
 
     /// <summary>
     /// The checks of a new key policy (CreateKey, PutKeyPolicy): unless <paramref name="bypassLockoutSafetyCheck"/> it
@@ -35,5 +35,5 @@ public interface IAuthorizer
 /// <summary>Whether a grant on the key allows the access (grantee, operation, constraints, grant tokens).</summary>
 public interface IGrantEvaluator
 {
-    bool Allows(KmsRequestContext request, KeyAccess access, object wireRequest);
+    bool Allows(KmsRequestContext request, KeyAccess access, OperationRequest operation);
 }

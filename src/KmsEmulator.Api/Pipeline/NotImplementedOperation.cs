@@ -1,5 +1,6 @@
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
+using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Pipeline;
 
@@ -7,6 +8,18 @@ namespace KmsEmulator.Api.Pipeline;
 public sealed class NotImplementedOperation(KmsOperation operation) : OperationDescriptor(operation)
 {
     public override bool Implemented => false;
+
+    public override bool CrossAccount => false;
+
+    public override bool TakesGrantTokens => false;
+
+    public override bool TakesDryRun => false;
+
+    public override IReadOnlyDictionary<string, string>? EncryptionContextOf(object request, string action) => null;
+
+    public override void AddConditionKeys(object request, string action, ContextKeys.Builder keys)
+    {
+    }
 
     public override ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
         throw KmsErrors.NotImplemented(Operation.Name());

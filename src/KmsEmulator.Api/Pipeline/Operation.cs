@@ -3,6 +3,7 @@ using System.Text.Json.Serialization.Metadata;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Generated.Runtime;
 using KmsEmulator.Api.Keys;
+using KmsEmulator.Policy;
 
 namespace KmsEmulator.Api.Pipeline;
 
@@ -18,46 +19,36 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     private static readonly JsonTypeInfo<TRequest> RequestType = (JsonTypeInfo<TRequest>)KmsJsonContext.Default.GetTypeInfo(typeof(TRequest))!;
     private static readonly JsonTypeInfo<TResponse> ResponseType = (JsonTypeInfo<TResponse>)KmsJsonContext.Default.GetTypeInfo(typeof(TResponse))!;
 
-    private readonly Func<OperationContext<TRequest>, ValueTask<TResponse>> _handler;
+    private readonly OperationRow<TRequest, TResponse> _row;
     private readonly KeyResolver _resolver;
     private readonly IAuthorizer _authorizer;
 
-    public Operation(KmsOperation operation, Func<OperationContext<TRequest>, ValueTask<TResponse>> handler, PipelineServices services)
+    public Operation(KmsOperation operation, OperationRow<TRequest, TResponse> row, PipelineServices services)
         : base(operation)
     {
-        _handler = handler;
+        _row = row;
         _resolver = services.Resolver;
         _authorizer = services.Authorizer;
     }
 
+    /// <summary>The row this operation runs from.</summary>
+    public OperationRow<TRequest, TResponse> Row => _row;
+
     public override bool Implemented => true;
 
-    public IReadOnlyList<KeyBinding<TRequest>> Keys { get; init; } = [];
+    public override bool CrossAccount => _row.CrossAccount;
 
-    /// <summary>The key usage every bound key must have (ENCRYPT_DECRYPT for Encrypt, ...), or null.</summary>
-    public KeyUsageType? RequiredUsage { get; init; }
+    public override bool TakesGrantTokens { get; } = typeof(IGrantTokenRequest).IsAssignableFrom(typeof(TRequest));
 
-    /// <summary>
-    /// For alias operations: the alias the request acts on. Besides the bound keys, the caller's identity policies
-    /// must allow the action on the alias ARN (AWS checks alias permissions in IAM only).
-    /// </summary>
-    public Func<TRequest, string?>? Alias { get; init; }
+    public override bool TakesDryRun => _row.DryRun is not null;
 
-    /// <summary>Reads the request's DryRun flag, for the operations that take one.</summary>
-    public Func<TRequest, bool?>? DryRun { get; init; }
+    public IReadOnlyList<KeyBinding<TRequest>> Keys => _row.Keys;
 
-    /// <summary>
-    /// What a dry run must still prove besides authorization and the checks, e.g. that Decrypt's ciphertext really
-    /// decrypts (the model: a dry run validates the ciphertext unless DryRunModifiers has IGNORE_CIPHERTEXT). Runs
-    /// only for DryRun requests; any result is discarded.
-    /// </summary>
-    public Func<OperationContext<TRequest>, ValueTask>? DryRunValidation { get; init; }
+    public override IReadOnlyDictionary<string, string>? EncryptionContextOf(object request, string action) =>
+        _row.EncryptionContext?.Invoke((TRequest)request, action);
 
-    /// <summary>
-    /// The operation's semantic checks on the bound keys (algorithm against key spec, message type, sizes), run after
-    /// authorization and before DryRun, so that DryRun answers DryRunOperationException only for a request that would succeed.
-    /// </summary>
-    public Action<OperationContext<TRequest>>? Check { get; init; }
+    public override void AddConditionKeys(object request, string action, ContextKeys.Builder keys) =>
+        _row.ConditionKeys?.Invoke((TRequest)request, action, keys);
 
     public override async ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
@@ -92,16 +83,17 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 }
             }
 
-            await _authorizer.AuthorizeAsync(context, request, Action, accesses, cancellationToken);
-            if (Alias?.Invoke(request) is { } alias)
+            var authorized = new OperationRequest(this, request);
+            await _authorizer.AuthorizeAsync(context, authorized, Action, accesses, cancellationToken);
+            if (_row.Alias?.Invoke(request) is { } alias)
             {
-                _authorizer.AuthorizeWithoutKey(context, request, Action, context.Scope.AliasArn(alias));
+                _authorizer.AuthorizeWithoutKey(context, authorized, Action, context.Scope.AliasArn(alias));
             }
 
-            Check?.Invoke(operationContext);
-            if (DryRun?.Invoke(request) == true)
+            _row.Check?.Invoke(operationContext);
+            if (_row.DryRun?.Invoke(request) == true)
             {
-                if (DryRunValidation is { } validate)
+                if (_row.DryRunValidation is { } validate)
                 {
                     await validate(operationContext);
                 }
@@ -109,7 +101,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 throw KmsErrors.DryRun();
             }
 
-            response = await _handler(operationContext);
+            response = await _row.Handler(operationContext);
             return new OperationResult(JsonSerializer.SerializeToUtf8Bytes(response, ResponseType), first?.Key.KeyId);
         }
         finally
@@ -161,7 +153,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         }
 
         KeyStateRules.Check(binding.StateRule, resolved.Key);
-        if (RequiredUsage is { } usage && resolved.Key.KeyUsage != usage)
+        if (_row.RequiredUsage is { } usage && resolved.Key.KeyUsage != usage)
         {
             throw KmsErrors.InvalidKeyUsage(resolved.Key.Arn, resolved.Key.KeyUsage.ToWire(), Operation.Name());
         }

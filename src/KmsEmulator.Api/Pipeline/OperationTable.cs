@@ -43,28 +43,11 @@ public sealed class OperationTable
     {
         internal Dictionary<KmsOperation, OperationDescriptor> Rows { get; } = [];
 
-        public void Add<TRequest, TResponse>(
-            KmsOperation operation,
-            Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
-            IReadOnlyList<KeyBinding<TRequest>>? keys = null,
-            KeyUsageType? requiredUsage = null,
-            Func<TRequest, bool?>? dryRun = null,
-            Action<OperationContext<TRequest>>? check = null,
-            Func<TRequest, string?>? alias = null,
-            Func<OperationContext<TRequest>, ValueTask>? dryRunValidation = null)
+        public void Add<TRequest, TResponse>(KmsOperation operation, OperationRow<TRequest, TResponse> row)
             where TRequest : class, IValidatable
             where TResponse : class
         {
-            var row = new Operation<TRequest, TResponse>(operation, handler, services)
-            {
-                Keys = keys ?? [],
-                RequiredUsage = requiredUsage,
-                DryRun = dryRun,
-                DryRunValidation = dryRunValidation,
-                Check = check,
-                Alias = alias,
-            };
-            if (!Rows.TryAdd(operation, row))
+            if (!Rows.TryAdd(operation, new Operation<TRequest, TResponse>(operation, row, services)))
             {
                 throw new InvalidOperationException($"{operation} has two rows in the operation table.");
             }

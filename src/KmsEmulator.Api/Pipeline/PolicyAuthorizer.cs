@@ -22,11 +22,11 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
     private readonly ConditionalWeakTable<string, PolicyDocument> _policiesByInstance = new();
     private readonly ConcurrentDictionary<string, PolicyDocument> _policiesByText = new(StringComparer.Ordinal);
 
-    public ValueTask AuthorizeAsync(KmsRequestContext request, object wireRequest, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken)
+    public ValueTask AuthorizeAsync(KmsRequestContext request, OperationRequest operation, string action, IReadOnlyList<KeyAccess> keys, CancellationToken cancellationToken)
     {
         if (keys.Count == 0)
         {
-            AuthorizeWithoutKey(request, wireRequest, action, "*");
+            AuthorizeWithoutKey(request, operation, action, "*");
             return ValueTask.CompletedTask;
         }
 
@@ -34,21 +34,21 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         var principalType = caller.PrincipalType;
 
         // ReEncrypt: whether source and destination are the same key, known only once both are resolved.
-        string? sameKey = keys.Count == 2 && wireRequest is Generated.ReEncryptRequest
+        string? sameKey = keys.Count == 2 && operation.Body is Generated.ReEncryptRequest
             ? (keys[0].Key.Key.KeyId == keys[1].Key.Key.KeyId ? "true" : "false")
             : null;
         foreach (var access in keys)
         {
-            Authorize(request, wireRequest, caller, principalType, access, sameKey);
+            Authorize(request, operation, caller, principalType, access, sameKey);
         }
 
         return ValueTask.CompletedTask;
     }
 
-    public void AuthorizeWithoutKey(KmsRequestContext request, object wireRequest, string action, string resource)
+    public void AuthorizeWithoutKey(KmsRequestContext request, OperationRequest operation, string action, string resource)
     {
         var caller = request.Caller;
-        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, action, resource, BaseKeys(request, wireRequest, action).Build());
+        var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, action, resource, BaseKeys(request, operation, action).Build());
         var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
         if (!result.IsAllowed)
         {
@@ -72,20 +72,22 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         }
 
         var caller = request.Caller;
-        var keys = BaseKeys(request, new object(), "kms:PutKeyPolicy").Build();
+        // The question is whether the caller could call PutKeyPolicy on the key later, so the request's own keys are
+        // those of a PutKeyPolicy call, not of this CreateKey or PutKeyPolicy request; PutKeyPolicy is never cross-account.
+        var keys = BaseKeys(request, null, "kms:PutKeyPolicy").Build();
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, "kms:PutKeyPolicy", keyArn, keys);
-        if (!KmsAuthorization.Decide(document, caller.IdentityPolicies, policyRequest, keyOwnerAccount).IsAllowed)
+        if (!KmsAuthorization.Decide(document, caller.IdentityPolicies, policyRequest, keyOwnerAccount, crossAccountAllowed: false).IsAllowed)
         {
             throw KmsErrors.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
         }
     }
 
-    private void Authorize(KmsRequestContext request, object wireRequest, CallerIdentity caller, PrincipalType principalType, KeyAccess access, string? reEncryptOnSameKey)
+    private void Authorize(KmsRequestContext request, OperationRequest operation, CallerIdentity caller, PrincipalType principalType, KeyAccess access, string? reEncryptOnSameKey)
     {
         var key = access.Key.Key;
         var keyPolicy = ParsedPolicy(key.Policy);
         var referenced = decisions.ReferencedKeys(keyPolicy, caller.IdentityPolicies);
-        var builder = BaseKeys(request, wireRequest, access.Action, referenced);
+        var builder = BaseKeys(request, operation, access.Action, referenced);
         AddKeyKeys(builder, access.Key);
         if (reEncryptOnSameKey is not null)
         {
@@ -94,10 +96,11 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
 
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, principalType, access.Action, key.Arn, builder.Build());
 
-        var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, referenced, policyRequest, key.Scope.AccountId);
-        if (!result.IsAllowed && !result.IsExplicitDeny && grants.Allows(request, access, wireRequest))
+        var crossAccount = operation.Row.CrossAccount;
+        var result = decisions.Decide(keyPolicy, caller.IdentityPolicies, referenced, policyRequest, key.Scope.AccountId, crossAccount);
+        if (!result.IsAllowed && !result.IsExplicitDeny && grants.Allows(request, access, operation))
         {
-            result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId, allowedByGrant: true);
+            result = KmsAuthorization.Decide(keyPolicy, caller.IdentityPolicies, policyRequest, key.Scope.AccountId, crossAccount, allowedByGrant: true);
         }
 
         if (!result.IsAllowed)
@@ -124,7 +127,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
     /// The keys of the caller's request. With <paramref name="referenced"/> (the policies are known to read only those
     /// keys), every other key is left out; the policies never read the time then.
     /// </summary>
-    private ContextKeys.Builder BaseKeys(KmsRequestContext request, object wireRequest, string action, ConditionKeySet? referenced = null)
+    private ContextKeys.Builder BaseKeys(KmsRequestContext request, OperationRequest? operation, string action, ConditionKeySet? referenced = null)
     {
         var builder = (referenced is null ? ContextKeys.CreateBuilder() : ContextKeys.CreateBuilder(referenced.Set))
             .Add("aws:SecureTransport", "false")
@@ -144,7 +147,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
             builder.Add("kms:ViaService", viaService);
         }
 
-        RequestConditionKeys.Add(builder, wireRequest, action);
+        operation?.AddConditionKeys(builder, action);
         return builder;
     }
 
