@@ -11,6 +11,7 @@
 Prints a JSON summary and exits non-zero when any key is bad. Only loopback addresses are used.
 
 Usage: bench/key_integrity.py [--keys 5040] [--clients 16] [--work /var/tmp/kms-integrity] [--skip-build]
+                              [--out bench/results/key-integrity.json]
 Needs: SoftHSM2, python3-boto3, pkcs11-tool (apt-get install opensc), the .NET SDK.
 """
 import argparse
@@ -137,6 +138,7 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-integrity"))
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--out", default=os.path.join(rb.BENCH, "results", "key-integrity.json"))
     args = parser.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
@@ -198,6 +200,9 @@ def main():
         "examples": [f"{item}: {error}" for item, error in (first + second)[:5]] + [json.dumps(u) for u in unsafe[:5]],
     }
     print(json.dumps(summary, indent=2))
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(summary, f, indent=2)
     ok = (not bad_keys and not unsafe and len(created) == args.keys and after_restart.get("status") == "ready")
     sys.exit(0 if ok else 1)
 
