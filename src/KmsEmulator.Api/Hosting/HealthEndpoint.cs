@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Http;
 namespace KmsEmulator.Api.Hosting;
 
 /// <summary>
-/// <c>GET /health</c>: 200 once the store is loaded and the HSM is logged in and indexed, 503 before. The body says
+/// <c>GET /health</c>: 200 once the store is loaded and the HSM is logged in and indexed; 503 before that and once the
+/// HSM backend is disposed at shut-down (nothing else makes it 503: a key lost later answers KeyUnavailable). The body says
 /// <c>ready</c>, or <c>degraded</c> when some keys cannot be used: material the store records but the token lacks, and
 /// key objects that are not what was made (never used), each listed by HSM label with how it differs.
 /// </summary>
