@@ -6,8 +6,8 @@ namespace KmsEmulator.Api.Keys;
 /// <summary>
 /// The one catalogue of errors the emulator returns, with AWS's codes and wording. Every error the caller can see is
 /// built here, by a factory named for what went wrong; callers pass only the variable parts, never a text. The generic
-/// builders are private so inline texts cannot come back, and <c>ErrorCatalogueTests</c> fails the build's tests when
-/// code elsewhere constructs a <see cref="KmsException"/> or passes a text literal to a factory.
+/// builders are private so inline texts cannot come back, and a test (<c>ErrorCatalogueTests</c> in
+/// KmsEmulator.Api.Tests) fails when code elsewhere constructs a <see cref="KmsException"/> or passes a text to a factory.
 /// </summary>
 public static class KmsErrors
 {
