@@ -51,7 +51,7 @@ public static class AlgorithmRules
         var maximum = capability.RsaModulusBytes - (2 * scheme.OaepHashBytes) - 2;
         if (plaintextLength > maximum)
         {
-            throw KmsErrors.Validation($"Algorithm {algorithm.ToWire()} and key spec {key.KeySpec.ToWire()} cannot encrypt data larger than {maximum} bytes.");
+            throw KmsErrors.PlaintextTooLarge(algorithm, key.KeySpec, maximum);
         }
 
         return new EncryptionPlan(algorithm, scheme.Scheme);
@@ -73,25 +73,25 @@ public static class AlgorithmRules
         var messageType = MessageType.RAW;
         if (messageTypeName is not null && !MessageTypeWire.TryParse(messageTypeName, out messageType))
         {
-            throw KmsErrors.Validation($"Unknown MessageType {messageTypeName}.");
+            throw KmsErrors.UnknownMessageType(messageTypeName);
         }
 
         var signing = AlgorithmCapabilities.For(algorithm);
         if (!signing.MessageTypes.Contains(messageType))
         {
-            throw KmsErrors.Validation(messageType == MessageType.EXTERNAL_MU
-                ? $"MessageType EXTERNAL_MU is valid only with the {SigningAlgorithmSpec.ML_DSA_SHAKE_256.ToWire()} signing algorithm."
-                : $"The {algorithm.ToWire()} signing algorithm requires MessageType {string.Join(" or ", signing.MessageTypes.Select(t => t.ToWire()))}.");
+            throw messageType == MessageType.EXTERNAL_MU
+                ? KmsErrors.ExternalMuNeedsMlDsa()
+                : KmsErrors.MessageTypeNotValidForAlgorithm(algorithm, signing.MessageTypes);
         }
 
         if (messageType == MessageType.DIGEST && messageLength != signing.DigestBytes)
         {
-            throw KmsErrors.Validation($"Digest is invalid length for algorithm {algorithm.ToWire()}.");
+            throw KmsErrors.DigestLengthInvalid(algorithm);
         }
 
         if (signing.Scheme is not { } scheme)
         {
-            throw KmsErrors.Unsupported(signing.UnsupportedReason);
+            throw KmsErrors.SigningAlgorithmNotSupported(signing.UnsupportedReason);
         }
 
         return new SigningPlan(algorithm, scheme, messageType == MessageType.DIGEST);
@@ -135,10 +135,10 @@ public static class AlgorithmRules
     {
         if (!KeySpecWire.TryParse(keyPairSpec, out var spec) || !KeySpecCapabilities.For(spec).IsAsymmetric)
         {
-            throw KmsErrors.Validation($"Unknown KeyPairSpec {keyPairSpec}.");
+            throw KmsErrors.UnknownKeyPairSpec(keyPairSpec);
         }
 
         var capability = KeySpecCapabilities.For(spec);
-        return capability.Material ?? throw KmsErrors.Unsupported($"KmsEmulator cannot generate {keyPairSpec} data key pairs: {capability.UnsupportedReason}");
+        return capability.Material ?? throw KmsErrors.DataKeyPairNotSupported(keyPairSpec, capability.UnsupportedReason);
     }
 }

@@ -42,9 +42,7 @@ public sealed class AliasService(KeyWriter writer, KeyCatalog catalog, KeyLifecy
                 var current = catalog.FindKey(scope, alias.TargetKeyId);
                 if (current is not null && !SameKeyType(current, newTarget))
                 {
-                    throw KmsErrors.Validation(
-                        $"Alias {alias.Arn} cannot be changed from a key of spec {current.KeySpec.ToWire()} and usage {current.KeyUsage.ToWire()} " +
-                        $"to a key of spec {newTarget.KeySpec.ToWire()} and usage {newTarget.KeyUsage.ToWire()}; the new key must have the same type and usage.");
+                    throw KmsErrors.AliasTargetTypeChange(alias.Arn, current.KeySpec, current.KeyUsage, newTarget.KeySpec, newTarget.KeyUsage);
                 }
 
                 return alias with { TargetKeyId = newTarget.KeyId, LastUpdatedDate = lifecycle.Now };
@@ -80,7 +78,7 @@ public sealed class AliasService(KeyWriter writer, KeyCatalog catalog, KeyLifecy
     {
         if (target.Scope != scope)
         {
-            throw KmsErrors.Validation($"An alias and its KMS key must be in the same AWS account and Region; {target.Arn} is not in {scope.AccountId} {scope.Region}.");
+            throw KmsErrors.AliasTargetInOtherScope(target.Arn, scope.AccountId, scope.Region);
         }
 
         var live = lifecycle.FindLive(target.Scope, target.KeyId) ?? throw KmsErrors.KeyDoesNotExist(target.Arn);
@@ -101,7 +99,7 @@ public sealed class AliasService(KeyWriter writer, KeyCatalog catalog, KeyLifecy
 
         if (aliasName.Length == "alias/".Length)
         {
-            throw KmsErrors.InvalidAliasName("Alias name must have at least one character after \"alias/\".");
+            throw KmsErrors.AliasNameEmpty();
         }
     }
 

@@ -47,34 +47,34 @@ public static class GrantRules
     {
         if (grant.GranteePrincipal is not null && grant.GranteeServicePrincipal is not null)
         {
-            throw KmsErrors.Validation("Specify either GranteePrincipal or GranteeServicePrincipal, not both.");
+            throw KmsErrors.GranteePrincipalConflict();
         }
 
         if (grant.GranteePrincipal is null && grant.GranteeServicePrincipal is null)
         {
-            throw KmsErrors.Validation("1 validation error detected: Value null at 'granteePrincipal' failed to satisfy constraint: Member must not be null");
+            throw KmsErrors.RequiredMemberMissing(nameof(grant.GranteePrincipal));
         }
 
         if (grant.RetiringPrincipal is not null && grant.RetiringServicePrincipal is not null)
         {
-            throw KmsErrors.Validation("Specify either RetiringPrincipal or RetiringServicePrincipal, not both.");
+            throw KmsErrors.RetiringPrincipalConflict();
         }
 
         if (grant.GranteeServicePrincipal is not null)
         {
             if (grant.SourceArn is null)
             {
-                throw KmsErrors.Validation("A grant to a GranteeServicePrincipal requires a SourceArn grant constraint.");
+                throw KmsErrors.ServicePrincipalGrantNeedsSourceArn();
             }
 
             if (grant.RetiringPrincipal is null && grant.RetiringServicePrincipal is null)
             {
-                throw KmsErrors.Validation("A grant to a GranteeServicePrincipal requires a RetiringPrincipal or a RetiringServicePrincipal.");
+                throw KmsErrors.ServicePrincipalGrantNeedsRetiringPrincipal();
             }
         }
         else if (grant.SourceArn is not null)
         {
-            throw KmsErrors.Validation("The SourceArn grant constraint is supported only in grants to a GranteeServicePrincipal.");
+            throw KmsErrors.SourceArnNeedsServicePrincipal();
         }
 
         if (grant.Operations.Length == 1 && grant.Operations[0] == GrantOperation.CreateGrant)
@@ -105,12 +105,12 @@ public static class GrantRules
         var member = constraint.Kind.ToString();
         if (constraint.Pairs.Count > GrantConstraint.MaxPairs)
         {
-            throw KmsErrors.Validation($"{member} can have at most {GrantConstraint.MaxPairs} encryption context pairs.");
+            throw KmsErrors.TooManyGrantConstraintPairs(member, GrantConstraint.MaxPairs);
         }
 
         if (constraint.Pairs.Values.Any(v => v.Length > GrantConstraint.MaxValueLength))
         {
-            throw KmsErrors.Validation($"The encryption context values in {member} can have at most {GrantConstraint.MaxValueLength} characters.");
+            throw KmsErrors.GrantConstraintValueTooLong(member, GrantConstraint.MaxValueLength);
         }
     }
 

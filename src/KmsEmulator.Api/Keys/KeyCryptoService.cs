@@ -22,7 +22,7 @@ public sealed class KeyCryptoService(IKeyMaterialBackend hsm)
     /// <summary>Encrypts under the key's current material; returns the ciphertext blob.</summary>
     public async Task<byte[]> EncryptAsync(KeyRecord key, ReadOnlyMemory<byte> plaintext, IReadOnlyDictionary<string, string>? context, CancellationToken cancellationToken)
     {
-        var material = key.CurrentMaterial ?? throw KmsErrors.InvalidState($"{key.Arn} is pending import.");
+        var material = key.CurrentMaterial ?? throw KmsErrors.KeyPendingImport(key.Arn);
         var header = SymmetricCiphertext.CreateHeader(key.KeyId, material.Version);
         var aad = BuildAad(header, context);
         var iv = new byte[SymmetricCiphertext.IvLength];
@@ -163,7 +163,7 @@ public sealed class KeyCryptoService(IKeyMaterialBackend hsm)
         var size = context?.Sum(pair => System.Text.Encoding.UTF8.GetByteCount(pair.Key) + System.Text.Encoding.UTF8.GetByteCount(pair.Value)) ?? 0;
         if (size > MaxEncryptionContextBytes)
         {
-            throw KmsErrors.Validation($"The encryption context is too large; KmsEmulator accepts at most {MaxEncryptionContextBytes} bytes of keys and values.");
+            throw KmsErrors.EncryptionContextTooLarge(MaxEncryptionContextBytes);
         }
 
         return EncryptionContextEncoding.BuildAad(header, context);
@@ -171,7 +171,7 @@ public sealed class KeyCryptoService(IKeyMaterialBackend hsm)
 
 
     private static KeyMaterialVersion MaterialOf(KeyRecord key) =>
-        key.CurrentMaterial ?? throw KmsErrors.InvalidState($"{key.Arn} is pending import.");
+        key.CurrentMaterial ?? throw KmsErrors.KeyPendingImport(key.Arn);
 
     /// <summary>Runs an HSM call, turning the failures a request can cause into KMS errors; the rest stay internal faults.</summary>
     private static async Task<T> UseHsmAsync<T>(Func<ValueTask<T>> call)
@@ -186,8 +186,8 @@ public sealed class KeyCryptoService(IKeyMaterialBackend hsm)
             throw e.Kind switch
             {
                 HsmErrorKind.AuthenticationFailed => KmsErrors.InvalidCiphertext(),
-                HsmErrorKind.Unsupported => KmsErrors.Unsupported("The HSM cannot perform this operation with this key and algorithm."),
-                _ => KmsErrors.Validation("The input is not valid for this key and algorithm."),
+                HsmErrorKind.Unsupported => KmsErrors.HsmCannotPerform(),
+                _ => KmsErrors.InputNotValidForKey(),
             };
         }
     }

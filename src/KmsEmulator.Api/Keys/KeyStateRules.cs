@@ -51,12 +51,12 @@ public static class KeyStateRules
         return Table.GetValueOrDefault((rule, key.KeyState), Outcome.Allowed) switch
         {
             Outcome.IsDisabled => KmsErrors.Disabled(arn),
-            Outcome.IsPendingDeletion => KmsErrors.InvalidState($"{arn} is pending deletion."),
-            Outcome.IsNotPendingDeletion => KmsErrors.InvalidState($"{arn} is not pending deletion."),
-            Outcome.IsPendingImport => KmsErrors.InvalidState($"{arn} is pending import."),
-            Outcome.IsUnavailable => KmsErrors.InvalidState($"{arn} is unavailable."),
-            Outcome.IsCreating => KmsErrors.InvalidState($"{arn} is creating."),
-            Outcome.IsUpdating => KmsErrors.InvalidState($"{arn} is updating."),
+            Outcome.IsPendingDeletion => KmsErrors.KeyPendingDeletion(arn),
+            Outcome.IsNotPendingDeletion => KmsErrors.KeyNotPendingDeletion(arn),
+            Outcome.IsPendingImport => KmsErrors.KeyPendingImport(arn),
+            Outcome.IsUnavailable => KmsErrors.KeyStateUnavailable(arn),
+            Outcome.IsCreating => KmsErrors.KeyCreating(arn),
+            Outcome.IsUpdating => KmsErrors.KeyUpdating(arn),
             _ => null,
         };
     }

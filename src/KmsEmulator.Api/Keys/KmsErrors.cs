@@ -1,113 +1,312 @@
 using KmsEmulator.Api.Generated;
+using KmsEmulator.Api.Generated.Runtime;
 
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// The one catalogue of errors the emulator returns, with AWS's codes and wording.
-/// Every error the caller can see is built here, so the texts stay consistent and reviewable.
+/// The one catalogue of errors the emulator returns, with AWS's codes and wording. Every error the caller can see is
+/// built here, by a factory named for what went wrong; callers pass only the variable parts, never a text. The generic
+/// builders are private so inline texts cannot come back, and a test (<c>ErrorCatalogueTests</c> in
+/// KmsEmulator.Api.Tests) fails when code elsewhere constructs a <see cref="KmsException"/> or passes a text to a factory.
 /// </summary>
 public static class KmsErrors
 {
-    public static KmsException Validation(string message) => new("ValidationException", message);
+    // Codes the KMS model does not declare: the AWS JSON protocol's own and the SigV4 front end's.
+    private const string ValidationException = "ValidationException";
+    private const string SerializationException = "SerializationException";
+    private const string AccessDeniedException = "AccessDeniedException";
+    private const string UnknownOperationException = "UnknownOperationException";
+    private const string IncompleteSignatureException = "IncompleteSignatureException";
+    private const string InvalidSignatureException = "InvalidSignatureException";
+    private const string MissingAuthenticationTokenException = "MissingAuthenticationTokenException";
+    private const string ExpiredTokenException = "ExpiredTokenException";
+    private const string UnrecognizedClientException = "UnrecognizedClientException";
 
-    public static KmsException Serialization(string message) => new("SerializationException", message);
+    private const string TargetHint = "KMS requests name their operation as X-Amz-Target: TrentService.<Operation>.";
+
+    private static KmsException Validation(string message) => new(ValidationException, message);
+
+    private static KmsException Serialization(string message) => new(SerializationException, message);
+
+    private static KmsException InvalidState(string message) => new(KmsErrorCodes.KMSInvalidStateException, message);
+
+    private static KmsException InvalidKeyUsage(string message) => new(KmsErrorCodes.InvalidKeyUsageException, message);
+
+    private static KmsException Unsupported(string? message) => new(KmsErrorCodes.UnsupportedOperationException, message);
+
+    private static KmsException Tag(string message) => new(KmsErrorCodes.TagException, message);
+
+    private static KmsException MalformedPolicy(string message) => new(KmsErrorCodes.MalformedPolicyDocumentException, message);
+
+    private static KmsException LimitExceeded(string message) => new(KmsErrorCodes.LimitExceededException, message);
+
+    private static KmsException InvalidAliasName(string message) => new(KmsErrorCodes.InvalidAliasNameException, message);
+
+    private static KmsException SigV4Incomplete(string message, string? authorization) =>
+        new(IncompleteSignatureException, authorization is null ? message : $"{message} Authorization={authorization}");
+
+    private static KmsException SigV4Invalid(string message) => new(InvalidSignatureException, message);
+
+    // ---------------------------------------------------------------- protocol and authentication
 
     public static KmsException UnknownOperation(string? target) =>
-        new("UnknownOperationException", target is null
-            ? "The request has no X-Amz-Target header; KMS requests name their operation as X-Amz-Target: TrentService.<Operation>."
-            : $"'{target}' is not an operation of this service; KMS requests name their operation as X-Amz-Target: TrentService.<Operation>.");
+        new(UnknownOperationException, target is null
+            ? $"The request has no X-Amz-Target header; {TargetHint}"
+            : $"'{target}' is not an operation of this service; {TargetHint}");
+
+    /// <summary>A request with another HTTP method than POST.</summary>
+    public static KmsException MethodNotPost(string method) =>
+        new(UnknownOperationException, $"KMS takes POST requests to /, not {method}.");
 
     public static KmsException NotImplemented(string operation) =>
-        new("UnsupportedOperationException", $"{operation} is not implemented by KmsEmulator yet. See docs/compatibility.md for the operations it supports.");
+        Unsupported($"{operation} is not implemented by KmsEmulator yet. See docs/compatibility.md for the operations it supports.");
 
-    public static KmsException InvalidKeyId(string value) => new("NotFoundException", $"Invalid keyId '{value}'");
+    /// <summary>Kestrel could not read the body (truncated, malformed chunks); <paramref name="reason"/> is its message.</summary>
+    public static KmsException RequestBodyUnreadable(string reason) => Serialization($"The request body could not be read: {reason}");
 
-    public static KmsException KeyDoesNotExist(string keyArn) => new("NotFoundException", $"Key '{keyArn}' does not exist");
+    public static KmsException RequestBodyShorterThanContentLength() => Serialization("The request body is shorter than its Content-Length.");
 
-    public static KmsException AliasNotFound(string aliasArn) => new("NotFoundException", $"Alias {aliasArn} is not found.");
+    public static KmsException RequestBodyEmpty() => Serialization("The request body is empty; KMS requests carry a JSON object, at least {}.");
 
-    public static KmsException InvalidArnRegion(string region) => new("NotFoundException", $"Invalid arn {region}");
+    public static KmsException RequestBodyTooLarge(int maxBytes) =>
+        Serialization($"The request body is larger than the {maxBytes} bytes KmsEmulator accepts.");
+
+    public static KmsException RequestBodyNull() => Serialization("The request body must be a JSON object, not null.");
+
+    /// <summary>A body that is not JSON of the request's shape; <paramref name="description"/> is <c>Pipeline/RequestBodyErrors</c>' account, naming the member.</summary>
+    public static KmsException RequestBodyMalformed(string description) => Serialization(description);
+
+    public static KmsException MissingAuthenticationToken() => new(MissingAuthenticationTokenException, "Missing Authentication Token");
+
+    public static KmsException UnsupportedSigningAlgorithm(string algorithm, string accepted, string authorization) =>
+        SigV4Incomplete($"Unsupported AWS 'algorithm': '{algorithm}'. Only {accepted} is accepted.", authorization);
+
+    public static KmsException AuthorizationPairWithoutEquals(string part, string authorization) =>
+        SigV4Incomplete($"'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{authorization}'.", null);
+
+    public static KmsException AuthorizationParameterMissing(string name, string authorization) =>
+        SigV4Incomplete($"Authorization header requires '{name}' parameter.", authorization);
+
+    public static KmsException CredentialScopeMalformed(string credential, string authorization) =>
+        SigV4Incomplete($"Credential should be scoped to a valid region and service, in the form <AccessKeyId>/<yyyyMMdd>/<region>/kms/aws4_request, not '{credential}'.", authorization);
+
+    public static KmsException CredentialScopeWrongService(string authorization) =>
+        SigV4Invalid($"Credential should be scoped to correct service: 'kms'. Authorization={authorization}");
+
+    public static KmsException CredentialScopeInvalidRegion(string region) =>
+        SigV4Invalid($"Credential should be scoped to a valid region, not '{region}'.");
+
+    public static KmsException RequestDateMalformed(string amzDate) =>
+        SigV4Incomplete($"Date must be in ISO-8601 'basic format'. Got '{amzDate}'. See http://en.wikipedia.org/wiki/ISO_8601", null);
+
+    public static KmsException RequestDateMissing(string authorization) =>
+        SigV4Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.", authorization);
+
+    public static KmsException HeadersNotSigned(IEnumerable<string> missing, IEnumerable<string> signedHeaders) =>
+        new(IncompleteSignatureException, $"The request signature does not sign the header(s) {string.Join(", ", missing)}, which must be signed. SignedHeaders={string.Join(';', signedHeaders)}");
+
+    public static KmsException CredentialDateMismatch(string scopeDate, string requestDate, string requestTime) =>
+        SigV4Invalid($"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scopeDate}' != '{requestDate}', from '{requestTime}'.");
+
+    public static KmsException SignatureExpired(string requestTime, string earliest, string now, int minutes) =>
+        SigV4Invalid($"Signature expired: {requestTime} is now earlier than {earliest} ({now} - {minutes} min.)");
+
+    public static KmsException SignatureNotYetCurrent(string requestTime, string latest, string now, int minutes) =>
+        SigV4Invalid($"Signature not yet current: {requestTime} is still later than {latest} ({now} + {minutes} min.)");
+
+    public static KmsException SignatureDoesNotMatch() =>
+        SigV4Invalid("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
+
+    public static KmsException SecurityTokenExpired() => new(ExpiredTokenException, "The security token included in the request is expired");
+
+    public static KmsException UnrecognizedClient() => new(UnrecognizedClientException, "The security token included in the request is invalid.");
+
+    /// <summary>A request the policies do not allow; <paramref name="decision"/> is the policy engine's AWS-worded explanation.</summary>
+    public static KmsException AccessDenied(string decision) => new(AccessDeniedException, decision);
+
+    public static KmsException CiphertextKeyNotAccessible() =>
+        new(AccessDeniedException,
+            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
+
+    public static KmsException DryRun() => new(KmsErrorCodes.DryRunOperationException, "The request would have succeeded, but the DryRun option is set.");
+
+    public static KmsException Internal(string requestId) =>
+        new(KmsErrorCodes.KMSInternalException, $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}");
+
+    // ---------------------------------------------------------------- validation
+
+    /// <summary>Constraint violations found by the generated request validators, in AWS's validator wording.</summary>
+    public static KmsException ConstraintsViolated(ValidationErrors errors) => Validation(errors.ToMessage());
+
+    /// <summary>A required member that is absent; <paramref name="member"/> is its PascalCase name, the text uses camelCase as AWS does.</summary>
+    public static KmsException RequiredMemberMissing(string member) =>
+        Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(member[0])}{member[1..]}' failed to satisfy constraint: Member must not be null");
+
+    public static KmsException IgnoreCiphertextNeedsKey(string member) =>
+        Validation($"{member} is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
+
+    public static KmsException NumberOfBytesRequired() => Validation("NumberOfBytes is required.");
+
+    /// <summary>Both or neither of KeySpec and NumberOfBytes; AWS answers both mistakes with one text.</summary>
+    public static KmsException DataKeyLengthAmbiguous() => Validation("Please specify either number of bytes or key spec.");
+
+    public static KmsException PendingWindowOutOfRange() => Validation("PendingWindowInDays must be between 7 and 30");
+
+    public static KmsException KeySpecConflict() =>
+        Validation("KeySpec and CustomerMasterKeySpec name different specs; send only KeySpec (CustomerMasterKeySpec is deprecated).");
+
+    public static KmsException UnknownKeySpec(string keySpec) => Validation($"Unknown KeySpec {keySpec}.");
+
+    public static KmsException KeyUsageRequired() =>
+        Validation("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.");
+
+    public static KmsException UnknownKeyUsage(string keyUsage) => Validation($"Unknown KeyUsage {keyUsage}.");
+
+    public static KmsException KeyUsageIncompatibleWithKeySpec(KeyUsageType usage, KeySpec spec) =>
+        Validation($"KeyUsage {usage.ToWire()} is not compatible with KeySpec {spec.ToWire()}");
+
+    public static KmsException UnknownKeyPairSpec(string keyPairSpec) => Validation($"Unknown KeyPairSpec {keyPairSpec}.");
+
+    public static KmsException UnknownMessageType(string messageType) => Validation($"Unknown MessageType {messageType}.");
+
+    public static KmsException ExternalMuNeedsMlDsa() =>
+        Validation($"MessageType EXTERNAL_MU is valid only with the {SigningAlgorithmSpec.ML_DSA_SHAKE_256.ToWire()} signing algorithm.");
+
+    public static KmsException MessageTypeNotValidForAlgorithm(SigningAlgorithmSpec algorithm, IEnumerable<MessageType> allowed) =>
+        Validation($"The {algorithm.ToWire()} signing algorithm requires MessageType {string.Join(" or ", allowed.Select(t => t.ToWire()))}.");
+
+    public static KmsException DigestLengthInvalid(SigningAlgorithmSpec algorithm) =>
+        Validation($"Digest is invalid length for algorithm {algorithm.ToWire()}.");
+
+    public static KmsException PlaintextTooLarge(EncryptionAlgorithmSpec algorithm, KeySpec spec, int maximum) =>
+        Validation($"Algorithm {algorithm.ToWire()} and key spec {spec.ToWire()} cannot encrypt data larger than {maximum} bytes.");
+
+    public static KmsException EncryptionContextTooLarge(int maxBytes) =>
+        Validation($"The encryption context is too large; KmsEmulator accepts at most {maxBytes} bytes of keys and values.");
+
+    public static KmsException EncryptionContextWithAsymmetricKey(KeySpec spec) =>
+        Validation($"EncryptionContext is supported only with symmetric encryption KMS keys; a KMS key with key spec {spec.ToWire()} takes none.");
+
+    /// <summary>The HSM rejected the input (InvalidInput); its own message is not passed on.</summary>
+    public static KmsException InputNotValidForKey() => Validation("The input is not valid for this key and algorithm.");
+
+    /// <summary>DeriveSharedSecret with a malformed public key or one on another curve; AWS sends it without a message.</summary>
+    public static KmsException InvalidPublicKey() => new(ValidationException, null);
+
+    public static KmsException InvalidMarker() =>
+        new(KmsErrorCodes.InvalidMarkerException, "The marker is not valid; pass the NextMarker value of the previous response unchanged.");
+
+    // ---------------------------------------------------------------- keys, aliases, tags and state
+
+    public static KmsException InvalidKeyId(string value) => new(KmsErrorCodes.NotFoundException, $"Invalid keyId '{value}'");
+
+    public static KmsException KeyDoesNotExist(string keyArn) => new(KmsErrorCodes.NotFoundException, $"Key '{keyArn}' does not exist");
+
+    public static KmsException InvalidArnRegion(string region) => new(KmsErrorCodes.NotFoundException, $"Invalid arn {region}");
+
+    public static KmsException AliasNotFound(string aliasArn) => new(KmsErrorCodes.NotFoundException, $"Alias {aliasArn} is not found.");
 
     public static KmsException AliasAlreadyExists(string aliasArn) =>
-        new("AlreadyExistsException", $"An alias with the name {aliasArn} already exists");
+        new(KmsErrorCodes.AlreadyExistsException, $"An alias with the name {aliasArn} already exists");
 
     public static KmsException AliasMissingPrefix() =>
         Validation("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
 
+    public static KmsException AliasNameEmpty() => InvalidAliasName("Alias name must have at least one character after \"alias/\".");
+
     public static KmsException ReservedAlias(string aliasName) =>
-        new("InvalidAliasNameException", $"{aliasName} is reserved for AWS managed keys; aliases that begin with alias/aws/ cannot be created, updated or deleted.");
+        InvalidAliasName($"{aliasName} is reserved for AWS managed keys; aliases that begin with alias/aws/ cannot be created, updated or deleted.");
 
-    public static KmsException InvalidAliasName(string message) => new("InvalidAliasNameException", message);
+    public static KmsException AliasTargetInOtherScope(string targetArn, string accountId, string region) =>
+        Validation($"An alias and its KMS key must be in the same AWS account and Region; {targetArn} is not in {accountId} {region}.");
 
-    public static KmsException Disabled(string keyArn) => new("DisabledException", $"{keyArn} is disabled.");
+    public static KmsException AliasTargetTypeChange(string aliasArn, KeySpec currentSpec, KeyUsageType currentUsage, KeySpec newSpec, KeyUsageType newUsage) =>
+        Validation(
+            $"Alias {aliasArn} cannot be changed from a key of spec {currentSpec.ToWire()} and usage {currentUsage.ToWire()} " +
+            $"to a key of spec {newSpec.ToWire()} and usage {newUsage.ToWire()}; the new key must have the same type and usage.");
 
-    public static KmsException InvalidState(string message) => new("KMSInvalidStateException", message);
+    public static KmsException ReservedTagKey() => Tag("Tags beginning with aws: are reserved");
+
+    public static KmsException DuplicateTagKeys() => Tag("Duplicate tag keys");
+
+    public static KmsException TooManyTags() => Tag("Too many tags");
+
+    public static KmsException Disabled(string keyArn) => new(KmsErrorCodes.DisabledException, $"{keyArn} is disabled.");
+
+    public static KmsException KeyPendingDeletion(string keyArn) => InvalidState($"{keyArn} is pending deletion.");
+
+    public static KmsException KeyNotPendingDeletion(string keyArn) => InvalidState($"{keyArn} is not pending deletion.");
+
+    /// <summary>A key without key material (origin EXTERNAL before ImportKeyMaterial).</summary>
+    public static KmsException KeyPendingImport(string keyArn) => InvalidState($"{keyArn} is pending import.");
+
+    public static KmsException KeyStateUnavailable(string keyArn) => InvalidState($"{keyArn} is unavailable.");
+
+    public static KmsException KeyCreating(string keyArn) => InvalidState($"{keyArn} is creating.");
+
+    public static KmsException KeyUpdating(string keyArn) => InvalidState($"{keyArn} is updating.");
+
+    public static KmsException KeyUnavailable() =>
+        new(KmsErrorCodes.KeyUnavailableException, "The key material is not available in the HSM.");
+
+    public static KmsException UnsupportedKeySpec(KeySpec spec, string? reason) =>
+        Unsupported($"KmsEmulator does not support KeySpec {spec.ToWire()}: {reason}");
+
+    public static KmsException XksKeyIdNotSupported() =>
+        Unsupported("XksKeyId applies only to keys in an external key store, which KmsEmulator does not have.");
+
+    public static KmsException CustomKeyStoreNotFound() =>
+        new(KmsErrorCodes.CustomKeyStoreNotFoundException, "KmsEmulator has no custom key stores; the CustomKeyStoreId names none.");
+
+    // ---------------------------------------------------------------- cryptography
 
     public static KmsException IncorrectKey() =>
-        new("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.");
+        new(KmsErrorCodes.IncorrectKeyException, "The key ID in the request does not identify a CMK that can perform this operation.");
 
-    public static KmsException InvalidCiphertext() => new("InvalidCiphertextException", null);
-
-    public static KmsException CiphertextKeyNotAccessible() =>
-        new("AccessDeniedException",
-            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
+    public static KmsException InvalidCiphertext() => new(KmsErrorCodes.InvalidCiphertextException, null);
 
     public static KmsException InvalidKeyUsage(string keyArn, string usage, string operation) =>
-        new("InvalidKeyUsageException", $"{keyArn} key usage is {usage} which is not valid for {operation}.");
-
-    public static KmsException InvalidKeyUsage(string message) => new("InvalidKeyUsageException", message);
+        InvalidKeyUsage($"{keyArn} key usage is {usage} which is not valid for {operation}.");
 
     /// <summary>An encryption, signing, MAC or key agreement algorithm that the key spec does not offer.</summary>
     public static KmsException IncompatibleAlgorithm(string algorithm, KeySpec spec) =>
         InvalidKeyUsage($"Algorithm {algorithm} is incompatible with key spec {spec.ToWire()}.");
 
-    public static KmsException EncryptionContextWithAsymmetricKey(KeySpec spec) =>
-        Validation($"EncryptionContext is supported only with symmetric encryption KMS keys; a KMS key with key spec {spec.ToWire()} takes none.");
-
     public static KmsException NoPublicKey(string keyArn, KeySpec spec) =>
         Unsupported($"{keyArn} has key spec {spec.ToWire()}, which has no public key; GetPublicKey works only with asymmetric KMS keys.");
 
-    public static KmsException UnsupportedKeySpec(KeySpec spec, string? reason) =>
-        Unsupported($"KmsEmulator does not support KeySpec {spec.ToWire()}: {reason}");
+    /// <summary>A signing algorithm the emulator's HSM lacks; <paramref name="reason"/> is the capability table's explanation.</summary>
+    public static KmsException SigningAlgorithmNotSupported(string? reason) => Unsupported(reason);
+
+    public static KmsException DataKeyPairNotSupported(string keyPairSpec, string? reason) =>
+        Unsupported($"KmsEmulator cannot generate {keyPairSpec} data key pairs: {reason}");
+
+    public static KmsException RecipientNotSupported() =>
+        Unsupported("KmsEmulator does not support Recipient (AWS Nitro Enclaves attestation).");
+
+    /// <summary>The HSM does not support the mechanism (Unsupported); its own message is not passed on.</summary>
+    public static KmsException HsmCannotPerform() => Unsupported("The HSM cannot perform this operation with this key and algorithm.");
 
     /// <summary>Verify with a signature that does not match; AWS sends it without a message.</summary>
-    public static KmsException InvalidSignature() => new("KMSInvalidSignatureException", null);
+    public static KmsException InvalidSignature() => new(KmsErrorCodes.KMSInvalidSignatureException, null);
 
     /// <summary>VerifyMac with a MAC that does not match; AWS sends it without a message.</summary>
-    public static KmsException InvalidMac() => new("KMSInvalidMacException", null);
-
-    /// <summary>DeriveSharedSecret with a malformed public key or one on another curve; AWS sends it without a message.</summary>
-    public static KmsException InvalidPublicKey() => new("ValidationException", null);
-
-    public static KmsException Unsupported(string? message) => new("UnsupportedOperationException", message);
-
-    public static KmsException Tag(string message) => new("TagException", message);
-
-    public static KmsException MalformedPolicy(string message) => new("MalformedPolicyDocumentException", message);
-
-    public static KmsException InvalidMarker() => new("InvalidMarkerException", "The marker is not valid; pass the NextMarker value of the previous response unchanged.");
-
-    public static KmsException DryRun() => new("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.");
-
-    public static KmsException CustomKeyStoreNotFound() =>
-        new("CustomKeyStoreNotFoundException", "KmsEmulator has no custom key stores; the CustomKeyStoreId names none.");
-
-    public static KmsException PolicyNotFound() => new("NotFoundException", "No such policy exists");
-
-    public static KmsException LimitExceeded(string message) => new("LimitExceededException", message);
+    public static KmsException InvalidMac() => new(KmsErrorCodes.KMSInvalidMacException, null);
 
     // ---------------------------------------------------------------- grants
 
     /// <summary>A grant token the emulator did not issue (or a damaged one).</summary>
     public static KmsException InvalidGrantToken() =>
-        new("InvalidGrantTokenException", "The request was rejected because the specified grant token is not valid.");
+        new(KmsErrorCodes.InvalidGrantTokenException, "The request was rejected because the specified grant token is not valid.");
 
     /// <summary>A GrantId that is not a grant id (64 lowercase hex digits).</summary>
     public static KmsException InvalidGrantId(string grantId) =>
-        new("InvalidGrantIdException", $"Invalid grantId '{grantId}'");
+        new(KmsErrorCodes.InvalidGrantIdException, $"Invalid grantId '{grantId}'");
 
     /// <summary>A well-formed grant id (or the grant of a valid token) that names no grant of the key.</summary>
-    public static KmsException GrantNotFound(string grantId) => new("NotFoundException", $"Grant ID {grantId} not found");
+    public static KmsException GrantNotFound(string grantId) => new(KmsErrorCodes.NotFoundException, $"Grant ID {grantId} not found");
+
+    public static KmsException UnknownGrantOperation(string name) => Validation($"'{name}' is not a grant operation.");
 
     /// <summary>AWS's recorded wording for a grant whose only operation is CreateGrant.</summary>
     public static KmsException GrantOnlyCreateGrant() => Validation("Grants must not contain only the CreateGrant operation.");
@@ -121,12 +320,44 @@ public static class KmsErrors
     public static KmsException GrantConstraintsNeedSymmetricKey(KeySpec spec) =>
         Validation($"Encryption context grant constraints are supported only with symmetric encryption KMS keys; a KMS key with key spec {spec.ToWire()} takes none.");
 
+    public static KmsException GranteePrincipalConflict() => Validation("Specify either GranteePrincipal or GranteeServicePrincipal, not both.");
+
+    public static KmsException RetiringPrincipalConflict() => Validation("Specify either RetiringPrincipal or RetiringServicePrincipal, not both.");
+
+    public static KmsException ServicePrincipalGrantNeedsSourceArn() =>
+        Validation("A grant to a GranteeServicePrincipal requires a SourceArn grant constraint.");
+
+    public static KmsException ServicePrincipalGrantNeedsRetiringPrincipal() =>
+        Validation("A grant to a GranteeServicePrincipal requires a RetiringPrincipal or a RetiringServicePrincipal.");
+
+    public static KmsException SourceArnNeedsServicePrincipal() =>
+        Validation("The SourceArn grant constraint is supported only in grants to a GranteeServicePrincipal.");
+
+    public static KmsException TooManyGrantConstraintPairs(string member, int maxPairs) =>
+        Validation($"{member} can have at most {maxPairs} encryption context pairs.");
+
+    public static KmsException GrantConstraintValueTooLong(string member, int maxLength) =>
+        Validation($"The encryption context values in {member} can have at most {maxLength} characters.");
+
+    public static KmsException RetireGrantNeedsTokenOrIds() =>
+        Validation("RetireGrant needs either a GrantToken, or both a KeyId and a GrantId.");
+
     public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 
-    public static KmsException KeyUnavailable() =>
-        new("KeyUnavailableException", "The key material is not available in the HSM.");
+    // ---------------------------------------------------------------- policies
 
-    public static KmsException Internal(string requestId) =>
-        new("KMSInternalException", $"The request processing has failed because of an unknown error, exception or failure. Request id: {requestId}");
+    public static KmsException PolicyNotFound() => new(KmsErrorCodes.NotFoundException, "No such policy exists");
+
+    public static KmsException PolicyTooLarge(int maxBytes) =>
+        LimitExceeded($"The key policy is larger than the {maxBytes} bytes KMS allows.");
+
+    /// <summary>A policy document the policy checker rejects; <paramref name="problem"/> is its AWS-worded finding.</summary>
+    public static KmsException PolicyDocumentMalformed(string problem) => MalformedPolicy(problem);
+
+    public static KmsException PolicyInvalidPrincipals() =>
+        MalformedPolicy("Policy contains a statement with one or more invalid principals.");
+
+    public static KmsException PolicyLockout() =>
+        MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
 }

@@ -34,7 +34,7 @@ public sealed class TagService(KeyWriter writer)
     {
         if (tagKeys.Any(IsReservedTagKey))
         {
-            throw KmsErrors.Tag("Tags beginning with aws: are reserved");
+            throw KmsErrors.ReservedTagKey();
         }
 
         return writer.UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Tags = [.. k.Tags.Where(t => !tagKeys.Contains(t.Key))] }, cancellationToken);
@@ -45,18 +45,18 @@ public sealed class TagService(KeyWriter writer)
     {
         if (tags.Any(t => IsReservedTagKey(t.Key)))
         {
-            throw KmsErrors.Tag("Tags beginning with aws: are reserved");
+            throw KmsErrors.ReservedTagKey();
         }
 
         if (tags.Select(t => t.Key).Distinct(StringComparer.Ordinal).Count() != tags.Count)
         {
-            throw KmsErrors.Tag("Duplicate tag keys");
+            throw KmsErrors.DuplicateTagKeys();
         }
 
         var total = existing.Select(t => t.Key).Union(tags.Select(t => t.Key), StringComparer.Ordinal).Count();
         if (total > MaxTagsPerKey)
         {
-            throw KmsErrors.Tag("Too many tags");
+            throw KmsErrors.TooManyTags();
         }
     }
 

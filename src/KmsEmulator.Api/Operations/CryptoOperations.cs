@@ -183,7 +183,7 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
     {
         if (recipient is not null)
         {
-            throw KmsErrors.Unsupported("KmsEmulator does not support Recipient (AWS Nitro Enclaves attestation).");
+            throw KmsErrors.RecipientNotSupported();
         }
     }
 }

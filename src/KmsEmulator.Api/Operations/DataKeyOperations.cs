@@ -101,14 +101,14 @@ public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
         }
 
         CryptoOperations.RecipientNotSupported(request.Recipient);
-        var count = request.NumberOfBytes ?? throw KmsErrors.Validation("NumberOfBytes is required.");
+        var count = request.NumberOfBytes ?? throw KmsErrors.NumberOfBytesRequired();
         return new GenerateRandomResponse { Plaintext = await crypto.GenerateRandomAsync(count, context.CancellationToken) };
     }
 
     /// <summary>Exactly one of KeySpec (AES_256 = 32 bytes, AES_128 = 16 bytes) and NumberOfBytes; AWS answers both mistakes with one text.</summary>
     private static int DataKeyLength(string? keySpec, int? numberOfBytes) => (keySpec, numberOfBytes) switch
     {
-        (null, null) or (not null, not null) => throw KmsErrors.Validation("Please specify either number of bytes or key spec."),
+        (null, null) or (not null, not null) => throw KmsErrors.DataKeyLengthAmbiguous(),
         (_, { } bytes) => bytes,
         ("AES_128", _) => 16,
         _ => 32,

@@ -104,7 +104,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
         }
 
         var operations = (request.Operations ?? [])
-            .Select(name => GrantOperationWire.TryParse(name, out var op) ? op : throw KmsErrors.Validation($"'{name}' is not a grant operation."))
+            .Select(name => GrantOperationWire.TryParse(name, out var op) ? op : throw KmsErrors.UnknownGrantOperation(name))
             .Distinct()
             .ToImmutableArray();
         return new NewGrant
@@ -170,7 +170,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
         var request = context.Request;
         if (request.RetiringPrincipal is null && request.RetiringServicePrincipal is null)
         {
-            throw KmsErrors.Validation("1 validation error detected: Value null at 'retiringPrincipal' failed to satisfy constraint: Member must not be null");
+            throw KmsErrors.RequiredMemberMissing(nameof(request.RetiringPrincipal));
         }
 
         var grants = grantService.ListRetirableGrants(context.Scope, request.RetiringPrincipal, request.RetiringServicePrincipal);
@@ -193,7 +193,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
 
         if (request.KeyId is null || request.GrantId is null)
         {
-            throw KmsErrors.Validation("RetireGrant needs either a GrantToken, or both a KeyId and a GrantId.");
+            throw KmsErrors.RetireGrantNeedsTokenOrIds();
         }
 
         return request.KeyId;

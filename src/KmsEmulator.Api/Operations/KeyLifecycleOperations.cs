@@ -126,7 +126,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
 
         if (request.XksKeyId is not null)
         {
-            throw KmsErrors.Unsupported("XksKeyId applies only to keys in an external key store, which KmsEmulator does not have.");
+            throw KmsErrors.XksKeyIdNotSupported();
         }
 
         var spec = ParseSpec(request.KeySpec, request.CustomerMasterKeySpec);
@@ -134,7 +134,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
         var usage = ParseUsage(request.KeyUsage, spec);
         if (!capability.Allows(usage))
         {
-            throw KmsErrors.Validation($"KeyUsage {usage.ToWire()} is not compatible with KeySpec {spec.ToWire()}");
+            throw KmsErrors.KeyUsageIncompatibleWithKeySpec(usage, spec);
         }
 
         if (!capability.SupportedByEmulator)
@@ -185,7 +185,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
         if (days is < 7 or > 30)
         {
             // The model allows 1..365; the service's own (free-text) check narrows it to 7..30.
-            throw KmsErrors.Validation("PendingWindowInDays must be between 7 and 30");
+            throw KmsErrors.PendingWindowOutOfRange();
         }
 
         var key = await keys.ScheduleDeletionAsync(context.Key(KeyId), days, context.CancellationToken);
@@ -202,11 +202,11 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
     {
         if (keySpec is not null && customerMasterKeySpec is not null && keySpec != customerMasterKeySpec)
         {
-            throw KmsErrors.Validation("KeySpec and CustomerMasterKeySpec name different specs; send only KeySpec (CustomerMasterKeySpec is deprecated).");
+            throw KmsErrors.KeySpecConflict();
         }
 
         var value = keySpec ?? customerMasterKeySpec;
-        return value is null ? KeySpec.SYMMETRIC_DEFAULT : KeySpecWire.TryParse(value, out var spec) ? spec : throw KmsErrors.Validation($"Unknown KeySpec {value}.");
+        return value is null ? KeySpec.SYMMETRIC_DEFAULT : KeySpecWire.TryParse(value, out var spec) ? spec : throw KmsErrors.UnknownKeySpec(value);
     }
 
     private static KeyUsageType ParseUsage(string? keyUsage, KeySpec spec)
@@ -215,9 +215,9 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
         {
             return spec == KeySpec.SYMMETRIC_DEFAULT
                 ? KeyUsageType.ENCRYPT_DECRYPT
-                : throw KmsErrors.Validation("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.");
+                : throw KmsErrors.KeyUsageRequired();
         }
 
-        return KeyUsageTypeWire.TryParse(keyUsage, out var usage) ? usage : throw KmsErrors.Validation($"Unknown KeyUsage {keyUsage}.");
+        return KeyUsageTypeWire.TryParse(keyUsage, out var usage) ? usage : throw KmsErrors.UnknownKeyUsage(keyUsage);
     }
 }

@@ -61,12 +61,12 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
     {
         if (Encoding.UTF8.GetByteCount(policy) > PolicyDocumentCheck.MaxBytes)
         {
-            throw KmsErrors.LimitExceeded($"The key policy is larger than the {PolicyDocumentCheck.MaxBytes} bytes KMS allows.");
+            throw KmsErrors.PolicyTooLarge(PolicyDocumentCheck.MaxBytes);
         }
 
         if (PolicyDocumentCheck.FindProblem(policy) is { } problem)
         {
-            throw KmsErrors.MalformedPolicy(problem);
+            throw KmsErrors.PolicyDocumentMalformed(problem);
         }
     }
 

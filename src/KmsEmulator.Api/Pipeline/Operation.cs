@@ -60,7 +60,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             request.Validate(errors, string.Empty);
             if (errors.Count > 0)
             {
-                throw KmsErrors.Validation(errors.ToMessage());
+                throw KmsErrors.ConstraintsViolated(errors);
             }
 
             if (request is IGrantTokenRequest { GrantTokens: { Count: > 0 } grantTokens })
@@ -115,11 +115,11 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     {
         try
         {
-            return JsonSerializer.Deserialize(body, RequestType) ?? throw KmsErrors.Serialization("The request body must be a JSON object, not null.");
+            return JsonSerializer.Deserialize(body, RequestType) ?? throw KmsErrors.RequestBodyNull();
         }
         catch (JsonException e)
         {
-            throw KmsErrors.Serialization(RequestBodyErrors.Describe(e));
+            throw KmsErrors.RequestBodyMalformed(RequestBodyErrors.Describe(e));
         }
     }
 
@@ -133,12 +133,12 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         {
             if (resolved is null)
             {
-                throw KmsErrors.Validation($"{binding.Member} is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
+                throw KmsErrors.IgnoreCiphertextNeedsKey(binding.Member);
             }
         }
         else if (binding.Ciphertext is { } readCiphertext)
         {
-            var blob = readCiphertext(context.Request) ?? throw KmsErrors.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null");
+            var blob = readCiphertext(context.Request) ?? throw KmsErrors.RequiredMemberMissing(nameof(DecryptRequest.CiphertextBlob));
             resolved = BindCiphertext(context, binding.Member, blob, resolved);
         }
 
@@ -149,7 +149,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 return null;
             }
 
-            throw KmsErrors.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(binding.Member[0])}{binding.Member[1..]}' failed to satisfy constraint: Member must not be null");
+            throw KmsErrors.RequiredMemberMissing(binding.Member);
         }
 
         KeyStateRules.Check(binding.StateRule, resolved.Key);

@@ -52,7 +52,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         var result = KmsAuthorization.DecideWithoutKey(caller.IdentityPolicies, policyRequest);
         if (!result.IsAllowed)
         {
-            throw AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+            throw KmsErrors.AccessDenied(result.AccessDeniedMessage(policyRequest)!);
         }
     }
 
@@ -63,7 +63,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         var named = document.Statements.SelectMany(s => s.Principals ?? []).Where(p => p.Type == "AWS").Select(p => p.Value);
         if (named.Any(arn => !principals.Exists(arn)))
         {
-            throw KmsErrors.MalformedPolicy("Policy contains a statement with one or more invalid principals.");
+            throw KmsErrors.PolicyInvalidPrincipals();
         }
 
         if (bypassLockoutSafetyCheck)
@@ -78,7 +78,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         var policyRequest = new PolicyRequest(caller.Arn, caller.AccountId, caller.PrincipalType, "kms:PutKeyPolicy", keyArn, keys);
         if (!KmsAuthorization.Decide(document, caller.IdentityPolicies, policyRequest, keyOwnerAccount, crossAccountAllowed: false).IsAllowed)
         {
-            throw KmsErrors.MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
+            throw KmsErrors.PolicyLockout();
         }
     }
 
@@ -105,7 +105,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
 
         if (!result.IsAllowed)
         {
-            throw access.FromCiphertext ? KmsErrors.CiphertextKeyNotAccessible() : AccessDenied(result.AccessDeniedMessage(policyRequest)!);
+            throw access.FromCiphertext ? KmsErrors.CiphertextKeyNotAccessible() : KmsErrors.AccessDenied(result.AccessDeniedMessage(policyRequest)!);
         }
     }
 
@@ -175,5 +175,4 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
         }
     }
 
-    private static KmsException AccessDenied(string message) => new("AccessDeniedException", message);
 }

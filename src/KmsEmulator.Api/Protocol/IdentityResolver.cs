@@ -39,19 +39,19 @@ public sealed partial class IdentityResolver(
         if (string.IsNullOrEmpty(header))
         {
             return IsStrict
-                ? throw new KmsException("MissingAuthenticationTokenException", "Missing Authentication Token")
+                ? throw KmsErrors.MissingAuthenticationToken()
                 : (RootOf(_options.DefaultAccountId, _options.DefaultRegion, null), _options.DefaultRegion, null);
         }
 
         var signature = SigV4Authorization.Parse(header);
         if (signature.Service != "kms")
         {
-            throw new KmsException("InvalidSignatureException", $"Credential should be scoped to correct service: 'kms'. Authorization={header}");
+            throw KmsErrors.CredentialScopeWrongService(header);
         }
 
         if (!RegionPattern().IsMatch(signature.Region) || (IsStrict && !_strictRegions.Contains(signature.Region)))
         {
-            throw new KmsException("InvalidSignatureException", $"Credential should be scoped to a valid region, not '{signature.Region}'.");
+            throw KmsErrors.CredentialScopeInvalidRegion(signature.Region);
         }
 
         var principal = principals.Find(signature.AccessKeyId);
@@ -59,7 +59,7 @@ public sealed partial class IdentityResolver(
         {
             if (principal is null)
             {
-                throw UnrecognizedClient();
+                throw KmsErrors.UnrecognizedClient();
             }
 
             CheckSessionToken(request, principal);
@@ -99,17 +99,14 @@ public sealed partial class IdentityResolver(
                 System.Text.Encoding.UTF8.GetBytes(token), System.Text.Encoding.UTF8.GetBytes(principal.SessionToken));
         if (!matches)
         {
-            throw UnrecognizedClient();
+            throw KmsErrors.UnrecognizedClient();
         }
 
         if (principal.SessionExpiration is { } expiration && expiration <= clock.GetUtcNow())
         {
-            throw new KmsException("ExpiredTokenException", "The security token included in the request is expired");
+            throw KmsErrors.SecurityTokenExpired();
         }
     }
-
-    private static KmsException UnrecognizedClient() =>
-        new("UnrecognizedClientException", "The security token included in the request is invalid.");
 
     private static CallerIdentity RootOf(string accountId, string region, string? accessKeyId) =>
         new(accountId, new KeyScope(accountId, region).RootArn, accessKeyId, PrincipalType.Root);

@@ -66,7 +66,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         {
             // Kestrel rejected the body itself (truncated, malformed chunks): still an AWS-style answer, after which
             // Kestrel closes the connection.
-            var error = KmsErrors.Serialization($"The request body could not be read: {e.Message}");
+            var error = KmsErrors.RequestBodyUnreadable(e.Message);
             errorCode = error.Code;
             await AwsJsonResponses.WriteErrorAsync(http.Response, error, cancellationToken);
         }
@@ -97,7 +97,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     {
         if (!HttpMethods.IsPost(request.Method))
         {
-            throw new KmsException("UnknownOperationException", $"KMS takes POST requests to /, not {request.Method}.");
+            throw KmsErrors.MethodNotPost(request.Method);
         }
 
         string? target = request.Headers["X-Amz-Target"];
@@ -132,7 +132,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             }
             catch (EndOfStreamException)
             {
-                throw KmsErrors.Serialization("The request body is shorter than its Content-Length.");
+                throw KmsErrors.RequestBodyShorterThanContentLength();
             }
         }
         else
@@ -162,14 +162,13 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
 
         if (body.Length == 0)
         {
-            throw KmsErrors.Serialization("The request body is empty; KMS requests carry a JSON object, at least {}.");
+            throw KmsErrors.RequestBodyEmpty();
         }
 
         return body;
     }
 
-    private static KmsException TooLarge() =>
-        KmsErrors.Serialization($"The request body is larger than the {MaxBodyBytes} bytes KmsEmulator accepts.");
+    private static KmsException TooLarge() => KmsErrors.RequestBodyTooLarge(MaxBodyBytes);
 
     /// <summary>
     /// Lets this request's body be read up to <see cref="MaxDiscardedBodyBytes"/> (Kestrel's own limit is

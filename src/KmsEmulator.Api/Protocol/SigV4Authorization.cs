@@ -28,7 +28,7 @@ public sealed record SigV4Authorization(
         var algorithm = space < 0 ? header : header[..space];
         if (algorithm != Algorithm)
         {
-            throw Incomplete($"Unsupported AWS 'algorithm': '{algorithm}'. Only {Algorithm} is accepted.", header);
+            throw KmsErrors.UnsupportedSigningAlgorithm(algorithm, Algorithm, header);
         }
 
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -37,7 +37,7 @@ public sealed record SigV4Authorization(
             var equals = rawPart.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0)
             {
-                throw Incomplete($"'{rawPart}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.", null);
+                throw KmsErrors.AuthorizationPairWithoutEquals(rawPart, header);
             }
 
             parameters[rawPart[..equals]] = rawPart[(equals + 1)..];
@@ -50,7 +50,7 @@ public sealed record SigV4Authorization(
         var scope = credential.Split('/');
         if (scope.Length != 5 || scope.Any(string.IsNullOrEmpty) || scope[4] != "aws4_request")
         {
-            throw Incomplete($"Credential should be scoped to a valid region and service, in the form <AccessKeyId>/<yyyyMMdd>/<region>/kms/aws4_request, not '{credential}'.", header);
+            throw KmsErrors.CredentialScopeMalformed(credential, header);
         }
 
         return new SigV4Authorization(
@@ -65,8 +65,5 @@ public sealed record SigV4Authorization(
     private static string Require(Dictionary<string, string> parameters, string name, string header) =>
         parameters.TryGetValue(name, out var value) && value.Length > 0
             ? value
-            : throw Incomplete($"Authorization header requires '{name}' parameter.", header);
-
-    private static KmsException Incomplete(string message, string? header) =>
-        new("IncompleteSignatureException", header is null ? message : $"{message} Authorization={header}");
+            : throw KmsErrors.AuthorizationParameterMissing(name, header);
 }

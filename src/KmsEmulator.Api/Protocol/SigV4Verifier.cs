@@ -39,7 +39,7 @@ public static class SigV4Verifier
         var (requestTime, requestTimeText) = RequestTime(request, signature);
         if (!requestTimeText.AsSpan(0, 8).SequenceEqual(signature.Date))
         {
-            throw new KmsException("InvalidSignatureException", $"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{signature.Date}' != '{requestTimeText[..8]}', from '{requestTimeText}'.");
+            throw KmsErrors.CredentialDateMismatch(signature.Date, requestTimeText[..8], requestTimeText);
         }
 
         CheckSkew(requestTime, now, allowedSkew);
@@ -66,9 +66,7 @@ public static class SigV4Verifier
             Convert.TryToHexStringLower(digest, expected, out _);
             if (!CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(expected), MemoryMarshal.AsBytes(signature.Signature.AsSpan())))
             {
-                throw new KmsException(
-                    "InvalidSignatureException",
-                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
+                throw KmsErrors.SignatureDoesNotMatch();
             }
         }
         finally
@@ -105,9 +103,7 @@ public static class SigV4Verifier
         }
 
         string?[] missing = [host ? null : "host", date ? null : "x-amz-date", target ? null : "x-amz-target", token ? null : "x-amz-security-token"];
-        throw new KmsException(
-            "IncompleteSignatureException",
-            $"The request signature does not sign the header(s) {string.Join(", ", missing.OfType<string>())}, which must be signed. SignedHeaders={string.Join(';', signature.SignedHeaders)}");
+        throw KmsErrors.HeadersNotSigned(missing.OfType<string>(), signature.SignedHeaders);
     }
 
     /// <summary>The canonical request of SigV4, built from the headers named in SignedHeaders with their values as received.</summary>
@@ -225,7 +221,7 @@ public static class SigV4Verifier
         {
             return DateTimeOffset.TryParseExact(amzDate, DateFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
                 ? (parsed, amzDate)
-                : throw new KmsException("IncompleteSignatureException", $"Date must be in ISO-8601 'basic format'. Got '{amzDate}'. See http://en.wikipedia.org/wiki/ISO_8601");
+                : throw KmsErrors.RequestDateMalformed(amzDate);
         }
 
         string? date = request.Headers.Date;
@@ -234,9 +230,7 @@ public static class SigV4Verifier
             return (fromDate, fromDate.UtcDateTime.ToString(DateFormat, CultureInfo.InvariantCulture));
         }
 
-        throw new KmsException(
-            "IncompleteSignatureException",
-            $"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={request.Headers.Authorization}");
+        throw KmsErrors.RequestDateMissing(request.Headers.Authorization.ToString());
     }
 
     private static void CheckSkew(DateTimeOffset requestTime, DateTimeOffset now, TimeSpan allowedSkew)
@@ -245,12 +239,12 @@ public static class SigV4Verifier
         var minutes = (int)allowedSkew.TotalMinutes;
         if (requestTime < now - allowedSkew)
         {
-            throw new KmsException("InvalidSignatureException", $"Signature expired: {Format(requestTime)} is now earlier than {Format(now - allowedSkew)} ({Format(now)} - {minutes} min.)");
+            throw KmsErrors.SignatureExpired(Format(requestTime), Format(now - allowedSkew), Format(now), minutes);
         }
 
         if (requestTime > now + allowedSkew)
         {
-            throw new KmsException("InvalidSignatureException", $"Signature not yet current: {Format(requestTime)} is still later than {Format(now + allowedSkew)} ({Format(now)} + {minutes} min.)");
+            throw KmsErrors.SignatureNotYetCurrent(Format(requestTime), Format(now + allowedSkew), Format(now), minutes);
         }
     }
 
