@@ -11,29 +11,30 @@ public sealed class MacOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add(KmsOperation.GenerateMac, new OperationRow<GenerateMacRequest, GenerateMacResponse>
-        {
-            Handler = GenerateMac,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.GENERATE_VERIFY_MAC,
-            CrossAccount = true,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:MacAlgorithm", r.MacAlgorithm),
-            DryRun = r => r.DryRun,
-            Check = c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!),
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("macAlgorithm", r.MacAlgorithm)) },
-        });
-        table.Add(KmsOperation.VerifyMac, new OperationRow<VerifyMacRequest, VerifyMacResponse>
-        {
-            Handler = VerifyMac,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.GENERATE_VERIFY_MAC,
-            CrossAccount = true,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:MacAlgorithm", r.MacAlgorithm),
-            DryRun = r => r.DryRun,
-            Check = c => AlgorithmRules.Mac(c.Key(KeyId), c.Request.MacAlgorithm!),
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("macAlgorithm", r.MacAlgorithm)) },
-        });
+        table.Add(KmsOperation.GenerateMac, Row<GenerateMacRequest, GenerateMacResponse>(GenerateMac, r => (r.KeyId, r.MacAlgorithm, r.DryRun)));
+        table.Add(KmsOperation.VerifyMac, Row<VerifyMacRequest, VerifyMacResponse>(VerifyMac, r => (r.KeyId, r.MacAlgorithm, r.DryRun)));
     }
+
+    /// <summary>GenerateMac and VerifyMac read the same members and have the same facts; only the handler differs.</summary>
+    private static OperationRow<TRequest, TResponse> Row<TRequest, TResponse>(
+        Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
+        Func<TRequest, (string? KeyId, string? MacAlgorithm, bool? DryRun)> members)
+        where TRequest : class
+        where TResponse : class => new()
+    {
+        Handler = handler,
+        Keys = [new() { Member = KeyId, Identifier = r => members(r).KeyId, StateRule = KeyStateRule.Cryptographic }],
+        RequiredUsage = KeyUsageType.GENERATE_VERIFY_MAC,
+        CrossAccount = true,
+        ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:MacAlgorithm", members(r).MacAlgorithm),
+        DryRun = r => members(r).DryRun,
+        Check = c => AlgorithmRules.Mac(c.Key(KeyId), members(c.Request).MacAlgorithm!),
+        Audit = new()
+        {
+            ReadOnly = true,
+            Request = r => Audit.Fields(("keyId", members(r).KeyId), ("macAlgorithm", members(r).MacAlgorithm)),
+        },
+    };
 
     private async ValueTask<GenerateMacResponse> GenerateMac(OperationContext<GenerateMacRequest> context)
     {

@@ -11,37 +11,42 @@ public sealed class SigningOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add(KmsOperation.Sign, new OperationRow<SignRequest, SignResponse>
-        {
-            Handler = Sign,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.SIGN_VERIFY,
-            CrossAccount = true,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:SigningAlgorithm", r.SigningAlgorithm).Add("kms:MessageType", r.MessageType ?? "RAW"),
-            DryRun = r => r.DryRun,
-            Check = c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message),
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("messageType", r.MessageType ?? "RAW"), ("signingAlgorithm", r.SigningAlgorithm)),
-            },
-        });
-        table.Add(KmsOperation.Verify, new OperationRow<VerifyRequest, VerifyResponse>
-        {
-            Handler = Verify,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.SIGN_VERIFY,
-            CrossAccount = true,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:SigningAlgorithm", r.SigningAlgorithm).Add("kms:MessageType", r.MessageType ?? "RAW"),
-            DryRun = r => r.DryRun,
-            Check = c => Plan(c.Key(KeyId), c.Request.SigningAlgorithm, c.Request.MessageType, c.Request.Message),
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("messageType", r.MessageType ?? "RAW"), ("signingAlgorithm", r.SigningAlgorithm)),
-            },
-        });
+        table.Add(KmsOperation.Sign, Row<SignRequest, SignResponse>(Sign, r => (r.KeyId, r.SigningAlgorithm, r.MessageType, r.Message, r.DryRun)));
+        table.Add(KmsOperation.Verify, Row<VerifyRequest, VerifyResponse>(Verify, r => (r.KeyId, r.SigningAlgorithm, r.MessageType, r.Message, r.DryRun)));
     }
+
+    /// <summary>Sign and Verify read the same members and have the same facts; only the handler differs.</summary>
+    private static OperationRow<TRequest, TResponse> Row<TRequest, TResponse>(
+        Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
+        Func<TRequest, (string? KeyId, string? SigningAlgorithm, string? MessageType, byte[]? Message, bool? DryRun)> members)
+        where TRequest : class
+        where TResponse : class => new()
+    {
+        Handler = handler,
+        Keys = [new() { Member = KeyId, Identifier = r => members(r).KeyId, StateRule = KeyStateRule.Cryptographic }],
+        RequiredUsage = KeyUsageType.SIGN_VERIFY,
+        CrossAccount = true,
+        ConditionKeys = (r, _, keys) =>
+        {
+            var m = members(r);
+            keys.AddIfPresent("kms:SigningAlgorithm", m.SigningAlgorithm).Add("kms:MessageType", m.MessageType ?? "RAW");
+        },
+        DryRun = r => members(r).DryRun,
+        Check = c =>
+        {
+            var m = members(c.Request);
+            Plan(c.Key(KeyId), m.SigningAlgorithm, m.MessageType, m.Message);
+        },
+        Audit = new()
+        {
+            ReadOnly = true,
+            Request = r =>
+            {
+                var m = members(r);
+                return Audit.Fields(("keyId", m.KeyId), ("messageType", m.MessageType ?? "RAW"), ("signingAlgorithm", m.SigningAlgorithm));
+            },
+        },
+    };
 
     private async ValueTask<SignResponse> Sign(OperationContext<SignRequest> context)
     {
