@@ -15,49 +15,10 @@ public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add(KmsOperation.GenerateDataKey, new OperationRow<GenerateDataKeyRequest, GenerateDataKeyResponse>
-        {
-            Handler = GenerateDataKey,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
-            CrossAccount = true,
-            EncryptionContext = (r, _) => r.EncryptionContext,
-            ConditionKeys = (_, _, keys) => keys.Add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
-            DryRun = r => r.DryRun,
-            Check = c =>
-            {
-                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
-                DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
-                CryptoOperations.RecipientNotSupported(c.Request.Recipient);
-            },
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(
-                    ("keyId", r.KeyId), ("keySpec", r.KeySpec), ("numberOfBytes", r.NumberOfBytes), ("encryptionContext", r.EncryptionContext)),
-            },
-        });
-        table.Add(KmsOperation.GenerateDataKeyWithoutPlaintext, new OperationRow<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>
-        {
-            Handler = GenerateDataKeyWithoutPlaintext,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
-            CrossAccount = true,
-            EncryptionContext = (r, _) => r.EncryptionContext,
-            ConditionKeys = (_, _, keys) => keys.Add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
-            DryRun = r => r.DryRun,
-            Check = c =>
-            {
-                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
-                DataKeyLength(c.Request.KeySpec, c.Request.NumberOfBytes);
-            },
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(
-                    ("keyId", r.KeyId), ("keySpec", r.KeySpec), ("numberOfBytes", r.NumberOfBytes), ("encryptionContext", r.EncryptionContext)),
-            },
-        });
+        table.Add(KmsOperation.GenerateDataKey, Row<GenerateDataKeyRequest, GenerateDataKeyResponse>(
+            GenerateDataKey, r => (r.KeyId, r.KeySpec, r.NumberOfBytes, r.EncryptionContext, r.DryRun, r.Recipient)));
+        table.Add(KmsOperation.GenerateDataKeyWithoutPlaintext, Row<GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse>(
+            GenerateDataKeyWithoutPlaintext, r => (r.KeyId, r.KeySpec, r.NumberOfBytes, r.EncryptionContext, r.DryRun, null)));
         table.Add(KmsOperation.GenerateRandom, new OperationRow<GenerateRandomRequest, GenerateRandomResponse>
         {
             Handler = GenerateRandom,
@@ -66,6 +27,41 @@ public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
             Audit = new() { ReadOnly = true, Request = _ => null },
         });
     }
+
+    /// <summary>
+    /// GenerateDataKey and GenerateDataKeyWithoutPlaintext read the same members and have the same facts; only the
+    /// handler differs, and only GenerateDataKey takes a Recipient.
+    /// </summary>
+    private static OperationRow<TRequest, TResponse> Row<TRequest, TResponse>(
+        Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
+        Func<TRequest, (string? KeyId, string? KeySpec, int? NumberOfBytes, Dictionary<string, string>? EncryptionContext, bool? DryRun, RecipientInfo? Recipient)> members)
+        where TRequest : class
+        where TResponse : class => new()
+    {
+        Handler = handler,
+        Keys = [new() { Member = KeyId, Identifier = r => members(r).KeyId, StateRule = KeyStateRule.Cryptographic }],
+        RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+        CrossAccount = true,
+        EncryptionContext = (r, _) => members(r).EncryptionContext,
+        ConditionKeys = (_, _, keys) => keys.Add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
+        DryRun = r => members(r).DryRun,
+        Check = c =>
+        {
+            var m = members(c.Request);
+            AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), m.EncryptionContext);
+            DataKeyLength(m.KeySpec, m.NumberOfBytes);
+            CryptoOperations.RecipientNotSupported(m.Recipient);
+        },
+        Audit = new()
+        {
+            ReadOnly = true,
+            Request = r =>
+            {
+                var m = members(r);
+                return Audit.Fields(("keyId", m.KeyId), ("keySpec", m.KeySpec), ("numberOfBytes", m.NumberOfBytes), ("encryptionContext", m.EncryptionContext));
+            },
+        },
+    };
 
     private async ValueTask<GenerateDataKeyResponse> GenerateDataKey(OperationContext<GenerateDataKeyRequest> context)
     {

@@ -15,48 +15,46 @@ public sealed class DataKeyPairOperations(KeyCryptoService crypto) : IOperationG
 
     public void Register(OperationTable.Builder table)
     {
-        table.Add(KmsOperation.GenerateDataKeyPair, new OperationRow<GenerateDataKeyPairRequest, GenerateDataKeyPairResponse>
-        {
-            Handler = GenerateDataKeyPair,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
-            CrossAccount = true,
-            EncryptionContext = (r, _) => r.EncryptionContext,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:DataKeyPairSpec", r.KeyPairSpec),
-            DryRun = r => r.DryRun,
-            Check = c =>
-            {
-                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
-                AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
-                CryptoOperations.RecipientNotSupported(c.Request.Recipient);
-            },
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyPairSpec", r.KeyPairSpec), ("encryptionContext", r.EncryptionContext)),
-            },
-        });
-        table.Add(KmsOperation.GenerateDataKeyPairWithoutPlaintext, new OperationRow<GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse>
-        {
-            Handler = GenerateDataKeyPairWithoutPlaintext,
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
-            RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
-            CrossAccount = true,
-            EncryptionContext = (r, _) => r.EncryptionContext,
-            ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:DataKeyPairSpec", r.KeyPairSpec),
-            DryRun = r => r.DryRun,
-            Check = c =>
-            {
-                AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), c.Request.EncryptionContext);
-                AlgorithmRules.DataKeyPair(c.Request.KeyPairSpec!);
-            },
-            Audit = new()
-            {
-                ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyPairSpec", r.KeyPairSpec), ("encryptionContext", r.EncryptionContext)),
-            },
-        });
+        table.Add(KmsOperation.GenerateDataKeyPair, Row<GenerateDataKeyPairRequest, GenerateDataKeyPairResponse>(
+            GenerateDataKeyPair, r => (r.KeyId, r.KeyPairSpec, r.EncryptionContext, r.DryRun, r.Recipient)));
+        table.Add(KmsOperation.GenerateDataKeyPairWithoutPlaintext, Row<GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse>(
+            GenerateDataKeyPairWithoutPlaintext, r => (r.KeyId, r.KeyPairSpec, r.EncryptionContext, r.DryRun, null)));
     }
+
+    /// <summary>
+    /// GenerateDataKeyPair and its WithoutPlaintext form read the same members and have the same facts; only the
+    /// handler differs, and only GenerateDataKeyPair takes a Recipient.
+    /// </summary>
+    private static OperationRow<TRequest, TResponse> Row<TRequest, TResponse>(
+        Func<OperationContext<TRequest>, ValueTask<TResponse>> handler,
+        Func<TRequest, (string? KeyId, string? KeyPairSpec, Dictionary<string, string>? EncryptionContext, bool? DryRun, RecipientInfo? Recipient)> members)
+        where TRequest : class
+        where TResponse : class => new()
+    {
+        Handler = handler,
+        Keys = [new() { Member = KeyId, Identifier = r => members(r).KeyId, StateRule = KeyStateRule.Cryptographic }],
+        RequiredUsage = KeyUsageType.ENCRYPT_DECRYPT,
+        CrossAccount = true,
+        EncryptionContext = (r, _) => members(r).EncryptionContext,
+        ConditionKeys = (r, _, keys) => keys.AddIfPresent("kms:DataKeyPairSpec", members(r).KeyPairSpec),
+        DryRun = r => members(r).DryRun,
+        Check = c =>
+        {
+            var m = members(c.Request);
+            AlgorithmRules.RequireSymmetricEncryption(c.Key(KeyId), m.EncryptionContext);
+            AlgorithmRules.DataKeyPair(m.KeyPairSpec!);
+            CryptoOperations.RecipientNotSupported(m.Recipient);
+        },
+        Audit = new()
+        {
+            ReadOnly = true,
+            Request = r =>
+            {
+                var m = members(r);
+                return Audit.Fields(("keyId", m.KeyId), ("keyPairSpec", m.KeyPairSpec), ("encryptionContext", m.EncryptionContext));
+            },
+        },
+    };
 
     private async ValueTask<GenerateDataKeyPairResponse> GenerateDataKeyPair(OperationContext<GenerateDataKeyPairRequest> context)
     {
