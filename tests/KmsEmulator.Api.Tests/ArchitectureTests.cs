@@ -16,12 +16,13 @@ public sealed class ArchitectureTests
     /// <summary>Which folders each folder may use (besides itself). Anything not listed is forbidden.</summary>
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
-        ["Hosting"] = ["Protocol", "Pipeline", "Operations", "Keys", "Storage", "Generated", "Generated.Runtime"],
-        ["Protocol"] = ["Pipeline", "Keys", "Generated", "Generated.Runtime"],
+        ["Hosting"] = ["Protocol", "Audit", "Pipeline", "Operations", "Keys", "Storage", "Generated", "Generated.Runtime"],
+        ["Protocol"] = ["Audit", "Pipeline", "Keys", "Generated", "Generated.Runtime"],
+        ["Audit"] = ["Pipeline", "Keys", "Generated", "Generated.Runtime"],
         ["Pipeline"] = ["Keys", "Generated", "Generated.Runtime"],
         ["Operations"] = ["Pipeline", "Keys", "Generated", "Generated.Runtime"],
         ["Keys"] = ["Generated", "Generated.Runtime"],
-        ["Storage"] = ["Keys", "Generated", "Generated.Runtime"],
+        ["Storage"] = ["Keys", "Audit", "Generated", "Generated.Runtime"],
         ["Generated"] = ["Generated.Runtime"],
         ["Generated.Runtime"] = [],
     };

@@ -57,7 +57,7 @@ public sealed class OperationTableTests
         var row = BuildTable()[KmsOperation.ConnectCustomKeyStore];
         var context = new KmsRequestContext("id", KmsOperation.ConnectCustomKeyStore, new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", null, KmsEmulator.Policy.PrincipalType.Root), "us-east-1", DateTimeOffset.UnixEpoch, null, null);
 
-        var error = Assert.Throws<KmsException>(() => row.ExecuteAsync(context, "{}"u8.ToArray(), CancellationToken.None).AsTask().GetAwaiter().GetResult());
+        var error = Assert.Throws<KmsException>(() => row.ExecuteAsync(context, "{}"u8.ToArray(), new AuditFacts(), CancellationToken.None).AsTask().GetAwaiter().GetResult());
 
         Assert.Equal("UnsupportedOperationException", error.Code);
         Assert.Contains("ConnectCustomKeyStore", error.Message, StringComparison.Ordinal);

@@ -1,3 +1,4 @@
+using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Protocol;
 using KmsEmulator.Api.Storage;
@@ -76,6 +77,8 @@ public static class KmsEmulatorApp
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<AuthOptions>(builder.Configuration.GetSection(KmsOptions.Section + ":Auth"));
+        builder.Services.Configure<AuditOptions>(builder.Configuration.GetSection(AuditOptions.Section));
+        builder.Services.AddSingleton(services => new AuditPaths(services.GetRequiredService<IOptions<AuditOptions>>(), options.DataDir));
         builder.Services.AddSingleton(PrincipalDirectory.FromConfiguration(builder.Configuration));
         builder.Services.AddKmsCore();
         builder.Services.AddHostedService<DeletionSweeper>();

@@ -1,3 +1,4 @@
+using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Operations;
 using KmsEmulator.Api.Pipeline;
@@ -28,6 +29,9 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyPolicyService>();
         services.AddSingleton<GrantService>();
         services.AddSingleton<KeyCryptoService>();
+        services.AddSingleton<KeyUsageTracker>();
+        services.AddSingleton<AuditTrail>();
+        services.AddHostedService<AuditDelivery>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
         services.AddSingleton<IKnownPrincipals, KnownPrincipals>();

@@ -23,7 +23,7 @@ public sealed class AliasOperations(AliasService aliasService) : IOperationGroup
             Keys = [new() { Member = TargetKeyId, Identifier = r => r.TargetKeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
             CrossAccount = false,
             Alias = r => CustomerAlias(r.AliasName),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
         });
         table.Add(KmsOperation.UpdateAlias, new OperationRow<UpdateAliasRequest, EmptyResponse>
         {
@@ -39,7 +39,7 @@ public sealed class AliasOperations(AliasService aliasService) : IOperationGroup
             ],
             CrossAccount = false,
             Alias = r => CustomerAlias(r.AliasName),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("aliasName", r.AliasName), ("targetKeyId", r.TargetKeyId)) },
         });
         table.Add(KmsOperation.DeleteAlias, new OperationRow<DeleteAliasRequest, EmptyResponse>
         {
@@ -51,14 +51,14 @@ public sealed class AliasOperations(AliasService aliasService) : IOperationGroup
             Keys = [CurrentTarget<DeleteAliasRequest>(r => r.AliasName)],
             CrossAccount = false,
             Alias = r => CustomerAlias(r.AliasName),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("aliasName", r.AliasName)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("aliasName", r.AliasName)) },
         });
         table.Add(KmsOperation.ListAliases, new OperationRow<ListAliasesRequest, ListAliasesResponse>
         {
             Handler = ListAliases,
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, Optional = true, Authorize = false }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
         });
     }
 

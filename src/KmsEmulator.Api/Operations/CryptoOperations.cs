@@ -30,7 +30,7 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
             Audit = new()
             {
                 ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("encryptionContext", r.EncryptionContext), ("encryptionAlgorithm", r.EncryptionAlgorithm)),
+                Request = r => AuditJson.Fields(("keyId", r.KeyId), ("encryptionContext", r.EncryptionContext), ("encryptionAlgorithm", r.EncryptionAlgorithm)),
             },
         });
         table.Add(KmsOperation.Decrypt, new OperationRow<DecryptRequest, DecryptResponse>
@@ -61,7 +61,7 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
             {
                 // AWS logs the algorithm even when the caller did not send it.
                 ReadOnly = true,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("keyId", r.KeyId), ("encryptionContext", r.EncryptionContext), ("encryptionAlgorithm", r.EncryptionAlgorithm ?? "SYMMETRIC_DEFAULT")),
             },
         });
@@ -100,7 +100,7 @@ public sealed class CryptoOperations(KeyCryptoService crypto) : IOperationGroup
             Audit = new()
             {
                 ReadOnly = true,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("sourceKeyId", r.SourceKeyId), ("sourceEncryptionAlgorithm", r.SourceEncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),
                     ("sourceEncryptionContext", r.SourceEncryptionContext), ("destinationKeyId", r.DestinationKeyId),
                     ("destinationEncryptionAlgorithm", r.DestinationEncryptionAlgorithm ?? "SYMMETRIC_DEFAULT"),

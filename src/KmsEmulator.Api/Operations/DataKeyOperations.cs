@@ -58,7 +58,7 @@ public sealed class DataKeyOperations(KeyCryptoService crypto) : IOperationGroup
             Request = r =>
             {
                 var m = members(r);
-                return Audit.Fields(("keyId", m.KeyId), ("keySpec", m.KeySpec), ("numberOfBytes", m.NumberOfBytes), ("encryptionContext", m.EncryptionContext));
+                return AuditJson.Fields(("keyId", m.KeyId), ("keySpec", m.KeySpec), ("numberOfBytes", m.NumberOfBytes), ("encryptionContext", m.EncryptionContext));
             },
         },
     };

@@ -51,7 +51,7 @@ public sealed class DataKeyPairOperations(KeyCryptoService crypto) : IOperationG
             Request = r =>
             {
                 var m = members(r);
-                return Audit.Fields(("keyId", m.KeyId), ("keyPairSpec", m.KeyPairSpec), ("encryptionContext", m.EncryptionContext));
+                return AuditJson.Fields(("keyId", m.KeyId), ("keyPairSpec", m.KeyPairSpec), ("encryptionContext", m.EncryptionContext));
             },
         },
     };

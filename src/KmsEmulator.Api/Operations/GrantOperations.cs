@@ -38,10 +38,10 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
             {
                 // The grant token is never logged.
                 ReadOnly = false,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("keyId", r.KeyId), ("granteePrincipal", r.GranteePrincipal), ("retiringPrincipal", r.RetiringPrincipal),
-                    ("operations", r.Operations), ("constraints", Audit.Wire(r.Constraints, KmsJsonContext.Default.GrantConstraints)), ("name", r.Name)),
-                Response = r => Audit.Fields(("grantId", r.GrantId)),
+                    ("operations", r.Operations), ("constraints", AuditJson.Wire(r.Constraints, KmsJsonContext.Default.GrantConstraints)), ("name", r.Name)),
+                Response = r => AuditJson.Fields(("grantId", r.GrantId)),
             },
         });
         table.Add(KmsOperation.ListGrants, new OperationRow<ListGrantsRequest, ListGrantsResponse>
@@ -53,7 +53,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
             Audit = new()
             {
                 ReadOnly = true,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("keyId", r.KeyId), ("grantId", r.GrantId), ("granteePrincipal", r.GranteePrincipal), ("limit", r.Limit), ("marker", r.Marker)),
             },
         });
@@ -62,7 +62,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
             Handler = ListRetirableGrants,
             Keys = [],
             CrossAccount = false,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("retiringPrincipal", r.RetiringPrincipal), ("limit", r.Limit), ("marker", r.Marker)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("retiringPrincipal", r.RetiringPrincipal), ("limit", r.Limit), ("marker", r.Marker)) },
         });
         table.Add(KmsOperation.RetireGrant, new OperationRow<RetireGrantRequest, EmptyResponse>
         {
@@ -77,7 +77,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
             DryRun = r => r.DryRun,
             Check = c => GrantService.FindGrant(c.Key(KeyId), RetiredGrantId(c.Request)),
             // The grant token is not logged.
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
         });
         table.Add(KmsOperation.RevokeGrant, new OperationRow<RevokeGrantRequest, EmptyResponse>
         {
@@ -91,7 +91,7 @@ public sealed class GrantOperations(GrantService grantService) : IOperationGroup
             ConditionKeys = (_, _, keys) => keys.Add("kms:GrantIsForAWSResource", "false"),
             DryRun = r => r.DryRun,
             Check = c => GrantService.FindGrant(c.Key(KeyId), c.Request.GrantId!),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("grantId", r.GrantId)) },
         });
     }
 

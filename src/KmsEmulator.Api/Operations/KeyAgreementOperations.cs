@@ -27,7 +27,7 @@ public sealed class KeyAgreementOperations(KeyCryptoService crypto) : IOperation
             {
                 // The peer's public key is a blob: not logged.
                 ReadOnly = true,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("keyAgreementAlgorithm", r.KeyAgreementAlgorithm)),
+                Request = r => AuditJson.Fields(("keyId", r.KeyId), ("keyAgreementAlgorithm", r.KeyAgreementAlgorithm)),
             },
         });
 

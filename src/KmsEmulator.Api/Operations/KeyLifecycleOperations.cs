@@ -30,11 +30,12 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             Audit = new()
             {
                 ReadOnly = false,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("description", r.Description), ("keyUsage", r.KeyUsage), ("keySpec", r.KeySpec), ("customerMasterKeySpec", r.CustomerMasterKeySpec),
                     ("origin", r.Origin), ("customKeyStoreId", r.CustomKeyStoreId), ("bypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck),
                     ("tags", TagOperations.AuditTags(r.Tags)), ("multiRegion", r.MultiRegion), ("policy", r.Policy)),
-                Response = r => Audit.Fields(("keyMetadata", Audit.Wire(r.KeyMetadata, KmsJsonContext.Default.KeyMetadata))),
+                Response = r => AuditJson.Fields(("keyMetadata", AuditJson.Wire(r.KeyMetadata, KmsJsonContext.Default.KeyMetadata))),
+                ResponseKeyArn = r => r.KeyMetadata?.Arn,
             },
         });
         table.Add(KmsOperation.DescribeKey, new OperationRow<DescribeKeyRequest, DescribeKeyResponse>
@@ -42,14 +43,14 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             Handler = DescribeKey,
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId }],
             CrossAccount = true,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
         });
         table.Add(KmsOperation.ListKeys, new OperationRow<ListKeysRequest, ListKeysResponse>
         {
             Handler = ListKeys,
             Keys = [],
             CrossAccount = false,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("limit", r.Limit), ("marker", r.Marker)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("limit", r.Limit), ("marker", r.Marker)) },
         });
         table.Add(KmsOperation.EnableKey, new OperationRow<EnableKeyRequest, EmptyResponse>
         {
@@ -60,7 +61,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
         });
         table.Add(KmsOperation.DisableKey, new OperationRow<DisableKeyRequest, EmptyResponse>
         {
@@ -71,7 +72,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.EnableDisable }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
         });
         table.Add(KmsOperation.ScheduleKeyDeletion, new OperationRow<ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse>
         {
@@ -83,8 +84,8 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             Audit = new()
             {
                 ReadOnly = false,
-                Request = r => Audit.Fields(("keyId", r.KeyId), ("pendingWindowInDays", r.PendingWindowInDays)),
-                Response = r => Audit.Fields(("keyId", r.KeyId), ("keyState", r.KeyState), ("deletionDate", r.DeletionDate)),
+                Request = r => AuditJson.Fields(("keyId", r.KeyId), ("pendingWindowInDays", r.PendingWindowInDays)),
+                Response = r => AuditJson.Fields(("keyId", r.KeyId), ("keyState", r.KeyState), ("deletionDate", r.DeletionDate)),
             },
         });
         table.Add(KmsOperation.CancelKeyDeletion, new OperationRow<CancelKeyDeletionRequest, CancelKeyDeletionResponse>
@@ -99,8 +100,8 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             Audit = new()
             {
                 ReadOnly = false,
-                Request = r => Audit.Fields(("keyId", r.KeyId)),
-                Response = r => Audit.Fields(("keyId", r.KeyId)),
+                Request = r => AuditJson.Fields(("keyId", r.KeyId)),
+                Response = r => AuditJson.Fields(("keyId", r.KeyId)),
             },
         });
         table.Add(KmsOperation.UpdateKeyDescription, new OperationRow<UpdateKeyDescriptionRequest, EmptyResponse>
@@ -112,7 +113,7 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("description", r.Description)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("description", r.Description)) },
         });
     }
 

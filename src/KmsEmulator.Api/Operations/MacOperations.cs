@@ -32,7 +32,7 @@ public sealed class MacOperations(KeyCryptoService crypto) : IOperationGroup
         Audit = new()
         {
             ReadOnly = true,
-            Request = r => Audit.Fields(("keyId", members(r).KeyId), ("macAlgorithm", members(r).MacAlgorithm)),
+            Request = r => AuditJson.Fields(("keyId", members(r).KeyId), ("macAlgorithm", members(r).MacAlgorithm)),
         },
     };
 

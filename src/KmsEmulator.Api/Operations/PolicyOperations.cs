@@ -23,7 +23,7 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
             CrossAccount = false,
             // The policy in the response is not logged.
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("policyName", r.PolicyName)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("policyName", r.PolicyName)) },
         });
         table.Add(KmsOperation.PutKeyPolicy, new OperationRow<PutKeyPolicyRequest, EmptyResponse>
         {
@@ -43,7 +43,7 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
             Audit = new()
             {
                 ReadOnly = false,
-                Request = r => Audit.Fields(
+                Request = r => AuditJson.Fields(
                     ("keyId", r.KeyId), ("policyName", r.PolicyName), ("policy", r.Policy), ("bypassPolicyLockoutSafetyCheck", r.BypassPolicyLockoutSafetyCheck)),
             },
         });
@@ -52,7 +52,7 @@ public sealed class PolicyOperations(KeyPolicyService policies, IAuthorizer auth
             Handler = _ => ValueTask.FromResult(new ListKeyPoliciesResponse { PolicyNames = [DefaultKeyPolicy.PolicyName], Truncated = false }),
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
         });
     }
 

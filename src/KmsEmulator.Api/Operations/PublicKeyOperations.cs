@@ -16,7 +16,7 @@ public sealed class PublicKeyOperations(KeyCryptoService crypto) : IOperationGro
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, StateRule = KeyStateRule.Cryptographic }],
             CrossAccount = true,
             Check = c => AlgorithmRules.RequireKeyPair(c.Key(KeyId)),
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
         });
 
     private async ValueTask<GetPublicKeyResponse> GetPublicKey(OperationContext<GetPublicKeyRequest> context)

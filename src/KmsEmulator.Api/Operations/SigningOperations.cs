@@ -43,7 +43,7 @@ public sealed class SigningOperations(KeyCryptoService crypto) : IOperationGroup
             Request = r =>
             {
                 var m = members(r);
-                return Audit.Fields(("keyId", m.KeyId), ("messageType", m.MessageType ?? "RAW"), ("signingAlgorithm", m.SigningAlgorithm));
+                return AuditJson.Fields(("keyId", m.KeyId), ("messageType", m.MessageType ?? "RAW"), ("signingAlgorithm", m.SigningAlgorithm));
             },
         },
     };

@@ -21,7 +21,7 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
             CrossAccount = false,
             ConditionKeys = (r, _, keys) => keys.AddRequestTags(r.Tags),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("tags", AuditTags(r.Tags))) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("tags", AuditTags(r.Tags))) },
         });
         table.Add(KmsOperation.UntagResource, new OperationRow<UntagResourceRequest, EmptyResponse>
         {
@@ -33,7 +33,7 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Management }],
             CrossAccount = false,
             ConditionKeys = (r, _, keys) => keys.AddValues("aws:TagKeys", r.TagKeys ?? []),
-            Audit = new() { ReadOnly = false, Request = r => Audit.Fields(("keyId", r.KeyId), ("tagKeys", r.TagKeys)) },
+            Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("tagKeys", r.TagKeys)) },
         });
         table.Add(KmsOperation.ListResourceTags, new OperationRow<ListResourceTagsRequest, ListResourceTagsResponse>
         {
@@ -49,14 +49,14 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn }],
             CrossAccount = false,
-            Audit = new() { ReadOnly = true, Request = r => Audit.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
+            Audit = new() { ReadOnly = true, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("limit", r.Limit), ("marker", r.Marker)) },
         });
     }
 
     /// <summary>Tags as CloudTrail lists them: <c>[{"tagKey":..,"tagValue":..}]</c>.</summary>
     internal static System.Text.Json.Nodes.JsonArray? AuditTags(List<Tag>? tags) => tags is null
         ? null
-        : [.. tags.Select(t => (System.Text.Json.Nodes.JsonNode?)Audit.Fields(("tagKey", t.TagKey), ("tagValue", t.TagValue)))];
+        : [.. tags.Select(t => (System.Text.Json.Nodes.JsonNode?)AuditJson.Fields(("tagKey", t.TagKey), ("tagValue", t.TagValue)))];
 
     /// <summary>Wire tags to domain tags (shape validation has already ensured key and value are present).</summary>
     public static IReadOnlyList<KeyTag> ToDomain(List<Tag>? tags) =>

@@ -23,12 +23,16 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     private readonly KeyResolver _resolver;
     private readonly IAuthorizer _authorizer;
 
+    /// <summary>Whether a success counts as a use of the bound keys for GetKeyLastUsage (the model's tracked operations).</summary>
+    private readonly bool _trackedUse;
+
     public Operation(KmsOperation operation, OperationRow<TRequest, TResponse> row, PipelineServices services)
         : base(operation)
     {
         _row = row;
         _resolver = services.Resolver;
         _authorizer = services.Authorizer;
+        _trackedUse = Enum.TryParse<KeyLastUsageTrackingOperation>(operation.Name(), out _);
     }
 
     /// <summary>The row this operation runs from.</summary>
@@ -42,6 +46,8 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
 
     public override bool TakesDryRun => _row.DryRun is not null;
 
+    public override bool ReadOnly => _row.Audit.ReadOnly;
+
     public IReadOnlyList<KeyBinding<TRequest>> Keys => _row.Keys;
 
     public override IReadOnlyDictionary<string, string>? EncryptionContextOf(object request, string action) =>
@@ -50,12 +56,13 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     public override void AddConditionKeys(object request, string action, ContextKeys.Builder keys) =>
         _row.ConditionKeys?.Invoke((TRequest)request, action, keys);
 
-    public override async ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public override async ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, AuditFacts audit, CancellationToken cancellationToken)
     {
         var request = Deserialize(body.Span);
         TResponse? response = null;
         try
         {
+            audit.RequestParameters = _row.Audit.Request(request);
             var errors = new ValidationErrors();
             request.Validate(errors, string.Empty);
             if (errors.Count > 0)
@@ -76,6 +83,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 if (Bind(operationContext, binding) is { } access)
                 {
                     first ??= access.Key;
+                    audit.AddResource(access.Key.Key.Scope.AccountId, access.Key.Key.Arn);
                     if (binding.Authorize)
                     {
                         accesses.Add(access);
@@ -83,9 +91,15 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 }
             }
 
+            var alias = _row.Alias?.Invoke(request);
+            if (alias is not null)
+            {
+                audit.AddResource(context.Scope.AccountId, context.Scope.AliasArn(alias));
+            }
+
             var authorized = new OperationRequest(this, request);
             await _authorizer.AuthorizeAsync(context, authorized, Action, accesses, cancellationToken);
-            if (_row.Alias?.Invoke(request) is { } alias)
+            if (alias is not null)
             {
                 _authorizer.AuthorizeWithoutKey(context, authorized, Action, context.Scope.AliasArn(alias));
             }
@@ -102,6 +116,17 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             }
 
             response = await _row.Handler(operationContext);
+            audit.ResponseElements = _row.Audit.Response(response);
+            if (_row.Audit.ResponseKeyArn?.Invoke(response) is { } created && Arn.TryParse(created, out var arn))
+            {
+                audit.AddResource(arn.Account, created);
+            }
+
+            if (_trackedUse)
+            {
+                audit.UsedKeyArns = [.. Keys.Select(b => operationContext.OptionalKey(b.Member)?.Arn).OfType<string>().Distinct()];
+            }
+
             return new OperationResult(JsonSerializer.SerializeToUtf8Bytes(response, ResponseType), first?.Key.KeyId);
         }
         finally

@@ -24,6 +24,9 @@ public abstract class OperationDescriptor(KmsOperation operation)
     /// <summary>Whether the request carries GrantTokens that the pipeline checks (from the service model).</summary>
     public abstract bool TakesGrantTokens { get; }
 
+    /// <summary>CloudTrail's <c>readOnly</c> for this operation.</summary>
+    public abstract bool ReadOnly { get; }
+
     /// <summary>Whether the request takes DryRun.</summary>
     public abstract bool TakesDryRun { get; }
 
@@ -33,8 +36,11 @@ public abstract class OperationDescriptor(KmsOperation operation)
     /// <summary>Adds the condition keys <paramref name="request"/> supplies besides its encryption context.</summary>
     public abstract void AddConditionKeys(object request, string action, ContextKeys.Builder keys);
 
-    /// <summary>Runs the whole pipeline for a request body and returns the serialised response.</summary>
-    public abstract ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
+    /// <summary>
+    /// Runs the whole pipeline for a request body and returns the serialised response, filling <paramref name="audit"/>
+    /// with what the audit record keeps of the request as each step learns it (also when a step fails).
+    /// </summary>
+    public abstract ValueTask<OperationResult> ExecuteAsync(KmsRequestContext context, ReadOnlyMemory<byte> body, AuditFacts audit, CancellationToken cancellationToken);
 }
 
 /// <summary>A serialised response body and the key the request acted on (for the completion log line).</summary>

@@ -87,10 +87,16 @@ public sealed record AuditProjection<TRequest, TResponse>
 
     /// <summary>The response's <c>responseElements</c>, or null (the default) when AWS logs none.</summary>
     public Func<TResponse, JsonObject?> Response { get; init; } = static _ => null;
+
+    /// <summary>
+    /// The ARN of a key the response names that the request could not (CreateKey's new key), for the record's
+    /// <c>resources</c>; null by default.
+    /// </summary>
+    public Func<TResponse, string?>? ResponseKeyArn { get; init; }
 }
 
 /// <summary>Builds audit projections' JSON objects: members in the order given, null members left out.</summary>
-public static class Audit
+public static class AuditJson
 {
     /// <summary>An object of the non-null members; null when every member is null.</summary>
     public static JsonObject? Fields(params (string Name, object? Value)[] members)

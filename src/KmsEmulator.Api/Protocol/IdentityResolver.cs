@@ -75,6 +75,41 @@ public sealed partial class IdentityResolver(
         return (RootOf(account, signature.Region, signature.AccessKeyId), signature.Region, signature);
     }
 
+    /// <summary>
+    /// Who a request claims to be, unverified: for the audit record of a request that failed before (or while) it was
+    /// authenticated. A known access key gives its principal, an unknown one an unknown caller in the account it
+    /// names (permissive mode's rule) or the default account; an unsigned request the default account's root.
+    /// </summary>
+    public (CallerIdentity Caller, string Region) Claimed(HttpRequest request)
+    {
+        string? header = request.Headers.Authorization;
+        SigV4Authorization? signature = null;
+        try
+        {
+            signature = string.IsNullOrEmpty(header) ? null : SigV4Authorization.Parse(header);
+        }
+        catch (KmsException)
+        {
+            // Not a readable SigV4 header: nothing is claimed.
+        }
+
+        var region = signature is not null && RegionPattern().IsMatch(signature.Region) ? signature.Region : _options.DefaultRegion;
+        if (signature is null)
+        {
+            return (RootOf(_options.DefaultAccountId, region, null), region);
+        }
+
+        if (principals.Find(signature.AccessKeyId) is { } principal)
+        {
+            return (principal.Identity, region);
+        }
+
+        var account = AccountPattern().IsMatch(signature.AccessKeyId) ? signature.AccessKeyId : _options.DefaultAccountId;
+        return IsStrict
+            ? (new CallerIdentity(account, string.Empty, signature.AccessKeyId, PrincipalType.Anonymous), region)
+            : (RootOf(account, region, signature.AccessKeyId), region);
+    }
+
     /// <summary>The regions strict mode accepts; a configured region that is not a well-formed region name stops start-up.</summary>
     private static FrozenSet<string> StrictRegions(AuthOptions auth)
     {

@@ -1,10 +1,12 @@
 using System.Buffers;
 using System.Diagnostics;
+using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Hsm;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
@@ -15,7 +17,7 @@ namespace KmsEmulator.Api.Protocol;
 /// Reads the target and body, builds the request context, runs the operation's pipeline and writes the AWS JSON
 /// answer. Every failure becomes an AWS-style JSON error; nothing escapes as a 500 page or a stack trace.
 /// </summary>
-public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver identity, TimeProvider clock, ILogger<KmsEndpoint> logger)
+public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver identity, AuditTrail audit, TimeProvider clock, ILogger<KmsEndpoint> logger)
 {
     public const string TargetPrefix = "TrentService.";
 
@@ -34,16 +36,22 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         var requestId = RequestIds.Of(http);
         var operationName = "-";
         string? keyId = null;
+        KmsException? error = null;
         string? errorCode = null;
+        OperationDescriptor? row = null;
+        KmsRequestContext? context = null;
+        var facts = new AuditFacts();
         var cancellationToken = http.RequestAborted;
         AllowDiscardingOversizedBodies(http);
         try
         {
             var operation = ParseTarget(http.Request);
             operationName = operation.Name();
+            row = table[operation];
+            facts.ReadOnly = row.ReadOnly;
             var body = await ReadBodyAsync(http.Request, cancellationToken);
             var (caller, region, _) = identity.Resolve(http.Request, body.Span);
-            var context = new KmsRequestContext(
+            context = new KmsRequestContext(
                 requestId,
                 operation,
                 caller,
@@ -52,13 +60,13 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
                 http.Connection.RemoteIpAddress?.ToString(),
                 http.Request.Headers.UserAgent);
 
-            var result = await table[operation].ExecuteAsync(context, body, cancellationToken);
+            var result = await row.ExecuteAsync(context, body, facts, cancellationToken);
             keyId = result.KeyId;
             await AwsJsonResponses.WriteAsync(http.Response, StatusCodes.Status200OK, result.Body, cancellationToken);
         }
         catch (KmsException e)
         {
-            errorCode = e.Code;
+            error = e;
             await DiscardUnreadBodyAsync(http, cancellationToken);
             await AwsJsonResponses.WriteErrorAsync(http.Response, e, cancellationToken);
         }
@@ -66,20 +74,18 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         {
             // Kestrel rejected the body itself (truncated, malformed chunks): still an AWS-style answer, after which
             // Kestrel closes the connection.
-            var error = KmsErrors.RequestBodyUnreadable(e.Message);
-            errorCode = error.Code;
+            error = KmsErrors.RequestBodyUnreadable(e.Message);
             await AwsJsonResponses.WriteErrorAsync(http.Response, error, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            errorCode = "ClientClosedRequest";
+            errorCode = ClientClosedRequest;
         }
         catch (Exception e)
         {
-            var error = e is HsmException { Kind: HsmErrorKind.KeyNotFound or HsmErrorKind.Defective }
+            error = e is HsmException { Kind: HsmErrorKind.KeyNotFound or HsmErrorKind.Defective }
                 ? KmsErrors.KeyUnavailable()
                 : KmsErrors.Internal(requestId);
-            errorCode = error.Code;
             LogUnexpected(e, operationName, requestId);
             if (!http.Response.HasStarted)
             {
@@ -89,8 +95,64 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         }
         finally
         {
+            errorCode ??= error?.Code;
             LogCompleted(operationName, keyId ?? "-", http.Response.StatusCode, errorCode ?? "-", Stopwatch.GetElapsedTime(started).TotalMilliseconds, requestId);
         }
+
+        if (row is not null)
+        {
+            await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode, error?.Message));
+        }
+    }
+
+    /// <summary>Error code of a request whose client went away before the answer (not an AWS code; see docs/audit.md).</summary>
+    public const string ClientClosedRequest = "ClientClosedRequest";
+
+    /// <summary>The request as the audit trail keeps it (kms-wire-facts 7.1); built here, never by a handler.</summary>
+    private AuditEvent BuildAuditEvent(HttpContext http, string requestId, OperationDescriptor row, KmsRequestContext? context,
+        AuditFacts facts, string? errorCode, string? errorMessage)
+    {
+        var (caller, region) = context is null ? identity.Claimed(http.Request) : (context.Caller, context.Region);
+        var recipient = facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
+        var crossAccount = errorCode is null && recipient != caller.AccountId;
+        return new AuditEvent
+        {
+            EventId = Guid.NewGuid(),
+            RequestId = requestId,
+            EventTime = clock.GetUtcNow(),
+            EventName = row.Operation.Name(),
+            Region = region,
+            Caller = caller,
+            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
+            UserAgent = http.Request.Headers.UserAgent,
+            ErrorCode = errorCode == "AccessDeniedException" ? "AccessDenied" : errorCode,
+            ErrorMessage = errorCode is null ? null : errorMessage ?? string.Empty,
+            ReadOnly = facts.ReadOnly,
+            RequestParameters = facts.RequestParameters,
+            ResponseElements = errorCode is null ? facts.ResponseElements : null,
+            Resources = facts.Resources,
+            RecipientAccountId = recipient,
+            CallerCopyEventId = crossAccount ? Guid.NewGuid() : null,
+            SharedEventId = crossAccount ? Guid.NewGuid() : null,
+            UsedKeyArns = errorCode is null ? facts.UsedKeyArns : [],
+            Tls = TlsOf(http),
+        };
+    }
+
+    private static TlsDetails? TlsOf(HttpContext http)
+    {
+        if (!http.Request.IsHttps || http.Features.Get<ITlsHandshakeFeature>() is not { } tls)
+        {
+            return null;
+        }
+
+        var version = tls.Protocol switch
+        {
+            System.Security.Authentication.SslProtocols.Tls13 => "TLSv1.3",
+            System.Security.Authentication.SslProtocols.Tls12 => "TLSv1.2",
+            var other => other.ToString(),
+        };
+        return new TlsDetails(version, tls.NegotiatedCipherSuite?.ToString() ?? string.Empty, http.Request.Host.HasValue ? http.Request.Host.Value : null);
     }
 
     private static KmsOperation ParseTarget(HttpRequest request)

@@ -1,0 +1,39 @@
+namespace KmsEmulator.Api.Audit;
+
+/// <summary>The <c>Kms:Audit</c> configuration section: the CloudTrail-format audit trail (docs/audit.md).</summary>
+public sealed class AuditOptions
+{
+    public const string Section = "Kms:Audit";
+
+    /// <summary>Whether requests are recorded at all. On by default, as the product promises an audit trail.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Where the trail is written; by default <c>&lt;data-dir&gt;/audit</c>.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>
+    /// How long a log file collects records before it is closed and delivered (CloudTrail delivers about every
+    /// 5 minutes; here 5 s, so that a test run's trail is complete moments after the run).
+    /// </summary>
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many records a log file holds at most before it is delivered early.</summary>
+    public int MaxRecordsPerFile { get; set; } = 50_000;
+
+    /// <summary>
+    /// Records waiting to be written. When the queue is full, requests wait (back-pressure) rather than lose records.
+    /// </summary>
+    public int QueueCapacity { get; set; } = 20_000;
+
+    /// <summary>
+    /// Also write every record as one JSON line: <c>stdout</c>, or a file path (relative paths are relative to the
+    /// audit directory). Off by default.
+    /// </summary>
+    public string? JsonLines { get; set; }
+
+    /// <summary>How long LookupEvents keeps events (CloudTrail: 90 days). Log files are never deleted.</summary>
+    public int RetentionDays { get; set; } = 90;
+
+    /// <summary>How often a digest file is written for integrity validation (CloudTrail: hourly).</summary>
+    public TimeSpan DigestInterval { get; set; } = TimeSpan.FromHours(1);
+}

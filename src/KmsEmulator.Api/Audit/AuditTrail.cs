@@ -1,0 +1,119 @@
+using System.Threading.Channels;
+using KmsEmulator.Api.Keys;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KmsEmulator.Api.Audit;
+
+/// <summary>
+/// Where the endpoint hands each request's <see cref="AuditEvent"/>: notes key uses for GetKeyLastUsage at once and
+/// queues the event for <see cref="AuditDelivery"/>, which writes it off the request path. The queue is bounded: when
+/// delivery falls behind, requests wait for room instead of records being dropped.
+/// </summary>
+public sealed partial class AuditTrail
+{
+    private readonly Channel<AuditItem> _queue;
+    private readonly KeyUsageTracker _usage;
+    private readonly ILogger<AuditTrail> _logger;
+
+    public AuditTrail(IOptions<AuditOptions> options, KeyUsageTracker usage, ILogger<AuditTrail> logger)
+    {
+        Enabled = options.Value.Enabled;
+        _usage = usage;
+        _logger = logger;
+        _queue = Channel.CreateBounded<AuditItem>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+    }
+
+    public bool Enabled { get; }
+
+    /// <summary>Records waiting to be written (for health and metrics).</summary>
+    public int QueueDepth => _queue.Reader.CanCount ? _queue.Reader.Count : 0;
+
+    internal ChannelReader<AuditItem> Reader => _queue.Reader;
+
+    /// <summary>Records one request; waits only when the queue is full.</summary>
+    public ValueTask RecordAsync(AuditEvent auditEvent)
+    {
+        if (!auditEvent.Failed)
+        {
+            foreach (var keyArn in auditEvent.UsedKeyArns)
+            {
+                _usage.Record(keyArn, UsageOf(auditEvent));
+            }
+        }
+
+        if (!Enabled)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var item = new AuditItem(auditEvent, null);
+        return _queue.Writer.TryWrite(item) ? ValueTask.CompletedTask : WaitForRoomAsync(item);
+    }
+
+    /// <summary>
+    /// Completes when every event recorded before the call is in a delivered log file and in the index (tests, and
+    /// anyone who wants the trail complete now rather than after the flush interval).
+    /// </summary>
+    public Task FlushAsync()
+    {
+        if (!Enabled)
+        {
+            return Task.CompletedTask;
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _queue.Writer.TryWrite(new AuditItem(null, done)) ? done.Task : FlushWhenRoomAsync(done);
+    }
+
+    /// <summary>The use an event stands for, as GetKeyLastUsage reports it.</summary>
+    public static KeyUsage UsageOf(AuditEvent auditEvent) =>
+        new(auditEvent.EventName, auditEvent.EventTime, auditEvent.EventId.ToString(), auditEvent.RequestId);
+
+    /// <summary>No more events: delivery drains the queue and stops.</summary>
+    internal void Complete() => _queue.Writer.TryComplete();
+
+    internal void Persisted(IndexedEvent indexed, AuditEvent auditEvent)
+    {
+        foreach (var keyArn in indexed.UsedKeyArns)
+        {
+            _usage.Persisted(keyArn, UsageOf(auditEvent));
+        }
+    }
+
+    private async ValueTask WaitForRoomAsync(AuditItem item)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(item).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            LogAfterShutdown(item.Event!.EventName, item.Event.RequestId);
+        }
+    }
+
+    private async Task FlushWhenRoomAsync(TaskCompletionSource done)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(new AuditItem(null, done)).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            done.TrySetResult(); // Delivery has stopped, and stopping delivers everything.
+        }
+
+        await done.Task.ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Audit: {Operation} request {RequestId} completed after the audit trail was closed; it is not recorded")]
+    private partial void LogAfterShutdown(string operation, string requestId);
+}
+
+/// <summary>What the queue carries: an event, or a flush request that completes once everything before it is delivered.</summary>
+internal readonly record struct AuditItem(AuditEvent? Event, TaskCompletionSource? Flushed);
