@@ -82,6 +82,7 @@ public static class KmsEmulatorApp
         builder.Services.AddSingleton(PrincipalDirectory.FromConfiguration(builder.Configuration));
         builder.Services.AddKmsCore();
         builder.Services.AddHostedService<DeletionSweeper>();
+        builder.Services.AddHostedService<AuditDelivery>();
 
         configure?.Invoke(builder);
         var app = builder.Build();

@@ -31,7 +31,6 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyCryptoService>();
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<AuditTrail>();
-        services.AddHostedService<AuditDelivery>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
         services.AddSingleton<IKnownPrincipals, KnownPrincipals>();
