@@ -1,6 +1,11 @@
 using KmsEmulator.Api.Hosting;
 using Serilog;
 
+if (AuditVerifyCommand.Matches(args))
+{
+    return AuditVerifyCommand.Run(args[2..], Console.Out);
+}
+
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
 try
 {

@@ -36,4 +36,16 @@ public sealed class AuditOptions
 
     /// <summary>How often a digest file is written for integrity validation (CloudTrail: hourly).</summary>
     public TimeSpan DigestInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The bucket name that digest files give the audit folder (<c>digestS3Bucket</c>, <c>s3Bucket</c>): object keys are
+    /// paths relative to the folder. It is signed, so changing it makes older digests look moved to <c>audit verify</c>.
+    /// </summary>
+    public string BucketName { get; set; } = "kms-emulator-audit";
+
+    /// <summary>The trail name in digest file names.</summary>
+    public string TrailName { get; set; } = "kms-emulator";
+
+    /// <summary>The trail's home region in digest file names; by default <c>Kms:DefaultRegion</c>.</summary>
+    public string? HomeRegion { get; set; }
 }

@@ -83,6 +83,7 @@ public static class KmsEmulatorApp
         builder.Services.AddKmsCore();
         builder.Services.AddHostedService<DeletionSweeper>();
         builder.Services.AddHostedService<AuditDelivery>();
+        builder.Services.AddAuditDigests(builder.Configuration["Kms:DefaultRegion"]);
 
         configure?.Invoke(builder);
         var app = builder.Build();
