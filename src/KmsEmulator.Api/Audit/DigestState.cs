@@ -49,7 +49,10 @@ internal sealed class DigestChain
 
     public string Region { get; set; } = "";
 
-    /// <summary>The start time of the chain's first digest.</summary>
+    /// <summary>
+    /// The start time of the chain's first digest: when the writer started (logging began), or the oldest event of the
+    /// first file if older (files a crash left behind).
+    /// </summary>
     public DateTimeOffset StartedAt { get; set; }
 
     public DigestChainEnd? Last { get; set; }

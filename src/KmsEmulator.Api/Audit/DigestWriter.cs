@@ -23,6 +23,7 @@ public sealed partial class DigestWriter(
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _tickLock = new();
     private DigestState? _state;
+    private DateTimeOffset _startedAt;
     private RSA? _publicKey;
     private string _fingerprint = "";
     private ITimer? _timer;
@@ -87,7 +88,7 @@ public sealed partial class DigestWriter(
                 {
                     AccountId = file.AccountId,
                     Region = file.Region,
-                    StartedAt = WholeSeconds(Min(clock.GetUtcNow(), file.OldestEventTime)),
+                    StartedAt = WholeSeconds(Min(_startedAt, file.OldestEventTime)),
                 };
                 state.Chains.Add(chain);
             }
@@ -230,6 +231,7 @@ public sealed partial class DigestWriter(
         }
 
         paths.Create();
+        _startedAt = clock.GetUtcNow();
         var spki = await signer.GetPublicKeyAsync(cancellationToken).ConfigureAwait(false);
         var key = RSA.Create();
         key.ImportSubjectPublicKeyInfo(spki, out _);
