@@ -7,6 +7,10 @@ using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
 using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Hosting;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Hsm;
+using KmsEmulator.Hsm.Pkcs11;
+using Net.Pkcs11Interop.Common;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KmsEmulator.EndToEnd.Tests;
@@ -231,6 +235,30 @@ public sealed class AuditIntegrityTests(SignedTrailFixture run) : IClassFixture<
 
         var report = new TrailVerifier(auditDir, Bucket).Verify();
         Assert.True(report.Intact, string.Join("\n", report.Lines()));
+    }
+
+    [Fact]
+    public async Task The_digest_signing_key_is_an_unextractable_HSM_key_pair_outside_the_KMS_key_catalogue()
+    {
+        await using var host = await EmulatorHost.StartNewAsync();
+        var signer = (HsmDigestSigner)host.Services.GetRequiredService<IDigestSigner>();
+        var backend = (Pkcs11Backend)host.Services.GetRequiredService<IKeyMaterialBackend>();
+
+        var flags = await backend.RunAsync("read the signing key", session =>
+        {
+            using var template = Pkcs11Template.From(session, [new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY), new(CKA.CKA_TOKEN, true), new(CKA.CKA_LABEL, signer.Label)]);
+            var handle = session.FindAllObjects(template.Attributes).Single();
+            return session.GetAttributeValue(handle, [CKA.CKA_TOKEN, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_SIGN])
+                .ToDictionary(a => (CKA)a.Type, a => a.GetValueAsBool());
+        }, CancellationToken.None);
+        Assert.True(flags[CKA.CKA_TOKEN]);
+        Assert.True(flags[CKA.CKA_SENSITIVE]);
+        Assert.False(flags[CKA.CKA_EXTRACTABLE]);
+        Assert.True(flags[CKA.CKA_SIGN]);
+
+        Assert.False(signer.Label.StartsWith(host.Services.GetRequiredService<KeyWriter>().HsmLabelPrefix, StringComparison.Ordinal));
+        using var kms = host.CreateClient();
+        Assert.Empty((await kms.ListKeysAsync(new ListKeysRequest())).Keys);
     }
 
     private static void AssertFailsNaming(string trail, string objectKey)
