@@ -49,13 +49,20 @@ internal sealed class DigestTestKit : IAsyncDisposable
     /// <summary>Writes a log file delivered now and tells the writer; returns its object key.</summary>
     public async Task<string> DeliverAsync(string account = Account, string region = Region, string eventName = "Encrypt")
     {
+        var delivered = WriteLogFile(account, region, eventName);
+        await Writer.DeliveredAsync(delivered, CancellationToken.None);
+        return delivered.RelativePath;
+    }
+
+    /// <summary>Writes a log file delivered now without telling the writer (as a crash right after delivery would).</summary>
+    public DeliveredLogFile WriteLogFile(string account = Account, string region = Region, string eventName = "Encrypt")
+    {
         var now = Clock.GetUtcNow();
         var key = LogObjectKey(account, region, now);
-        var content = Encoding.UTF8.GetBytes($"{{\"Records\":[\n{{\"eventName\":\"{eventName}\",\"eventTime\":\"{now:yyyy-MM-ddTHH:mm:ssZ}\"}}\n]}}\n");
+        var content = Encoding.UTF8.GetBytes($"{{\"Records\":[\n{{\"eventName\":\"{eventName}\",\"eventTime\":\"{now.AddSeconds(-1):yyyy-MM-ddTHH:mm:ssZ}\"}}\n]}}\n");
         WriteGzip(key, content);
         Logs.Add(key);
-        await Writer.DeliveredAsync(new DeliveredLogFile(account, region, key, SHA256.HashData(content), now.AddSeconds(-3), now.AddSeconds(-1), now), CancellationToken.None);
-        return key;
+        return new DeliveredLogFile(account, region, key, SHA256.HashData(content), now.AddSeconds(-1), now.AddSeconds(-1), now);
     }
 
     /// <summary>Moves the clock one digest interval on and waits for the digests due then.</summary>
@@ -65,13 +72,16 @@ internal sealed class DigestTestKit : IAsyncDisposable
         await Writer.WhenIdleAsync();
     }
 
-    /// <summary>A writer started afresh on the same folder (a restart).</summary>
-    public async Task RestartAsync()
+    /// <summary>A writer started afresh on the same folder (a restart); <paramref name="start"/> false leaves it unstarted.</summary>
+    public async Task RestartAsync(bool start = true)
     {
         await Writer.StopAsync(CancellationToken.None);
         await Writer.DisposeAsync();
         Writer = NewWriter();
-        await Writer.StartAsync(CancellationToken.None);
+        if (start)
+        {
+            await Writer.StartAsync(CancellationToken.None);
+        }
     }
 
     public TrailReport Verify() => new TrailVerifier(Root, Bucket).Verify();

@@ -228,6 +228,68 @@ public sealed class DigestWriterTests
     }
 
     [Fact]
+    public async Task A_log_file_delivered_but_never_recorded_before_a_crash_goes_into_the_next_digest_after_the_restart()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        await kit.DeliverAsync();
+        await kit.NextIntervalAsync();
+        kit.Clock.Advance(TimeSpan.FromMinutes(2));
+        var unrecorded = kit.WriteLogFile().RelativePath;
+
+        await kit.RestartAsync();
+        await kit.NextIntervalAsync();
+
+        var digests = kit.Digests();
+        Assert.Equal(2, digests.Count);
+        using var json = JsonDocument.Parse(kit.ReadGzip(digests[1]));
+        var listed = Assert.Single(json.RootElement.GetProperty("logFiles").EnumerateArray());
+        Assert.Equal(unrecorded, listed.GetProperty("s3Object").GetString());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(kit.ReadGzip(unrecorded))), listed.GetProperty("hashValue").GetString());
+        Assert.Equal(kit.Clock.GetUtcNow().AddHours(-1).AddSeconds(-1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'"), listed.GetProperty("newestEventTime").GetString());
+        Assert.True(kit.Verify().Intact);
+    }
+
+    [Fact]
+    public async Task A_file_found_at_start_and_then_reported_delivered_is_listed_once()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        await kit.DeliverAsync();
+        await kit.NextIntervalAsync();
+        var recovered = kit.WriteLogFile(); // What AuditDelivery's recovery of a crash's .partial file delivers at start.
+
+        await kit.RestartAsync(start: false);
+        await kit.Writer.DeliveredAsync(recovered, CancellationToken.None); // Before the writer's own start.
+        await kit.Writer.StartAsync(CancellationToken.None);
+        await kit.NextIntervalAsync();
+
+        using var json = JsonDocument.Parse(kit.ReadGzip(kit.Digests()[1]));
+        Assert.Equal([recovered.RelativePath], json.RootElement.GetProperty("logFiles").EnumerateArray().Select(f => f.GetProperty("s3Object").GetString()));
+        Assert.True(kit.Verify().Intact);
+    }
+
+    [Fact]
+    public async Task Log_files_written_before_digests_existed_are_listed_by_the_first_digest()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        var older = kit.WriteLogFile().RelativePath;
+        kit.Clock.Advance(TimeSpan.FromMinutes(3));
+        var newer = kit.WriteLogFile(account: "444455556666").RelativePath;
+
+        await kit.RestartAsync();
+        await kit.NextIntervalAsync();
+
+        using var json = JsonDocument.Parse(kit.ReadGzip(Assert.Single(kit.Digests())));
+        Assert.Equal([older], json.RootElement.GetProperty("logFiles").EnumerateArray().Select(f => f.GetProperty("s3Object").GetString()));
+        Assert.Equal(kit.Clock.GetUtcNow().AddHours(-1).AddMinutes(-3).AddSeconds(-1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'"), json.RootElement.GetProperty("digestStartTime").GetString());
+        var report = kit.Verify();
+        Assert.True(report.Intact, string.Join("\n", report.Lines()));
+        Assert.Equal(2, report.ValidLogFiles);
+        var other = Directory.GetFiles(kit.PathOf("AWSLogs/444455556666/CloudTrail-Digest/us-east-1"), "*.json.gz", SearchOption.AllDirectories);
+        using var otherJson = JsonDocument.Parse(kit.ReadGzip(Path.GetRelativePath(kit.Root, Assert.Single(other)).Replace(Path.DirectorySeparatorChar, '/')));
+        Assert.Equal([newer], otherJson.RootElement.GetProperty("logFiles").EnumerateArray().Select(f => f.GetProperty("s3Object").GetString()));
+    }
+
+    [Fact]
     public async Task Two_digests_due_in_the_same_second_get_distinct_names_and_both_verify()
     {
         await using var kit = await DigestTestKit.StartAsync();

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -93,8 +94,11 @@ public sealed partial class DigestWriter(
                 state.Chains.Add(chain);
             }
 
-            chain.Pending.Add(new DigestLogFile(file.RelativePath, Convert.ToHexStringLower(file.Sha256), file.OldestEventTime, file.NewestEventTime));
-            state.Save(paths.Root);
+            if (!chain.Pending.Exists(p => p.ObjectKey == file.RelativePath))
+            {
+                chain.Pending.Add(new DigestLogFile(file.RelativePath, Convert.ToHexStringLower(file.Sha256), file.OldestEventTime, file.NewestEventTime));
+                state.Save(paths.Root);
+            }
         }
         finally
         {
@@ -237,10 +241,139 @@ public sealed partial class DigestWriter(
         key.ImportSubjectPublicKeyInfo(spki, out _);
         _publicKey = key;
         _fingerprint = DigestFile.Fingerprint(key);
-        _state = DigestState.Load(paths.Root);
+        var state = DigestState.Load(paths.Root);
+        if (AdoptUnrecordedLogFiles(state))
+        {
+            state.Save(paths.Root);
+        }
+
+        _state = state;
         LogSigningKey(_fingerprint);
-        return _state;
+        return state;
     }
+
+    /// <summary>
+    /// Log files delivered but never recorded here (a crash between a file's delivery and its recording, or a trail
+    /// written before digests existed) go into the next digest: those of every account and region without a chain, and
+    /// those named for the minute of a chain's last digest or later that neither the state nor a digest of that minute on
+    /// lists. Returns whether any was found.
+    /// </summary>
+    private bool AdoptUnrecordedLogFiles(DigestState state)
+    {
+        var logsRoot = Path.Combine(paths.Root, "AWSLogs");
+        if (!Directory.Exists(logsRoot))
+        {
+            return false;
+        }
+
+        var adopted = false;
+        foreach (var regionFolder in Directory.GetDirectories(logsRoot).SelectMany(account => Subfolders(Path.Combine(account, "CloudTrail"))))
+        {
+            var accountId = Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(regionFolder))!)!;
+            var region = Path.GetFileName(regionFolder);
+            var chain = state.Find(accountId, region);
+            var since = chain?.Last is { } last ? Minute(last.EndTime) : (DateTimeOffset?)null;
+            var known = new HashSet<string>(chain?.Pending.Select(p => p.ObjectKey) ?? [], StringComparer.Ordinal);
+            if (since is { } from)
+            {
+                known.UnionWith(LogFilesListedInDigestsSince(accountId, region, from));
+            }
+
+            var unrecorded = Directory.EnumerateFiles(regionFolder, "*.json.gz", SearchOption.AllDirectories)
+                .Select(ObjectKeyOf)
+                .Where(key => DigestFile.LogFileTime(key) is { } delivered && (since is null || delivered >= since) && !known.Contains(key))
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            foreach (var key in unrecorded)
+            {
+                if (chain is null)
+                {
+                    chain = new DigestChain { AccountId = accountId, Region = region, StartedAt = WholeSeconds(_startedAt) };
+                    state.Chains.Add(chain);
+                }
+
+                var file = Describe(key);
+                chain.Pending.Add(file);
+                if (file.OldestEventTime < chain.StartedAt && chain.Last is null)
+                {
+                    chain.StartedAt = WholeSeconds(file.OldestEventTime);
+                }
+
+                LogAdopted(key);
+                adopted = true;
+            }
+        }
+
+        return adopted;
+    }
+
+    private IEnumerable<string> LogFilesListedInDigestsSince(string accountId, string region, DateTimeOffset since)
+    {
+        var folder = PathOf(DigestFile.DigestFolder(accountId, region));
+        if (!Directory.Exists(folder))
+        {
+            yield break;
+        }
+
+        foreach (var digest in Directory.EnumerateFiles(folder, "*.json.gz", SearchOption.AllDirectories).Select(ObjectKeyOf))
+        {
+            if (DigestFile.TimeInName(digest) is not { } end || end < since)
+            {
+                continue;
+            }
+
+            List<string> listed;
+            try
+            {
+                using var file = File.OpenRead(PathOf(digest));
+                using var json = JsonDocument.Parse(DigestFile.Gunzip(file));
+                listed = [.. json.RootElement.GetProperty("logFiles").EnumerateArray().Select(f => f.GetProperty("s3Object").GetString() ?? "")];
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                continue; // Not ours to judge here: audit verify reports it.
+            }
+
+            foreach (var key in listed)
+            {
+                yield return key;
+            }
+        }
+    }
+
+    /// <summary>A log file as a digest lists it, from its content: the hash and the span of its records' event times.</summary>
+    private DigestLogFile Describe(string objectKey)
+    {
+        using var stream = File.OpenRead(PathOf(objectKey));
+        var content = DigestFile.Gunzip(stream);
+        DateTimeOffset? oldest = null, newest = null;
+        try
+        {
+            using var json = JsonDocument.Parse(content);
+            foreach (var record in json.RootElement.GetProperty("Records").EnumerateArray())
+            {
+                if (record.TryGetProperty("eventTime", out var time) && time.TryGetDateTimeOffset(out var value))
+                {
+                    oldest = oldest is null || value < oldest ? value : oldest;
+                    newest = newest is null || value > newest ? value : newest;
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            // Listed by its hash all the same; its times fall back to its delivery time.
+        }
+
+        var delivered = DigestFile.LogFileTime(objectKey) ?? clock.GetUtcNow();
+        return new DigestLogFile(objectKey, Convert.ToHexStringLower(SHA256.HashData(content)), oldest ?? delivered, newest ?? delivered);
+    }
+
+    private string ObjectKeyOf(string path) => Path.GetRelativePath(paths.Root, path).Replace(Path.DirectorySeparatorChar, '/');
+
+    private static IEnumerable<string> Subfolders(string folder) => Directory.Exists(folder) ? Directory.GetDirectories(folder) : [];
+
+    private static DateTimeOffset Minute(DateTimeOffset time) =>
+        new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
 
     private string PathOf(string objectKey) => Path.Combine(paths.Root, objectKey.Replace('/', Path.DirectorySeparatorChar));
 
@@ -266,6 +399,9 @@ public sealed partial class DigestWriter(
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Debug, Message = "Audit: wrote digest {Digest} listing {Count} log files")]
     private partial void LogDigestWritten(string digest, int count);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Audit: log file {Path} was delivered but never recorded for a digest (an unclean stop, or a trail older than digests); the next digest lists it")]
+    private partial void LogAdopted(string path);
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Error, Message = "Audit: writing digest files failed; the log files stay pending for the next digest")]
     private partial void LogDigestFailed(Exception exception);
