@@ -226,6 +226,17 @@ public sealed class TrailVerifierTests
     }
 
     [Fact]
+    public async Task A_digest_state_file_that_is_not_JSON_is_reported()
+    {
+        await using var kit = await TrailAsync();
+        File.WriteAllText(Path.Combine(kit.Root, ".digest-state.json"), "{ not json");
+
+        var problem = Assert.Single(kit.Verify().Problems);
+
+        Assert.Equal(TrailFileKind.State, problem.Kind);
+    }
+
+    [Fact]
     public async Task An_empty_audit_folder_is_intact()
     {
         await using var kit = await DigestTestKit.StartAsync();

@@ -22,7 +22,15 @@ internal sealed class DigestState
             return new DigestState();
         }
 
-        return JsonSerializer.Deserialize(File.ReadAllBytes(path), DigestStateJsonContext.Default.DigestState) ?? new DigestState();
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), DigestStateJsonContext.Default.DigestState) ?? new DigestState();
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException(
+                $"The digest state {path} cannot be read ({e.Message}). Move it away to start new digest chains (audit verify will report the break).", e);
+        }
     }
 
     public void Save(string auditRoot)

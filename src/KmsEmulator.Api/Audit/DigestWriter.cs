@@ -121,6 +121,11 @@ public sealed partial class DigestWriter(
 
             await WriteDigestsAsync(onlyPending: true, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The files stay pending in the state and the first digest after the next start lists them.
+            LogDigestFailed(e);
+        }
         finally
         {
             _gate.Release();

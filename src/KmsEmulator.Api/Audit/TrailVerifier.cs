@@ -192,9 +192,16 @@ public sealed class TrailVerifier(string auditRoot, string bucket)
 
             CheckSignature(key, root, sha256, signature);
 
-            foreach (var log in root.GetProperty("logFiles").EnumerateArray())
+            if (root.GetProperty("logFiles") is { ValueKind: JsonValueKind.Array } logFiles)
             {
-                CheckLogFile(key, log, digestBucket, covered);
+                foreach (var log in logFiles.EnumerateArray())
+                {
+                    CheckLogFile(key, log, digestBucket, covered);
+                }
+            }
+            else
+            {
+                Problem(TrailFileKind.Digest, key, "its logFiles is not an array");
             }
 
             var previousObject = StringOf(root, "previousDigestS3Object");
@@ -292,7 +299,7 @@ public sealed class TrailVerifier(string auditRoot, string bucket)
         {
             state = DigestState.Load(auditRoot);
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidDataException or JsonException or UnauthorizedAccessException)
         {
             Problem(TrailFileKind.State, DigestState.FileName, "cannot be read");
             return;

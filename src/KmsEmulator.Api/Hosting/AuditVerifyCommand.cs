@@ -50,7 +50,17 @@ public static class AuditVerifyCommand
         }
 
         output.WriteLine($"Verifying the audit trail in {root} (bucket {options.BucketName})");
-        var report = new TrailVerifier(root, options.BucketName).Verify();
+        TrailReport report;
+        try
+        {
+            report = new TrailVerifier(root, options.BucketName).Verify();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            output.WriteLine($"audit verify: cannot read the audit folder: {e.Message}");
+            return 1;
+        }
+
         foreach (var line in report.Lines())
         {
             output.WriteLine(line);
