@@ -50,6 +50,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, PublicKeyOperations>();
         services.AddSingleton<IOperationGroup, KeyAgreementOperations>();
         services.AddSingleton<IOperationGroup, GrantOperations>();
+        services.AddSingleton<IOperationGroup, KeyUsageOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<HealthEndpoint>();
