@@ -348,3 +348,45 @@ public sealed class StrictAuditTrailTests : IAsyncLifetime
         Assert.Equal("ec2.amazonaws.com", (string?)viaService["userAgent"]);
     }
 }
+
+/// <summary>A call on another account's key is in both accounts' trails when it succeeds, and only in the caller's when denied.</summary>
+public sealed class CrossAccountAuditTrailTests : IAsyncLifetime
+{
+    private EmulatorHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await EmulatorHost.StartWithConfigAsync(Configuration());
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Both_accounts_get_a_copy_that_shares_an_event_id()
+    {
+        using var admin = _host.Client(Admin);
+        const string sharedWithOther = """
+            {"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:Encrypt","Resource":"*"}]}
+            """;
+        var shared = (await admin.CreateKeyAsync(new CreateKeyRequest { Policy = sharedWithOther })).KeyMetadata;
+        var mine = (await admin.CreateKeyAsync(new CreateKeyRequest())).KeyMetadata;
+        using var carol = _host.Client(Carol);
+        var allowed = await carol.EncryptAsync(new EncryptRequest { KeyId = shared.Arn, Plaintext = new MemoryStream([1]) });
+        var denied = await KmsAssert.ErrorAsync(() => carol.EncryptAsync(new EncryptRequest { KeyId = mine.Arn, Plaintext = new MemoryStream([1]) }), "AccessDeniedException");
+
+        var records = await _host.FlushAndReadAsync();
+
+        var copies = records.Where(r => (string?)r["requestID"] == allowed.ResponseMetadata.RequestId).ToList();
+        Assert.Equal(2, copies.Count);
+        Assert.Equal(["111122223333", Other], copies.Select(r => (string?)r["recipientAccountId"]).Order(StringComparer.Ordinal));
+        Assert.Single(copies.Select(r => (string?)r["sharedEventID"]).Distinct());
+        Assert.NotNull(copies[0]["sharedEventID"]);
+        Assert.NotEqual((string?)copies[0]["eventID"], (string?)copies[1]["eventID"]);
+
+        var denial = records.ByRequestId(denied.RequestId);
+        Assert.Equal(Other, (string?)denial["recipientAccountId"]);
+        Assert.False(denial.ContainsKey("sharedEventID"));
+
+        var root = AuditTrailReader.AuditRoot(_host);
+        Assert.True(Directory.Exists(Path.Combine(root, "AWSLogs", Other, "CloudTrail", "us-east-1")));
+    }
+}
