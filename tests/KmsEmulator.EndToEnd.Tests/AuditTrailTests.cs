@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
+using Microsoft.Extensions.DependencyInjection;
 using static KmsEmulator.EndToEnd.Tests.StrictPrincipals;
 
 namespace KmsEmulator.EndToEnd.Tests;
@@ -389,4 +390,72 @@ public sealed class CrossAccountAuditTrailTests : IAsyncLifetime
         var root = AuditTrailReader.AuditRoot(_host);
         Assert.True(Directory.Exists(Path.Combine(root, "AWSLogs", Other, "CloudTrail", "us-east-1")));
     }
+}
+
+/// <summary>
+/// Encryption at rest of the trail (Kms:Audit:KmsKeyId): log files are stored as envelopes under a KMS key of the
+/// emulator, and only a caller the key policy allows to Decrypt can open them.
+/// </summary>
+public sealed class EncryptedAuditTrailTests
+{
+    [Fact]
+    public async Task Log_files_are_stored_encrypted_and_open_with_KMS_Decrypt()
+    {
+        var first = await EmulatorHost.StartWithConfigAsync(Configuration());
+        string keyArn;
+        using (var admin = first.Client(Admin))
+        {
+            keyArn = (await admin.CreateKeyAsync(new CreateKeyRequest { Description = "trail key" })).KeyMetadata.Arn;
+        }
+
+        await first.StopAsync();
+        var plainBefore = LogFiles(AuditTrailReader.AuditRoot(first)).ToHashSet();
+        await using var host = await EmulatorHost.StartAsync(first.DataDir, first.TokenLabel, first.Clock, [.. first.ExtraArgs, "--Kms:Audit:KmsKeyId=" + keyArn]);
+        using var alice = host.Client(Alice);
+        var marker = "marker-" + Guid.NewGuid().ToString("N");
+        var call = await alice.CreateKeyAsync(new CreateKeyRequest { Description = marker });
+        await host.Services.GetRequiredService<KmsEmulator.Api.Audit.AuditTrail>().FlushAsync();
+
+        var root = AuditTrailReader.AuditRoot(host);
+        // Every log file delivered since the key was named is an envelope; the marker is in none of them.
+        var sealedFiles = LogFiles(root).Where(f => !plainBefore.Contains(f)).ToList();
+        Assert.NotEmpty(sealedFiles);
+        Assert.All(sealedFiles, f => Assert.True(KmsEmulator.Api.Audit.TrailEncryption.IsEnvelope(File.ReadAllBytes(f)), $"{f} is stored unencrypted"));
+        Assert.All(sealedFiles, f => Assert.True(File.ReadAllBytes(f).AsSpan().IndexOf(Encoding.UTF8.GetBytes(marker)) < 0));
+
+        // Bob's identity policy allows nothing: the trail stays closed to him.
+        using var refused = new MemoryStream();
+        var bobExit = await KmsEmulator.Api.Hosting.AuditDecryptCommand.RunAsync([sealedFiles[0], "--endpoint-url", host.Url], refused, TextWriter.Null,
+            new KmsEmulator.Api.Hosting.AuditDecryptCommand.Credentials(Bob.AccessKeyId, Bob.Secret, null));
+        Assert.Equal(1, bobExit);
+        Assert.Equal(0, refused.Length);
+
+        // The key's administrator (the account root, through the default key policy) opens every file.
+        var records = new List<JsonObject>();
+        foreach (var file in sealedFiles)
+        {
+            using var opened = new MemoryStream();
+            var exit = await KmsEmulator.Api.Hosting.AuditDecryptCommand.RunAsync([file, "--endpoint-url", host.Url], opened, TextWriter.Null,
+                new KmsEmulator.Api.Hosting.AuditDecryptCommand.Credentials(Admin.AccessKeyId, Admin.Secret, null));
+            Assert.Equal(0, exit);
+            opened.Position = 0;
+            using var gzip = new GZipStream(opened, CompressionMode.Decompress);
+            records.AddRange(JsonNode.Parse(gzip)!["Records"]!.AsArray().Select(r => r!.AsObject()));
+        }
+
+        Assert.Equal(marker, (string?)records.ByRequestId(call.ResponseMetadata.RequestId)["requestParameters"]!["description"]);
+    }
+
+    [Fact]
+    public async Task A_trail_key_that_does_not_exist_stops_start_up_with_a_clear_message()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            EmulatorHost.StartNewAsync("--Kms:Audit:KmsKeyId=arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"));
+
+        Assert.Contains("Kms:Audit:KmsKeyId", error.Message, StringComparison.Ordinal);
+    }
+
+    private static IEnumerable<string> LogFiles(string root) =>
+        Directory.GetFiles(Path.Combine(root, "AWSLogs"), "*.json.gz", SearchOption.AllDirectories)
+            .Where(f => f.Contains($"{Path.DirectorySeparatorChar}CloudTrail{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
 }

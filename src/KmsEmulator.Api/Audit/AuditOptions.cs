@@ -34,6 +34,12 @@ public sealed class AuditOptions
     /// <summary>How long LookupEvents keeps events (CloudTrail: 90 days). Log files are never deleted.</summary>
     public int RetentionDays { get; set; } = 90;
 
+    /// <summary>
+    /// A key ARN or alias ARN of this emulator: log and digest files are then stored encrypted under it (CloudTrail's
+    /// SSE-KMS; see <see cref="TrailEncryption"/>). Off by default.
+    /// </summary>
+    public string? KmsKeyId { get; set; }
+
     /// <summary>How often a digest file is written for integrity validation (CloudTrail: hourly).</summary>
     public TimeSpan DigestInterval { get; set; } = TimeSpan.FromHours(1);
 }

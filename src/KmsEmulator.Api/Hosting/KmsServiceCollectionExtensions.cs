@@ -31,6 +31,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyCryptoService>();
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<AuditTrail>();
+        services.AddSingleton<TrailEncryption>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
         services.AddSingleton<IKnownPrincipals, KnownPrincipals>();
