@@ -19,16 +19,29 @@ public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvid
     {
         var interval = options.Value.DeletionSweepInterval;
         _timer = clock.CreateTimer(_ => _ = SweepAsync(), null, interval, interval);
+        if (clock is EmulatorClock movable)
+        {
+            movable.Moved += OnClockMoved;
+        }
+
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        if (clock is EmulatorClock movable)
+        {
+            movable.Moved -= OnClockMoved;
+        }
+
         return Task.CompletedTask;
     }
 
     public void Dispose() => _timer?.Dispose();
+
+    /// <summary>After the clock was moved forward, keys whose window ended meanwhile go now, not at the next tick.</summary>
+    private void OnClockMoved() => _ = SweepAsync();
 
     private async Task SweepAsync()
     {
