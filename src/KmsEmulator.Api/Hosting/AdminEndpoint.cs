@@ -10,7 +10,8 @@ namespace KmsEmulator.Api.Hosting;
 /// <list type="bullet">
 /// <item><c>GET /_emulator/clock</c>: <c>{"now": "...Z", "offsetSeconds": N}</c>.</item>
 /// <item><c>POST /_emulator/clock</c> with <c>{"advanceSeconds": N}</c>: moves the emulator's clock forward by N
-/// seconds (deletion windows end, and everything that reads the time sees the new time) and answers as GET.</item>
+/// seconds and answers as GET once what the new time calls for is done (keys whose deletion window ended are gone,
+/// due automatic rotations have happened).</item>
 /// </list>
 /// </summary>
 public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options)
@@ -49,7 +50,7 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
                 return;
             }
 
-            clock.Advance(TimeSpan.FromSeconds(seconds));
+            await clock.AdvanceAsync(TimeSpan.FromSeconds(seconds));
         }
         else if (!HttpMethods.IsGet(request.Method))
         {

@@ -56,6 +56,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, KeyAgreementOperations>();
         services.AddSingleton<IOperationGroup, GrantOperations>();
         services.AddSingleton<IOperationGroup, KeyUsageOperations>();
+        services.AddSingleton<IOperationGroup, RotationOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<HealthEndpoint>();
