@@ -139,8 +139,10 @@ def parse_wrk(output):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
+    requests = re.search(r"(\d+) requests in", output)
     return {
         "rps": rps,
+        "requests": int(requests.group(1)) if requests else 0,
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,

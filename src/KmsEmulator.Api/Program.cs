@@ -1,6 +1,11 @@
 using KmsEmulator.Api.Hosting;
 using Serilog;
 
+if (args is ["audit", "decrypt", .. var decryptArgs])
+{
+    return await AuditDecryptCommand.RunAsync(decryptArgs, Console.OpenStandardOutput(), Console.Error);
+}
+
 if (AuditVerifyCommand.Matches(args))
 {
     return AuditVerifyCommand.Run(args[2..], Console.Out);

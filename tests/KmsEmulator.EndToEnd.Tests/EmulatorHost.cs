@@ -92,7 +92,7 @@ public sealed class EmulatorHost : IAsyncDisposable
             "--Kms:LogLevel=Warning",
             .. extraArgs,
         ];
-        host._app = await KmsEmulatorApp.BuildAsync(args, builder => builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock)));
+        host._app = await KmsEmulatorApp.BuildAsync(args, builder => builder.Services.Replace(ServiceDescriptor.Singleton(new ClockSource(clock))));
         await host._app.StartAsync();
         host.Url = host._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return host;

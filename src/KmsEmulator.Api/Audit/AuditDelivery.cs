@@ -19,7 +19,8 @@ public sealed partial class AuditDelivery(
     IEnumerable<IAuditFileObserver> observers,
     TimeProvider clock,
     ILogger<AuditDelivery> logger,
-    IAuditIndex? index = null) : IHostedLifecycleService
+    IAuditIndex? index = null,
+    TrailEncryption? encryption = null) : IHostedLifecycleService
 {
     private const int BatchSize = 1024;
 
@@ -39,6 +40,11 @@ public sealed partial class AuditDelivery(
         }
 
         paths.Create();
+        if (encryption is { Enabled: true })
+        {
+            encryption.Validate();
+        }
+
         _jsonLines = JsonLinesSink.Open(_options.JsonLines, paths.Root);
         await RecoverAsync(cancellationToken).ConfigureAwait(false);
         if (index is not null && _options.RetentionDays > 0)
@@ -223,16 +229,45 @@ public sealed partial class AuditDelivery(
         foreach (var (key, file) in _open.Where(f => which(f.Value)).ToList())
         {
             _open.Remove(key);
-            DeliveredLogFile delivered;
-            using (file)
-            {
-                delivered = file.Deliver(paths.Root, clock.GetUtcNow());
-            }
+            await DeliverAsync(file, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
 
-            foreach (var observer in _observers)
-            {
-                await observer.DeliveredAsync(delivered, CancellationToken.None).ConfigureAwait(false);
-            }
+    /// <summary>
+    /// Finishes a log file and moves it to its CloudTrail name, stored as it is or, with encryption at rest, as an
+    /// envelope (whose own bytes digests then hash). Observers learn of it once it is in place.
+    /// </summary>
+    private async Task DeliverAsync(LogFile file, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        byte[] hash;
+        using (file)
+        {
+            hash = file.Finish();
+        }
+
+        var relative = LogFile.ObjectKey(file.AccountId, file.Region, now);
+        var target = Path.Combine(paths.Root, relative.Replace('/', Path.DirectorySeparatorChar));
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (encryption is { Enabled: true })
+        {
+            var stored = await encryption.ProtectAsync(await File.ReadAllBytesAsync(file.PartialPath, cancellationToken).ConfigureAwait(false),
+                file.AccountId, file.Region, cancellationToken).ConfigureAwait(false);
+            var sealedPath = file.PartialPath + ".sealed";
+            await File.WriteAllBytesAsync(sealedPath, stored, cancellationToken).ConfigureAwait(false);
+            File.Move(sealedPath, target);
+            File.Delete(file.PartialPath);
+            hash = System.Security.Cryptography.SHA256.HashData(stored);
+        }
+        else
+        {
+            File.Move(file.PartialPath, target);
+        }
+
+        var delivered = new DeliveredLogFile(file.AccountId, file.Region, relative, hash, file.Oldest, file.Newest, now);
+        foreach (var observer in _observers)
+        {
+            await observer.DeliveredAsync(delivered, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -256,17 +291,13 @@ public sealed partial class AuditDelivery(
             if (recovered.Records.Count > 0)
             {
                 var now = clock.GetUtcNow();
-                using var file = LogFile.Open(paths.Root, recovered.AccountId, recovered.Region, now);
+                var file = LogFile.Open(paths.Root, recovered.AccountId, recovered.Region, now);
                 foreach (var record in recovered.Records)
                 {
                     file.Append(record, EventTimeOf(record) ?? now);
                 }
 
-                var delivered = file.Deliver(paths.Root, now);
-                foreach (var observer in _observers)
-                {
-                    await observer.DeliveredAsync(delivered, cancellationToken).ConfigureAwait(false);
-                }
+                await DeliverAsync(file, cancellationToken).ConfigureAwait(false);
             }
 
             LogRecovered(partial, recovered.Records.Count);

@@ -34,6 +34,12 @@ public sealed class AuditOptions
     /// <summary>How long LookupEvents keeps events (CloudTrail: 90 days). Log files are never deleted.</summary>
     public int RetentionDays { get; set; } = 90;
 
+    /// <summary>
+    /// A key ARN or alias ARN of this emulator: log and digest files are then stored encrypted under it (CloudTrail's
+    /// SSE-KMS; see <see cref="TrailEncryption"/>). Off by default.
+    /// </summary>
+    public string? KmsKeyId { get; set; }
+
     /// <summary>How often a digest file is written for integrity validation (CloudTrail: hourly).</summary>
     public TimeSpan DigestInterval { get; set; } = TimeSpan.FromHours(1);
 
@@ -42,9 +48,6 @@ public sealed class AuditOptions
     /// paths relative to the folder. It is signed, so changing it makes older digests look moved to <c>audit verify</c>.
     /// </summary>
     public string BucketName { get; set; } = "kms-emulator-audit";
-
-    /// <summary>The trail name in digest file names.</summary>
-    public string TrailName { get; set; } = "kms-emulator";
 
     /// <summary>The trail's home region in digest file names; by default <c>Kms:DefaultRegion</c>.</summary>
     public string? HomeRegion { get; set; }

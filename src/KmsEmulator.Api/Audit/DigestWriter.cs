@@ -196,7 +196,7 @@ public sealed partial class DigestWriter(
             end = last.EndTime.AddSeconds(1);
         }
 
-        var objectKey = DigestFile.ObjectKey(chain.AccountId, chain.Region, _options.TrailName, HomeRegion, end);
+        var objectKey = DigestFile.ObjectKey(chain.AccountId, chain.Region, TrailEncryption.TrailName, HomeRegion, end);
         var content = new DigestContent(
             chain.AccountId,
             chain.Last?.EndTime ?? chain.StartedAt,

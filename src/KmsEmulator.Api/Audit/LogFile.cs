@@ -77,18 +77,14 @@ internal sealed class LogFile : IDisposable
         _file.Flush();
     }
 
-    /// <summary>Finishes the file and moves it to its CloudTrail path; returns what digests need to know of it.</summary>
-    public DeliveredLogFile Deliver(string root, DateTimeOffset now)
+    /// <summary>Writes the end of the file and closes it; returns the SHA-256 of its uncompressed content.</summary>
+    public byte[] Finish()
     {
         Write(Footer);
         _gzip.Dispose();
         _file.Flush(flushToDisk: true);
         _file.Dispose();
-        var relative = ObjectKey(AccountId, Region, now);
-        var target = Path.Combine(root, relative.Replace('/', Path.DirectorySeparatorChar));
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        File.Move(PartialPath, target);
-        return new DeliveredLogFile(AccountId, Region, relative, _hash.GetHashAndReset(), Oldest, Newest, now);
+        return _hash.GetHashAndReset();
     }
 
     /// <summary>

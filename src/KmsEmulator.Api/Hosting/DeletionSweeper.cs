@@ -6,33 +6,48 @@ using Microsoft.Extensions.Options;
 namespace KmsEmulator.Api.Hosting;
 
 /// <summary>
-/// Removes keys whose deletion waiting period has ended, on a timer of the injected clock. Callers stop seeing such
-/// keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
+/// The key lifecycle's housekeeping, on a timer of the injected clock (and at once when the emulator's clock is moved):
+/// removes keys whose deletion waiting period has ended, and rotates keys whose automatic rotation is due. Callers stop
+/// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
 public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger)
     : IHostedService, IDisposable
 {
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private ITimer? _timer;
-    private int _running;
+    private IDisposable? _onMoved;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var interval = options.Value.DeletionSweepInterval;
-        _timer = clock.CreateTimer(_ => _ = SweepAsync(), null, interval, interval);
+        _timer = clock.CreateTimer(_ => _ = SweepAsync(waitForRunning: false), null, interval, interval);
+
+        // After the clock was moved forward, keys whose window ended (or whose rotation fell due) meanwhile are dealt
+        // with before the move completes, not at the next tick.
+        _onMoved = (clock as EmulatorClock)?.OnMoved(() => SweepAsync(waitForRunning: true));
+
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _onMoved?.Dispose();
+
         return Task.CompletedTask;
     }
 
-    public void Dispose() => _timer?.Dispose();
-
-    private async Task SweepAsync()
+    public void Dispose()
     {
-        if (Interlocked.Exchange(ref _running, 1) == 1)
+        _timer?.Dispose();
+        _onMoved?.Dispose();
+        _gate.Dispose();
+    }
+
+    /// <summary>One sweep at a time: a timer tick skips while one runs; a clock move waits for it and sweeps again.</summary>
+    private async Task SweepAsync(bool waitForRunning)
+    {
+        if (!await _gate.WaitAsync(waitForRunning ? Timeout.Infinite : 0))
         {
             return;
         }
@@ -40,6 +55,7 @@ public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvid
         try
         {
             await keys.DeleteExpiredKeysAsync(CancellationToken.None);
+            await keys.RotateDueKeysAsync(CancellationToken.None);
         }
         catch (Exception e)
         {
@@ -47,10 +63,10 @@ public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvid
         }
         finally
         {
-            Volatile.Write(ref _running, 0);
+            _gate.Release();
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "The key deletion sweep failed; it runs again at the next interval")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "The key lifecycle sweep (deletion, automatic rotation) failed; it runs again at the next interval")]
     private partial void LogSweepFailed(Exception exception);
 }

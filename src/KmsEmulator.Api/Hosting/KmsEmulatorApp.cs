@@ -92,7 +92,11 @@ public static class KmsEmulatorApp
         app.UseAwsRequestIds();
         var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
         var health = app.Services.GetRequiredService<HealthEndpoint>();
-        app.Run(context => HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context) : endpoint.HandleAsync(context));
+        var admin = app.Services.GetRequiredService<AdminEndpoint>();
+        app.Run(context =>
+            HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context)
+            : admin.Matches(context.Request) ? admin.HandleAsync(context)
+            : endpoint.HandleAsync(context));
 
         await LoadAsync(app.Services, snapshot);
         return app;

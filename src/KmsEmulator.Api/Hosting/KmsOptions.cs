@@ -13,9 +13,25 @@ public sealed class KmsOptions
     /// <summary>How often the deletion sweep removes keys whose waiting period has ended.</summary>
     public TimeSpan DeletionSweepInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Starts the emulator's clock this far ahead of the system clock (e.g. <c>30.00:00:00</c>), for trying out what
+    /// happens after a deletion window or rotation period. Zero (the default) is the real time.
+    /// </summary>
+    public TimeSpan ClockOffset { get; set; }
+
+    /// <summary>The emulator-only admin endpoints under <c>/_emulator/</c> (<c>Kms:Admin:Enabled</c>).</summary>
+    public AdminOptions Admin { get; set; } = new();
+
     public HsmOptions Hsm { get; set; } = new();
 
     public string DatabasePath => Path.Combine(Path.GetFullPath(DataDir), "kms.db");
 
     public string DefaultTokenDirectory => Path.Combine(Path.GetFullPath(DataDir), "softhsm", "tokens");
+}
+
+/// <summary>The <c>Kms:Admin</c> section: emulator-only controls outside the KMS API.</summary>
+public sealed class AdminOptions
+{
+    /// <summary>Whether <c>/_emulator/</c> answers (the clock control). Off by default: it needs no credentials.</summary>
+    public bool Enabled { get; set; }
 }

@@ -17,7 +17,11 @@ public static class KmsServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddKmsCore(this IServiceCollection services)
     {
-        services.AddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new ClockSource(TimeProvider.System));
+        services.AddSingleton(sp => new EmulatorClock(
+            sp.GetRequiredService<ClockSource>(),
+            sp.GetService<Microsoft.Extensions.Options.IOptions<KmsOptions>>()?.Value.ClockOffset ?? TimeSpan.Zero));
+        services.AddSingleton<TimeProvider>(sp => sp.GetRequiredService<EmulatorClock>());
         services.AddSingleton<KmsReadiness>();
         services.AddSingleton<KeyCatalog>();
         services.AddSingleton<KeyLifecycle>();
@@ -31,6 +35,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyCryptoService>();
         services.AddSingleton<KeyUsageTracker>();
         services.AddSingleton<AuditTrail>();
+        services.AddSingleton<TrailEncryption>();
         services.TryAddSingleton(new PrincipalDirectory([]));
         services.AddSingleton<IdentityResolver>();
         services.AddSingleton<IKnownPrincipals, KnownPrincipals>();
@@ -50,9 +55,12 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, PublicKeyOperations>();
         services.AddSingleton<IOperationGroup, KeyAgreementOperations>();
         services.AddSingleton<IOperationGroup, GrantOperations>();
+        services.AddSingleton<IOperationGroup, KeyUsageOperations>();
+        services.AddSingleton<IOperationGroup, RotationOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<HealthEndpoint>();
+        services.AddSingleton<AdminEndpoint>();
         return services;
     }
 }

@@ -92,6 +92,46 @@ public sealed partial class KeyLifecycleService(
     }
 
     /// <summary>
+    /// Automatic rotation: every enabled key whose rotation is on and due gets a new material version, and its next
+    /// rotation date moves one period past now (a clock moved across several periods rotates once, as a key that
+    /// was disabled for a while does in AWS). Disabled keys wait until they are enabled again.
+    /// </summary>
+    public async Task<int> RotateDueKeysAsync(CancellationToken cancellationToken)
+    {
+        var now = lifecycle.Now;
+        var rotated = 0;
+        foreach (var key in catalog.AllKeys.Where(k => IsDue(k, now)).ToList())
+        {
+            try
+            {
+                await writer.RotateAsync(key, RotationTypeWire.ToWire(RotationType.AUTOMATIC), now,
+                    live =>
+                    {
+                        if (!IsDue(live, now))
+                        {
+                            throw new NoLongerDueException();
+                        }
+                    },
+                    live => live with { NextRotationDate = now.AddDays(live.RotationPeriodInDays ?? 365) },
+                    cancellationToken);
+                LogKeyRotated(key.KeyId, key.Scope.AccountId, key.Scope.Region);
+                rotated++;
+            }
+            catch (Exception e) when (e is NoLongerDueException || (e is KmsException { Code: KmsErrorCodes.NotFoundException }))
+            {
+                // Changed or deleted since the scan: nothing to do.
+            }
+        }
+
+        return rotated;
+    }
+
+    private static bool IsDue(KeyRecord key, DateTimeOffset now) =>
+        key.RotationEnabled && key.KeyState == KeyState.Enabled && key.NextRotationDate is { } next && next <= now;
+
+    private sealed class NoLongerDueException : Exception;
+
+    /// <summary>
     /// Start-up check that store and HSM agree, in one pass over the token (so that no key's first use searches it):
     /// material objects with no metadata row (left by a crash between the two writes) are destroyed; rows whose
     /// material is missing, and keys whose objects are not what was made, are reported and never used.
@@ -142,6 +182,9 @@ public sealed partial class KeyLifecycleService(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is not what was made and will not be used: {Differences}")]
     private partial void LogMaterialDefective(string label, string differences);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rotated key {KeyId} in {AccountId}/{Region} (automatic rotation)")]
+    private partial void LogKeyRotated(string keyId, string accountId, string region);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "HSM index: {Materials} key materials expected, {Objects} key objects on the token; {Orphans} orphans destroyed, {Missing} missing, {Defective} defective")]
     private partial void LogReconciled(int materials, int objects, int orphans, int missing, int defective);

@@ -49,6 +49,15 @@ public sealed record KeyRecord
     /// <summary>Version number (1-based) of the material that new ciphertexts use; 0 when there is none.</summary>
     public int CurrentMaterialVersion { get; init; }
 
+    /// <summary>Whether automatic rotation is on (EnableKeyRotation).</summary>
+    public bool RotationEnabled { get; init; }
+
+    /// <summary>The automatic rotation period while rotation is on (90-2560 days).</summary>
+    public int? RotationPeriodInDays { get; init; }
+
+    /// <summary>When automatic rotation next adds a material version, while rotation is on.</summary>
+    public DateTimeOffset? NextRotationDate { get; init; }
+
     /// <summary>Tags in the order they were first added.</summary>
     public ImmutableArray<KeyTag> Tags { get; init; } = [];
 
@@ -81,7 +90,8 @@ public sealed record KeyRecord
 /// <param name="MaterialId">The 64-hex KeyMaterialId that AWS returns.</param>
 /// <param name="HsmLabel">CKA_LABEL of the HSM object holding the material.</param>
 /// <param name="CreatedAt">When the version was created.</param>
-public sealed record KeyMaterialVersion(int Version, string MaterialId, string HsmLabel, DateTimeOffset CreatedAt);
+/// <param name="RotationType">How a rotation made it (<c>AUTOMATIC</c>, <c>ON_DEMAND</c>); null for a key's first material.</param>
+public sealed record KeyMaterialVersion(int Version, string MaterialId, string HsmLabel, DateTimeOffset CreatedAt, string? RotationType = null);
 
 /// <summary>A tag on a key.</summary>
 public sealed record KeyTag(string Key, string Value);

@@ -23,6 +23,10 @@ public enum KeyStateRule
     ScheduleDeletion,
     /// <summary>CancelKeyDeletion: only while pending deletion.</summary>
     CancelDeletion,
+    /// <summary>EnableKeyRotation, DisableKeyRotation: enabled keys only (a key with imported material is refused by the row's check).</summary>
+    RotationSettings,
+    /// <summary>RotateKeyOnDemand: enabled keys with material.</summary>
+    RotateOnDemand,
 }
 
 /// <summary>
@@ -112,6 +116,20 @@ public static class KeyStateRules
             (KeyState.Unavailable, Outcome.IsNotPendingDeletion),
             (KeyState.Creating, Outcome.IsNotPendingDeletion),
             (KeyState.Updating, Outcome.IsNotPendingDeletion));
+        Row(
+            KeyStateRule.RotationSettings,
+            (KeyState.Disabled, Outcome.IsDisabled),
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.Creating, Outcome.IsCreating));
+        Row(
+            KeyStateRule.RotateOnDemand,
+            (KeyState.Disabled, Outcome.IsDisabled),
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingImport, Outcome.IsPendingImport),
+            (KeyState.Unavailable, Outcome.IsUnavailable),
+            (KeyState.Creating, Outcome.IsCreating));
         return table.ToFrozenDictionary();
     }
 }

@@ -86,6 +86,37 @@ public sealed partial class KeyWriter(
             cancellationToken);
 
     /// <summary>
+    /// Rotates a key: a new material version made in the HSM becomes current (older versions keep decrypting their
+    /// ciphertexts). <paramref name="check"/> runs on the key's current record (state, limits) and
+    /// <paramref name="change"/> adds what else changes (the next automatic rotation date). Unlike CreateKey, the
+    /// material is made under the writer's lock: the new version's number and HSM label come from the current record,
+    /// so two rotations of one key must not overlap (rotations are rare; the lock is held for one key generation).
+    /// </summary>
+    public Task<KeyRecord> RotateAsync(KeyRecord key, string rotationType, DateTimeOffset now, Action<KeyRecord> check,
+        Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken) =>
+        ExclusiveAsync(
+            async () =>
+            {
+                var live = Live(key, catalog.FindKey(key.Scope, key.KeyId));
+                check(live);
+                var version = (live.Materials.IsEmpty ? 0 : live.Materials.Max(m => m.Version)) + 1;
+                var material = NewMaterial(live.KeyId, version, now) with { RotationType = rotationType };
+                await CreateMaterialAsync(material.HsmLabel, live.KeySpec, live.KeyUsage, cancellationToken);
+                try
+                {
+                    return await CommitKeyAsync(live.Scope, live.KeyId,
+                        current => change(Live(key, current)) with { Materials = live.Materials.Add(material), CurrentMaterialVersion = version },
+                        cancellationToken);
+                }
+                catch
+                {
+                    await DestroyUncommittedAsync(material.HsmLabel);
+                    throw;
+                }
+            },
+            cancellationToken);
+
+    /// <summary>
     /// Applies <paramref name="change"/> to the key's current record, after checking again that the key still exists and
     /// that its state (which may have changed since the pipeline looked) still allows the operation.
     /// </summary>

@@ -342,6 +342,17 @@ public static class KmsErrors
     public static KmsException RetireGrantNeedsTokenOrIds() =>
         Validation("RetireGrant needs either a GrantToken, or both a KeyId and a GrantId.");
 
+    // ---------------------------------------------------------------- rotation
+
+    /// <summary>Rotation of a key that is not a symmetric encryption key: AWS answers with no message.</summary>
+    public static KmsException RotationNeedsSymmetricKey() => Unsupported(string.Empty);
+
+    /// <summary>Rotation (and other operations) on a key with imported material.</summary>
+    public static KmsException OriginExternalNotValid(string keyArn) => Unsupported($"{keyArn} origin is EXTERNAL which is not valid for this operation.");
+
+    public static KmsException OnDemandRotationLimit(string keyArn) =>
+        LimitExceeded($"The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {keyArn}");
+
     public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 

@@ -80,10 +80,9 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             ResolvedKey? first = null;
             foreach (var binding in Keys)
             {
-                if (Bind(operationContext, binding) is { } access)
+                if (Bind(operationContext, binding, audit) is { } access)
                 {
                     first ??= access.Key;
-                    audit.AddResource(access.Key.Key.Scope.AccountId, access.Key.Key.Arn);
                     if (binding.Authorize)
                     {
                         accesses.Add(access);
@@ -149,7 +148,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     }
 
     /// <summary>Resolves one binding and checks state and usage; returns what authorization must allow, or null for an absent optional key.</summary>
-    private KeyAccess? Bind(OperationContext<TRequest> context, KeyBinding<TRequest> binding)
+    private KeyAccess? Bind(OperationContext<TRequest> context, KeyBinding<TRequest> binding, AuditFacts audit)
     {
         var identifier = binding.Identifier(context.Request);
         ResolvedKey? resolved = identifier is null ? null : _resolver.Resolve(identifier, context.Scope, binding.Forms);
@@ -177,6 +176,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             throw KmsErrors.RequiredMemberMissing(binding.Member);
         }
 
+        audit.AddResource(resolved.Key.Scope.AccountId, resolved.Key.Arn);
         KeyStateRules.Check(binding.StateRule, resolved.Key);
         if (_row.RequiredUsage is { } usage && resolved.Key.KeyUsage != usage)
         {

@@ -119,12 +119,31 @@ public static class AuditJson
     public static JsonObject? Wire<T>(T? value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
         value is null ? null : CamelCase(System.Text.Json.JsonSerializer.SerializeToNode(value, type)) as JsonObject;
 
+    /// <summary>
+    /// CloudTrail shows dates inside requestParameters and responseElements as KMS's Java service renders them, e.g.
+    /// <c>Aug 10, 2022, 10:38:27 PM</c> (UTC), not as the wire's epoch seconds.
+    /// </summary>
+    public static string JavaDate(DateTimeOffset time) =>
+        time.UtcDateTime.ToString("MMM d, yyyy, h:mm:ss tt", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The wire names of every date member of the model's shapes (CreationDate, DeletionDate, ValidTo, ...).</summary>
+    private static readonly HashSet<string> DateMembers = [.. typeof(KmsJsonContext).Assembly.GetTypes()
+        .Where(t => t.Namespace == typeof(KmsJsonContext).Namespace)
+        .SelectMany(t => t.GetProperties())
+        .Where(p => p.PropertyType == typeof(DateTimeOffset) || p.PropertyType == typeof(DateTimeOffset?))
+        .Select(p => p.Name)];
+
     private static JsonNode? CamelCase(JsonNode? node) => node switch
     {
-        JsonObject obj => new JsonObject(obj.Select(p => KeyValuePair.Create(char.ToLowerInvariant(p.Key[0]) + p.Key[1..], CamelCase(p.Value?.DeepClone())))),
+        JsonObject obj => new JsonObject(obj.Select(p => KeyValuePair.Create(char.ToLowerInvariant(p.Key[0]) + p.Key[1..], CamelCase(p.Key, p.Value?.DeepClone())))),
         JsonArray array => new JsonArray([.. array.Select(i => CamelCase(i?.DeepClone()))]),
         _ => node,
     };
+
+    private static JsonNode? CamelCase(string member, JsonNode? value) =>
+        DateMembers.Contains(member) && value is JsonValue date && date.TryGetValue<double>(out var seconds)
+            ? JsonValue.Create(JavaDate(DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Round(seconds * 1000))))
+            : CamelCase(value);
 
     private static JsonNode? ToNode(object? value) => value switch
     {
@@ -134,7 +153,7 @@ public static class AuditJson
         bool flag => JsonValue.Create(flag),
         int number => JsonValue.Create(number),
         long number => JsonValue.Create(number),
-        DateTimeOffset time => JsonValue.Create(time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)),
+        DateTimeOffset time => JsonValue.Create(JavaDate(time)),
         IEnumerable<KeyValuePair<string, string>> pairs => new JsonObject(pairs.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(p.Value)))),
         IEnumerable<string> items => new JsonArray([.. items.Select(i => (JsonNode?)JsonValue.Create(i))]),
         _ => throw new ArgumentException($"{value.GetType().Name} has no audit form.", nameof(value)),

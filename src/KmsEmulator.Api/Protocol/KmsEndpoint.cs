@@ -113,7 +113,9 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         AuditFacts facts, string? errorCode, string? errorMessage)
     {
         var (caller, region) = context is null ? identity.Claimed(http.Request) : (context.Caller, context.Region);
-        var recipient = facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
+        // A call on another account's key goes to the owner's trail (and, with a copy, to the caller's) when it
+        // succeeded; a failed one only to the caller's, as CloudTrail does with cross-account denials.
+        var recipient = errorCode is null && facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
         var crossAccount = errorCode is null && recipient != caller.AccountId;
         return new AuditEvent
         {

@@ -67,7 +67,7 @@ public sealed class SqliteKmsStore : IKmsStore
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         var materials = (await connection.QueryAsync<MaterialRow>(
-                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt FROM key_materials ORDER BY version",
+                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt, rotation_type AS RotationType FROM key_materials ORDER BY version",
                 transaction: transaction))
             .ToLookup(m => (m.AccountId, m.Region, m.KeyId));
         var tags = (await connection.QueryAsync<TagRow>(
@@ -80,7 +80,8 @@ public sealed class SqliteKmsStore : IKmsStore
                    key_usage AS KeyUsage, origin AS Origin, key_manager AS KeyManager, key_state AS KeyState,
                    creation_date AS CreationDate, deletion_date AS DeletionDate, pending_window_days AS PendingWindowDays,
                    multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion,
-                   version AS Version
+                   version AS Version, rotation_enabled AS RotationEnabled, rotation_period_days AS RotationPeriodDays,
+                   next_rotation_date AS NextRotationDate
             FROM keys
             """,
             transaction: transaction);
@@ -125,16 +126,19 @@ public sealed class SqliteKmsStore : IKmsStore
             key.Version == 1
                 ? """
                   INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
-                                    creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version)
+                                    creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version,
+                                    rotation_enabled, rotation_period_days, next_rotation_date)
                   VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
-                          @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version)
+                          @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version,
+                          @RotationEnabled, @RotationPeriodDays, @NextRotationDate)
                   ON CONFLICT (account_id, region, key_id) DO NOTHING
                   """
                 : """
                   UPDATE keys SET
                       description = @Description, key_state = @KeyState, deletion_date = @DeletionDate,
                       pending_window_days = @PendingWindowDays, policy = @Policy,
-                      current_material_version = @CurrentMaterialVersion, version = @Version
+                      current_material_version = @CurrentMaterialVersion, version = @Version,
+                      rotation_enabled = @RotationEnabled, rotation_period_days = @RotationPeriodDays, next_rotation_date = @NextRotationDate
                   WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1
                   """,
             KeyRow.From(key),
@@ -148,11 +152,11 @@ public sealed class SqliteKmsStore : IKmsStore
         {
             await connection.ExecuteAsync(
                 """
-                INSERT INTO key_materials (account_id, region, key_id, version, material_id, hsm_label, created_at)
-                VALUES (@AccountId, @Region, @KeyId, @Version, @MaterialId, @HsmLabel, @CreatedAt)
+                INSERT INTO key_materials (account_id, region, key_id, version, material_id, hsm_label, created_at, rotation_type)
+                VALUES (@AccountId, @Region, @KeyId, @Version, @MaterialId, @HsmLabel, @CreatedAt, @RotationType)
                 ON CONFLICT (account_id, region, key_id, version) DO NOTHING
                 """,
-                new { id.AccountId, id.Region, id.KeyId, material.Version, material.MaterialId, material.HsmLabel, CreatedAt = material.CreatedAt.ToUnixTimeMilliseconds() },
+                new { id.AccountId, id.Region, id.KeyId, material.Version, material.MaterialId, material.HsmLabel, CreatedAt = material.CreatedAt.ToUnixTimeMilliseconds(), material.RotationType },
                 transaction);
         }
 
@@ -306,13 +310,13 @@ public sealed class SqliteKmsStore : IKmsStore
     private sealed record KeyRow(
         string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
         string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
-        string Policy, long CurrentMaterialVersion, long Version)
+        string Policy, long CurrentMaterialVersion, long Version, long RotationEnabled, long? RotationPeriodDays, long? NextRotationDate)
     {
         public static KeyRow From(KeyRecord key) => new(
             key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
             key.Origin.ToWire(), key.KeyManager.ToWire(), key.KeyState.ToWire(), key.CreationDate.ToUnixTimeMilliseconds(),
             key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
-            key.CurrentMaterialVersion, key.Version);
+            key.CurrentMaterialVersion, key.Version, key.RotationEnabled ? 1 : 0, key.RotationPeriodInDays, key.NextRotationDate?.ToUnixTimeMilliseconds());
 
         public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
         {
@@ -331,7 +335,10 @@ public sealed class SqliteKmsStore : IKmsStore
             Policy = Policy,
             CurrentMaterialVersion = (int)CurrentMaterialVersion,
             Version = Version,
-            Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt)))],
+            RotationEnabled = RotationEnabled != 0,
+            RotationPeriodInDays = (int?)RotationPeriodDays,
+            NextRotationDate = NextRotationDate is { } next ? FromMillis(next) : null,
+            Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt), m.RotationType))],
             Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
         };
     }
@@ -341,7 +348,7 @@ public sealed class SqliteKmsStore : IKmsStore
     private static T Parse<T>(string value, TryParseWire<T> tryParse) =>
         tryParse(value, out var result) ? result : throw new DataException($"Stored value '{value}' is not a valid {typeof(T).Name}.");
 
-    private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt);
+    private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt, string? RotationType);
 
     private sealed record TagRow(string AccountId, string Region, string KeyId, string TagKey, string TagValue);
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Encrypt throughput with the audit trail on against the same build with it off, in the same minutes.
+
+Publishes the working tree once and starts it twice on loopback (permissive mode, own data directories, one symmetric
+key each): once with Kms:Audit:Enabled=false, once with the defaults (auditing on). Then wrk drives Encrypt against
+both in --rounds interleaved rounds per connection count: off, on, off, on, ... The report is the median of the
+per-round ratios on/off with their range, and the number of records the audited instance delivered (a run whose
+trail is missing records is not a valid measurement).
+
+Usage: bench/audit_overhead.py [--connections 16,64] [--duration 5] [--rounds 5] [--work /var/tmp/kms-audit-bench]
+Needs: wrk, SoftHSM2, the .NET SDK. Only loopback addresses are used.
+"""
+import argparse
+import glob
+import gzip
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_bench as rb  # noqa: E402
+import compare_commits as cc  # noqa: E402  (publish, body files)
+
+
+def start(work, name, build_dir, extra):
+    port = rb.free_port()
+    url = f"http://{rb.HOST}:{port}"
+    data_dir = os.path.join(work, f"data-{name}")
+    log = open(os.path.join(work, f"{name}.log"), "ab")
+    process = rb.start(["dotnet", os.path.join(build_dir, "KmsEmulator.Api.dll"), "--urls", url, "--data-dir", data_dir,
+                        "--Kms:LogLevel=Information", *extra], log)
+    rb.wait_healthy(url, process, timeout=120)
+    key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]
+    return process, url, key, data_dir
+
+
+def delivered_records(data_dir):
+    count = 0
+    for path in glob.glob(os.path.join(data_dir, "audit", "AWSLogs", "*", "CloudTrail", "**", "*.json.gz"), recursive=True):
+        with gzip.open(path) as f:
+            count += len(json.load(f)["Records"])
+    return count
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-audit-bench"))
+    args = parser.parse_args()
+
+    os.makedirs(args.work, exist_ok=True)
+    for old in glob.glob(os.path.join(args.work, "data-*")):
+        shutil.rmtree(old, ignore_errors=True)
+    build = os.path.join(args.work, "build")
+    cc.publish(rb.ROOT, build)
+
+    targets = {}
+    report = {}
+    requests_on = 0
+    try:
+        targets["off"] = start(args.work, "off", build, ["--Kms:Audit:Enabled=false"])
+        targets["on"] = start(args.work, "on", build, [])
+        bodies = {name: cc.body_file(args.work, name, "Encrypt", url, key) for name, (_, url, key, _) in targets.items()}
+        for name, (_, url, _, _) in targets.items():  # warm-up
+            rb.run_wrk(url, "Encrypt", bodies[name], 16, args.duration)
+
+        for connections in [int(c) for c in args.connections.split(",")]:
+            ratios, rates = [], {"off": [], "on": []}
+            for _ in range(args.rounds):
+                measured = {}
+                for name, (_, url, _, _) in targets.items():
+                    result = rb.run_wrk(url, "Encrypt", bodies[name], connections, args.duration)
+                    measured[name] = result["rps"]
+                    if name == "on":
+                        requests_on += result.get("requests", 0)
+                for name, rps in measured.items():
+                    rates[name].append(rps)
+                ratios.append(measured["on"] / measured["off"])
+            report[connections] = {"off_rps": round(statistics.median(rates["off"])), "on_rps": round(statistics.median(rates["on"])),
+                                   "ratio_median": round(statistics.median(ratios), 3),
+                                   "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+            r = report[connections]
+            print(f"Encrypt @{connections}: audit on/off median {r['ratio_median']} (range {r['ratio_range'][0]}-{r['ratio_range'][1]}); "
+                  f"off {r['off_rps']} req/s, on {r['on_rps']} req/s", flush=True)
+    finally:
+        for process, _, _, _ in targets.values():
+            rb.stop(process)
+    records = delivered_records(targets["on"][3]) if "on" in targets else 0
+    print(f"records delivered by the audited instance: {records} (wrk counted {requests_on} measured requests; warm-up and setup add more)")
+    print(json.dumps({"rounds": args.rounds, "duration": args.duration, "results": report, "records": records}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using KmsEmulator.Api.Audit;
+using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
+using KmsEmulator.Policy;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace KmsEmulator.Api.Tests;
+
+/// <summary>
+/// Audit delivery on its own, with the fake clock and an in-memory index: files are delivered when their interval ends
+/// on the injected clock (never on wall time), a full queue makes callers wait instead of dropping records, and what a
+/// crash leaves under <c>.partial/</c> is recovered.
+/// </summary>
+public sealed class AuditDeliveryTests : IDisposable
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "kmsemu-audit-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly MemoryIndex _index = new();
+    private readonly Observer _observer = new();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_log_file_is_delivered_when_its_interval_ends_on_the_injected_clock()
+    {
+        var (trail, delivery) = Build(new AuditOptions { FlushInterval = TimeSpan.FromSeconds(5) });
+        await delivery.StartAsync(CancellationToken.None);
+
+        await trail.RecordAsync(Event("Encrypt"));
+        await trail.RecordAsync(Event("Decrypt"));
+        await _index.WaitForAsync(2);
+        Assert.Empty(_observer.Delivered);
+
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        var delivered = await _observer.Next.Task.WaitAsync(Bound);
+
+        Assert.StartsWith("AWSLogs/111122223333/CloudTrail/us-east-1/2027/01/15/111122223333_CloudTrail_us-east-1_20270115T0800Z_", delivered.RelativePath, StringComparison.Ordinal);
+        var records = ReadRecords(Path.Combine(_root, delivered.RelativePath));
+        Assert.Equal(["Encrypt", "Decrypt"], records.Select(r => (string?)r["eventName"]));
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(Gunzip(Path.Combine(_root, delivered.RelativePath))), delivered.Sha256);
+        await delivery.StoppedAsync(CancellationToken.None);
+        Assert.True(_observer.Completed);
+    }
+
+    [Fact]
+    public async Task A_full_queue_makes_the_caller_wait_rather_than_drop_a_record()
+    {
+        var (trail, delivery) = Build(new AuditOptions { QueueCapacity = 1 });
+
+        var first = trail.RecordAsync(Event("Encrypt"));
+        var second = trail.RecordAsync(Event("Decrypt"));
+        Assert.True(first.IsCompleted);
+        Assert.False(second.IsCompleted);
+
+        await delivery.StartAsync(CancellationToken.None);
+        await second.AsTask().WaitAsync(Bound);
+        await delivery.StoppedAsync(CancellationToken.None);
+
+        Assert.Equal(["Encrypt", "Decrypt"], _index.Events.Select(e => e.EventName));
+        Assert.Equal(2, _observer.Delivered.Sum(f => ReadRecords(Path.Combine(_root, f.RelativePath)).Count));
+    }
+
+    [Fact]
+    public async Task Records_a_crash_left_in_a_partial_file_are_delivered_at_the_next_start()
+    {
+        // A file as a crash leaves it: three records flushed, no closing bracket, no gzip trailer.
+        var crashed = Path.Combine(_root, LogFile.PartialFolder, "111122223333_us-east-1_0123456789abcdef0123456789abcdef.json.gz");
+        using (var file = LogFile.Open(_root, "111122223333", "us-east-1", _clock.GetUtcNow()))
+        {
+            foreach (var name in new[] { "Encrypt", "Decrypt", "Sign" })
+            {
+                file.Append(CloudTrailRecord.ToUtf8(Event(name)), _clock.GetUtcNow());
+            }
+
+            file.Flush();
+            File.Copy(file.PartialPath, crashed);
+        }
+
+        foreach (var leftover in Directory.GetFiles(Path.Combine(_root, LogFile.PartialFolder)).Where(f => f != crashed))
+        {
+            File.Delete(leftover);
+        }
+
+        var (_, delivery) = Build(new AuditOptions());
+        await delivery.StartAsync(CancellationToken.None);
+        await delivery.StoppedAsync(CancellationToken.None);
+
+        var delivered = Assert.Single(_observer.Delivered);
+        Assert.Equal(["Encrypt", "Decrypt", "Sign"], ReadRecords(Path.Combine(_root, delivered.RelativePath)).Select(r => (string?)r["eventName"]));
+        Assert.False(File.Exists(crashed));
+    }
+
+    [Fact]
+    public void Recovery_keeps_only_complete_records()
+    {
+        var path = Path.Combine(_root, "111122223333_us-east-1_x.json.gz");
+        Directory.CreateDirectory(_root);
+        using (var gzip = new GZipStream(File.Create(path), CompressionLevel.Fastest))
+        {
+            gzip.Write("{\"Records\":[\n{\"eventName\":\"Encrypt\"},\n{\"eventName\":\"Decr"u8);
+        }
+
+        var recovered = LogFile.Recover(path);
+
+        Assert.NotNull(recovered);
+        Assert.Equal("111122223333", recovered.Value.AccountId);
+        Assert.Equal("us-east-1", recovered.Value.Region);
+        Assert.Equal("{\"eventName\":\"Encrypt\"}", System.Text.Encoding.UTF8.GetString(Assert.Single(recovered.Value.Records)));
+    }
+
+    private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options)
+    {
+        var wrapped = Options.Create(options);
+        var trail = new AuditTrail(wrapped, new KeyUsageTracker(_clock), NullLogger<AuditTrail>.Instance);
+        var delivery = new AuditDelivery(trail, wrapped, new AuditPaths(_root), [_observer], _clock, NullLogger<AuditDelivery>.Instance, _index);
+        return (trail, delivery);
+    }
+
+    private AuditEvent Event(string name) => new()
+    {
+        EventId = Guid.NewGuid(),
+        RequestId = Guid.NewGuid().ToString(),
+        EventTime = _clock.GetUtcNow(),
+        EventName = name,
+        Region = "us-east-1",
+        Caller = new CallerIdentity("111122223333", "arn:aws:iam::111122223333:root", "AKIAEXAMPLE", PrincipalType.Root),
+        ReadOnly = true,
+        RecipientAccountId = "111122223333",
+    };
+
+    private static byte[] Gunzip(string path)
+    {
+        using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+        using var plain = new MemoryStream();
+        gzip.CopyTo(plain);
+        return plain.ToArray();
+    }
+
+    private static List<JsonObject> ReadRecords(string path) =>
+        [.. JsonNode.Parse(Gunzip(path))!["Records"]!.AsArray().Select(r => r!.AsObject())];
+
+    private sealed class MemoryIndex : IAuditIndex
+    {
+        private readonly ConcurrentQueue<IndexedEvent> _events = new();
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IReadOnlyList<IndexedEvent> Events => [.. _events];
+
+        public ValueTask AppendAsync(IReadOnlyList<IndexedEvent> events, CancellationToken cancellationToken)
+        {
+            foreach (var e in events)
+            {
+                _events.Enqueue(e);
+            }
+
+            Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken) => ValueTask.FromResult(0);
+
+        public async Task WaitForAsync(int count)
+        {
+            while (true)
+            {
+                var changed = Volatile.Read(ref _changed).Task;
+                if (_events.Count >= count)
+                {
+                    return;
+                }
+
+                await changed.WaitAsync(Bound);
+            }
+        }
+    }
+
+    private sealed class Observer : IAuditFileObserver
+    {
+        public ConcurrentQueue<DeliveredLogFile> Delivered { get; } = new();
+
+        public TaskCompletionSource<DeliveredLogFile> Next { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Completed { get; private set; }
+
+        public ValueTask DeliveredAsync(DeliveredLogFile file, CancellationToken cancellationToken)
+        {
+            Delivered.Enqueue(file);
+            Next.TrySetResult(file);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask CompleteAsync(CancellationToken cancellationToken)
+        {
+            Completed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+}
