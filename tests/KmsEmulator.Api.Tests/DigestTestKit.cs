@@ -65,6 +65,27 @@ internal sealed class DigestTestKit : IAsyncDisposable
         return new DeliveredLogFile(account, region, key, SHA256.HashData(content), now.AddSeconds(-1), now.AddSeconds(-1), now);
     }
 
+    /// <summary>
+    /// Writes a log file stored encrypted (an envelope, as with Kms:Audit:KmsKeyId; its content here is a stand-in) and
+    /// tells the writer, with the hash AuditDelivery gives such files: that of the stored bytes.
+    /// </summary>
+    public async Task<string> DeliverEncryptedAsync(bool tell = true)
+    {
+        var now = Clock.GetUtcNow();
+        var key = LogObjectKey(Account, Region, now);
+        var stored = Encoding.UTF8.GetBytes($"{{\"kmsEmulatorEnvelope\":1,\"keyArn\":\"arn:aws:kms:us-east-1:111122223333:key/x\",\"ciphertext\":\"{Convert.ToBase64String(RandomNumberGenerator.GetBytes(48))}\"}}");
+        var path = PathOf(key);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, stored);
+        Logs.Add(key);
+        if (tell)
+        {
+            await Writer.DeliveredAsync(new DeliveredLogFile(Account, Region, key, SHA256.HashData(stored), now.AddSeconds(-1), now.AddSeconds(-1), now), CancellationToken.None);
+        }
+
+        return key;
+    }
+
     /// <summary>Moves the clock one digest interval on and waits for the digests due then.</summary>
     public async Task NextIntervalAsync()
     {

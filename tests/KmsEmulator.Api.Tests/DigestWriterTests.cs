@@ -250,6 +250,39 @@ public sealed class DigestWriterTests
     }
 
     [Fact]
+    public async Task An_unrecorded_encrypted_log_file_is_listed_by_the_hash_of_its_stored_bytes()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        var encrypted = await kit.DeliverEncryptedAsync(tell: false);
+
+        await kit.RestartAsync();
+        await kit.NextIntervalAsync();
+
+        using var json = JsonDocument.Parse(kit.ReadGzip(Assert.Single(kit.Digests())));
+        var listed = Assert.Single(json.RootElement.GetProperty("logFiles").EnumerateArray());
+        Assert.Equal(encrypted, listed.GetProperty("s3Object").GetString());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(kit.PathOf(encrypted)))), listed.GetProperty("hashValue").GetString());
+        Assert.True(kit.Verify().Intact);
+    }
+
+    [Fact]
+    public async Task A_log_file_that_is_not_gzip_is_left_out_at_start_and_reported_by_verify()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        var good = kit.WriteLogFile().RelativePath;
+        var broken = DigestTestKit.LogObjectKey(DigestTestKit.Account, DigestTestKit.Region, kit.Clock.GetUtcNow());
+        File.WriteAllText(kit.PathOf(broken), "not gzip");
+
+        await kit.RestartAsync();
+        kit.Clock.Advance(TimeSpan.FromMinutes(1));
+        await kit.NextIntervalAsync();
+
+        using var json = JsonDocument.Parse(kit.ReadGzip(Assert.Single(kit.Digests())));
+        Assert.Equal([good], json.RootElement.GetProperty("logFiles").EnumerateArray().Select(f => f.GetProperty("s3Object").GetString()));
+        Assert.Equal(broken, Assert.Single(kit.Verify().Problems).ObjectKey);
+    }
+
+    [Fact]
     public async Task A_file_found_at_start_and_then_reported_delivered_is_listed_once()
     {
         await using var kit = await DigestTestKit.StartAsync();

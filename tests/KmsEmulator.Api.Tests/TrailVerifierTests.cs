@@ -226,6 +226,25 @@ public sealed class TrailVerifierTests
     }
 
     [Fact]
+    public async Task Encrypted_log_files_are_checked_by_the_hash_of_their_stored_envelope()
+    {
+        await using var kit = await DigestTestKit.StartAsync();
+        var encrypted = await kit.DeliverEncryptedAsync();
+        await kit.NextIntervalAsync();
+        var intact = kit.Verify();
+        Assert.True(intact.Intact, string.Join("\n", intact.Lines()));
+        Assert.Equal(1, intact.ValidLogFiles);
+
+        var stored = File.ReadAllBytes(kit.PathOf(encrypted));
+        stored[^3] ^= 1;
+        File.WriteAllBytes(kit.PathOf(encrypted), stored);
+
+        var problem = Assert.Single(kit.Verify().Problems);
+        Assert.Equal(encrypted, problem.ObjectKey);
+        Assert.Contains("hash value does not match", problem.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_digest_state_file_that_is_not_JSON_is_reported()
     {
         await using var kit = await TrailAsync();

@@ -238,6 +238,40 @@ public sealed class AuditIntegrityTests(SignedTrailFixture run) : IClassFixture<
     }
 
     [Fact]
+    public async Task An_encrypted_trail_verifies_without_the_key_and_a_modified_envelope_is_named()
+    {
+        var first = await EmulatorHost.StartNewAsync();
+        string keyArn;
+        using (var kms = first.CreateClient())
+        {
+            keyArn = (await kms.NewKeyAsync("trail key")).Arn;
+        }
+
+        await first.StopAsync();
+        var host = await EmulatorHost.StartAsync(first.DataDir, first.TokenLabel, first.Clock, [.. first.ExtraArgs, "--Kms:Audit:KmsKeyId=" + keyArn]);
+        using (var kms = host.CreateClient())
+        {
+            await kms.GenerateRandomAsync(new GenerateRandomRequest { NumberOfBytes = 8 });
+        }
+
+        await host.StopAsync();
+        var audit = Path.Combine(host.DataDir, "audit");
+        var sealedLogs = LogFiles(audit).Where(l => TrailEncryption.IsEnvelope(File.ReadAllBytes(Path.Combine(audit, l)))).ToList();
+        Assert.NotEmpty(sealedLogs);
+        Assert.All(DigestFiles(audit), d => Assert.False(TrailEncryption.IsEnvelope(File.ReadAllBytes(Path.Combine(audit, d))), $"{d} is encrypted"));
+        var report = new TrailVerifier(audit, Bucket).Verify();
+        Assert.True(report.Intact, string.Join("\n", report.Lines()));
+        Assert.Empty(report.NotYetCovered);
+
+        var path = Path.Combine(audit, sealedLogs[0]);
+        var stored = File.ReadAllBytes(path);
+        stored[stored.Length / 2] ^= 0x01;
+        File.WriteAllBytes(path, stored);
+
+        AssertFailsNaming(audit, sealedLogs[0]);
+    }
+
+    [Fact]
     public async Task The_digest_signing_key_is_an_unextractable_HSM_key_pair_outside_the_KMS_key_catalogue()
     {
         await using var host = await EmulatorHost.StartNewAsync();

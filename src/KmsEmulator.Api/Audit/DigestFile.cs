@@ -118,6 +118,22 @@ public static class DigestFile
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// The hash a digest lists for a stored log file: the SHA-256 of its uncompressed content, or, for a file stored
+    /// encrypted (<see cref="TrailEncryption"/>), of the stored envelope, so that checking needs no key.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A plain file that is not gzip.</exception>
+    public static byte[] LogFileHash(byte[] stored)
+    {
+        if (TrailEncryption.IsEnvelope(stored))
+        {
+            return SHA256.HashData(stored);
+        }
+
+        using var compressed = new MemoryStream(stored, writable: false);
+        return SHA256.HashData(Gunzip(compressed));
+    }
+
     public static byte[] Gzip(byte[] content)
     {
         using var buffer = new MemoryStream();

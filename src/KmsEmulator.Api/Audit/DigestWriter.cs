@@ -291,13 +291,18 @@ public sealed partial class DigestWriter(
                 .ToList();
             foreach (var key in unrecorded)
             {
+                if (Describe(key) is not { } file)
+                {
+                    LogUnreadable(key);
+                    continue;
+                }
+
                 if (chain is null)
                 {
                     chain = new DigestChain { AccountId = accountId, Region = region, StartedAt = WholeSeconds(_startedAt) };
                     state.Chains.Add(chain);
                 }
 
-                var file = Describe(key);
                 chain.Pending.Add(file);
                 if (file.OldestEventTime < chain.StartedAt && chain.Last is null)
                 {
@@ -346,27 +351,44 @@ public sealed partial class DigestWriter(
         }
     }
 
-    /// <summary>A log file as a digest lists it, from its content: the hash and the span of its records' event times.</summary>
-    private DigestLogFile Describe(string objectKey)
+    /// <summary>
+    /// A log file as a digest lists it, from its content: the hash and the span of its records' event times (for a file
+    /// stored encrypted, which cannot be read here, its delivery time). Null for a plain file that is not gzip.
+    /// </summary>
+    private DigestLogFile? Describe(string objectKey)
     {
-        using var stream = File.OpenRead(PathOf(objectKey));
-        var content = DigestFile.Gunzip(stream);
-        DateTimeOffset? oldest = null, newest = null;
+        var stored = File.ReadAllBytes(PathOf(objectKey));
+        var encrypted = TrailEncryption.IsEnvelope(stored);
+        byte[] content;
         try
         {
-            using var json = JsonDocument.Parse(content);
-            foreach (var record in json.RootElement.GetProperty("Records").EnumerateArray())
+            using var compressed = new MemoryStream(stored, writable: false);
+            content = encrypted ? stored : DigestFile.Gunzip(compressed);
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+
+        DateTimeOffset? oldest = null, newest = null;
+        if (!encrypted)
+        {
+            try
             {
-                if (record.TryGetProperty("eventTime", out var time) && time.TryGetDateTimeOffset(out var value))
+                using var json = JsonDocument.Parse(content);
+                foreach (var record in json.RootElement.GetProperty("Records").EnumerateArray())
                 {
-                    oldest = oldest is null || value < oldest ? value : oldest;
-                    newest = newest is null || value > newest ? value : newest;
+                    if (record.TryGetProperty("eventTime", out var time) && time.TryGetDateTimeOffset(out var value))
+                    {
+                        oldest = oldest is null || value < oldest ? value : oldest;
+                        newest = newest is null || value > newest ? value : newest;
+                    }
                 }
             }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            // Listed by its hash all the same; its times fall back to its delivery time.
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                // Listed by its hash all the same; its times fall back to its delivery time.
+            }
         }
 
         var delivered = DigestFile.LogFileTime(objectKey) ?? clock.GetUtcNow();
@@ -407,6 +429,9 @@ public sealed partial class DigestWriter(
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Audit: log file {Path} was delivered but never recorded for a digest (an unclean stop, or a trail older than digests); the next digest lists it")]
     private partial void LogAdopted(string path);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Warning, Message = "Audit: log file {Path} is not gzip and is left out of digests; audit verify reports it")]
+    private partial void LogUnreadable(string path);
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Error, Message = "Audit: writing digest files failed; the log files stay pending for the next digest")]
     private partial void LogDigestFailed(Exception exception);

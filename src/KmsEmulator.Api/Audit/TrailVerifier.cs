@@ -273,8 +273,7 @@ public sealed class TrailVerifier(string auditRoot, string bucket)
         string actual;
         try
         {
-            using var file = File.OpenRead(path);
-            actual = Convert.ToHexStringLower(SHA256.HashData(DigestFile.Gunzip(file)));
+            actual = Convert.ToHexStringLower(DigestFile.LogFileHash(File.ReadAllBytes(path)));
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
