@@ -58,7 +58,7 @@ public sealed class KeyWriterTests : IDisposable
         Assert.Empty(_hsm.Destroyed);
         Assert.Equal([created], _writer.PendingDestroys);
 
-        Assert.Equal(0, await sweep.DeleteExpiredKeysAsync(CancellationToken.None));
+        Assert.Empty(await sweep.DeleteExpiredKeysAsync(CancellationToken.None));
 
         Assert.Equal([created], _hsm.Destroyed);
         Assert.Empty(_writer.PendingDestroys);

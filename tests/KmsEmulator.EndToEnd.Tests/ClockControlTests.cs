@@ -29,6 +29,9 @@ public sealed class ClockControlTests
         Assert.Equal(TimeSpan.FromDays(7).TotalSeconds + 1, (double)after["offsetSeconds"]!);
         Assert.True(DateTimeOffset.Parse((string)after["now"]!, System.Globalization.CultureInfo.InvariantCulture) > scheduled.DeletionDate);
         await KmsAssert.ErrorAsync(() => kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = keyId }), "NotFoundException");
+        var deleteKey = Assert.Single(await host.FlushAndReadAsync(), r => (string?)r["eventName"] == "DeleteKey");
+        Assert.Equal("AwsServiceEvent", (string?)deleteKey["eventType"]);
+        Assert.Equal(keyId, (string?)deleteKey["serviceEventDetails"]!["keyId"]);
 
         var created = await kms.CreateKeyAsync(new CreateKeyRequest());
         Assert.True(created.KeyMetadata.CreationDate > scheduled.DeletionDate);

@@ -86,6 +86,14 @@ public sealed class RotationTests : IAsyncLifetime
         Assert.True(next > status.NextRotationDate);
         Assert.Equal([7], (await _kms.DecryptAsync(new DecryptRequest { CiphertextBlob = before.CiphertextBlob })).Plaintext.ToArray());
 
+        // The trail shows it as AWS does: a KMS-internal RotateKey event.
+        var rotateKey = Assert.Single(await _host.FlushAndReadAsync(), r => (string?)r["eventName"] == "RotateKey");
+        Assert.Equal("AwsServiceEvent", (string?)rotateKey["eventType"]);
+        Assert.Equal("AWS Internal", (string?)rotateKey["userIdentity"]!["invokedBy"]);
+        Assert.Equal(key.KeyId, (string?)rotateKey["serviceEventDetails"]!["keyId"]);
+        Assert.Equal(key.Arn, (string?)rotateKey["resources"]![0]!["ARN"]);
+        Assert.False(rotateKey.ContainsKey("requestID"));
+
         await _kms.DisableKeyRotationAsync(new DisableKeyRotationRequest { KeyId = key.KeyId });
         var disabled = await _kms.GetKeyRotationStatusAsync(new GetKeyRotationStatusRequest { KeyId = key.KeyId });
         Assert.False(disabled.KeyRotationEnabled);

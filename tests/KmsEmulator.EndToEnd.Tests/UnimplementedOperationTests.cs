@@ -53,23 +53,26 @@ public sealed class UnimplementedOperationTests(HostFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task GetKeyLastUsage_through_the_SDK_returns_UnsupportedOperationException()
+    public async Task An_operation_whose_model_lacks_the_error_reaches_the_SDK_as_its_base_exception()
     {
-        var key = await _kms.NewKeyAsync();
+        // DescribeCustomKeyStores does not model UnsupportedOperationException, so the SDK raises its base exception type.
+        var error = await KmsAssert.ErrorAsync(() => _kms.DescribeCustomKeyStoresAsync(new DescribeCustomKeyStoresRequest()), "UnsupportedOperationException");
 
-        // GetKeyLastUsage does not model UnsupportedOperationException, so the SDK raises its base exception type.
-        var error = await KmsAssert.ErrorAsync(() => _kms.GetKeyLastUsageAsync(new GetKeyLastUsageRequest { KeyId = key.KeyId }), "UnsupportedOperationException");
-
-        Assert.Contains("GetKeyLastUsage", error.Message, StringComparison.Ordinal);
+        Assert.Contains("DescribeCustomKeyStores", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task EnableKeyRotation_through_the_SDK_returns_UnsupportedOperationException()
+    public async Task GetParametersForImport_through_the_SDK_returns_UnsupportedOperationException()
     {
         var key = await _kms.NewKeyAsync();
 
-        var error = await KmsAssert.ErrorAsync<UnsupportedOperationException>(() => _kms.EnableKeyRotationAsync(new EnableKeyRotationRequest { KeyId = key.KeyId }));
+        var error = await KmsAssert.ErrorAsync<UnsupportedOperationException>(() => _kms.GetParametersForImportAsync(new GetParametersForImportRequest
+        {
+            KeyId = key.KeyId,
+            WrappingAlgorithm = AlgorithmSpec.RSAES_OAEP_SHA_256,
+            WrappingKeySpec = WrappingKeySpec.RSA_2048,
+        }));
 
-        Assert.Contains("EnableKeyRotation", error.Message, StringComparison.Ordinal);
+        Assert.Contains("GetParametersForImport", error.Message, StringComparison.Ordinal);
     }
 }

@@ -122,9 +122,16 @@ public sealed partial class AuditDelivery(
             }
             catch (Exception e)
             {
-                // Never stop recording because one batch failed (a full disk, say); say so loudly and go on.
+                // Never stop recording because one batch failed (a full disk, say); say so loudly and go on. Whoever
+                // waits for a flush in that batch learns that it failed rather than waiting for ever.
                 LogDeliveryFailed(e);
                 waiting = null;
+                foreach (var item in batch)
+                {
+                    item.Flushed?.TrySetException(e);
+                }
+
+                batch.Clear();
             }
         }
 

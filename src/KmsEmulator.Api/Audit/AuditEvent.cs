@@ -13,7 +13,7 @@ public sealed record AuditEvent
     /// <summary>CloudTrail's <c>eventID</c> (of the key owner's copy when the call crossed accounts).</summary>
     public required Guid EventId { get; init; }
 
-    /// <summary>The response's <c>x-amzn-RequestId</c>.</summary>
+    /// <summary>The response's <c>x-amzn-RequestId</c>; empty for service events, which have no request.</summary>
     public required string RequestId { get; init; }
 
     /// <summary>When the request completed.</summary>
@@ -59,6 +59,14 @@ public sealed record AuditEvent
     /// <summary>The ARNs of the keys a successful cryptographic operation used (GetKeyLastUsage).</summary>
     public IReadOnlyList<string> UsedKeyArns { get; init; } = [];
 
+    /// <summary>
+    /// A KMS-internal event (eventType <c>AwsServiceEvent</c>: RotateKey, DeleteKey) rather than an API call: the
+    /// caller is then AWS itself and <see cref="ServiceEventDetails"/> says which key.
+    /// </summary>
+    public bool ServiceEvent { get; init; }
+
+    public JsonObject? ServiceEventDetails { get; init; }
+
     /// <summary>CloudTrail's <c>tlsDetails</c>, for requests that came over TLS.</summary>
     public TlsDetails? Tls { get; init; }
 
@@ -68,3 +76,27 @@ public sealed record AuditEvent
 
 /// <summary>The TLS facts of a request: protocol (<c>TLSv1.3</c>), cipher suite and the Host header the client sent.</summary>
 public sealed record TlsDetails(string TlsVersion, string CipherSuite, string? ClientProvidedHostHeader);
+
+/// <summary>The records of KMS-internal events.</summary>
+public static class ServiceEvents
+{
+    /// <summary>The caller of an internal event: AWS itself, in the key's account.</summary>
+    public static CallerIdentity Internal(string accountId) =>
+        new(accountId, CloudTrailRecord.Internal, null, KmsEmulator.Policy.PrincipalType.AWSService);
+
+    /// <summary>A KMS-internal event on one key (RotateKey after an automatic rotation, DeleteKey after the waiting period).</summary>
+    public static AuditEvent OnKey(string eventName, Keys.KeyRecord key, DateTimeOffset time) => new()
+    {
+        EventId = Guid.NewGuid(),
+        RequestId = string.Empty,
+        EventTime = time,
+        EventName = eventName,
+        Region = key.Scope.Region,
+        Caller = Internal(key.Scope.AccountId),
+        ReadOnly = false,
+        Resources = [new AuditResource(key.Scope.AccountId, key.Arn)],
+        RecipientAccountId = key.Scope.AccountId,
+        ServiceEvent = true,
+        ServiceEventDetails = new JsonObject { ["keyId"] = key.KeyId },
+    };
+}

@@ -17,6 +17,9 @@ public static class CloudTrailRecord
     public const string EventSource = "kms.amazonaws.com";
     public const string ResourceType = "AWS::KMS::Key";
 
+    /// <summary>The caller, address and user agent of KMS-internal events.</summary>
+    public const string Internal = "AWS Internal";
+
     /// <summary>CloudTrail cuts userAgent and the error fields at 1 KB.</summary>
     private const int MaxShortField = 1024;
 
@@ -38,7 +41,19 @@ public static class CloudTrailRecord
         w.WriteStartObject();
         w.WriteString("eventVersion", EventVersion);
         w.WritePropertyName("userIdentity");
-        WriteUserIdentity(w, e.Caller, via);
+        if (e.ServiceEvent)
+        {
+            w.WriteStartObject();
+            w.WriteString("accountId", e.Caller.AccountId);
+            w.WriteString("invokedBy", Internal);
+            w.WriteEndObject();
+            via = Internal;
+        }
+        else
+        {
+            WriteUserIdentity(w, e.Caller, via);
+        }
+
         w.WriteString("eventTime", FormatTime(e.EventTime));
         w.WriteString("eventSource", EventSource);
         w.WriteString("eventName", e.EventName);
@@ -55,7 +70,11 @@ public static class CloudTrailRecord
         WriteNode(w, e.RequestParameters);
         w.WritePropertyName("responseElements");
         WriteNode(w, e.ResponseElements);
-        w.WriteString("requestID", e.RequestId);
+        if (!e.ServiceEvent)
+        {
+            w.WriteString("requestID", e.RequestId);
+        }
+
         w.WriteString("eventID", (callerCopy ? e.CallerCopyEventId ?? e.EventId : e.EventId).ToString());
         w.WriteBoolean("readOnly", e.ReadOnly);
         w.WriteStartArray("resources");
@@ -69,12 +88,18 @@ public static class CloudTrailRecord
         }
 
         w.WriteEndArray();
-        w.WriteString("eventType", "AwsApiCall");
+        w.WriteString("eventType", e.ServiceEvent ? "AwsServiceEvent" : "AwsApiCall");
         w.WriteBoolean("managementEvent", true);
         w.WriteString("recipientAccountId", callerCopy ? e.Caller.AccountId : e.RecipientAccountId);
         if (e.SharedEventId is { } shared)
         {
             w.WriteString("sharedEventID", shared.ToString());
+        }
+
+        if (e.ServiceEventDetails is { } details)
+        {
+            w.WritePropertyName("serviceEventDetails");
+            details.WriteTo(w);
         }
 
         w.WriteString("eventCategory", "Management");

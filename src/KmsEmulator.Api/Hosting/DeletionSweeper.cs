@@ -1,3 +1,4 @@
+using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,7 @@ namespace KmsEmulator.Api.Hosting;
 /// removes keys whose deletion waiting period has ended, and rotates keys whose automatic rotation is due. Callers stop
 /// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
-public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger)
+public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger, AuditTrail? audit = null)
     : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -54,8 +55,16 @@ public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvid
 
         try
         {
-            await keys.DeleteExpiredKeysAsync(CancellationToken.None);
-            await keys.RotateDueKeysAsync(CancellationToken.None);
+            // As in AWS, both show in the audit trail as KMS-internal events (DeleteKey, RotateKey).
+            foreach (var deleted in await keys.DeleteExpiredKeysAsync(CancellationToken.None))
+            {
+                await RecordAsync("DeleteKey", deleted);
+            }
+
+            foreach (var rotated in await keys.RotateDueKeysAsync(CancellationToken.None))
+            {
+                await RecordAsync("RotateKey", rotated);
+            }
         }
         catch (Exception e)
         {
@@ -66,6 +75,9 @@ public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvid
             _gate.Release();
         }
     }
+
+    private ValueTask RecordAsync(string eventName, KeyRecord key) =>
+        audit?.RecordAsync(ServiceEvents.OnKey(eventName, key, clock.GetUtcNow())) ?? ValueTask.CompletedTask;
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The key lifecycle sweep (deletion, automatic rotation) failed; it runs again at the next interval")]
     private partial void LogSweepFailed(Exception exception);

@@ -74,17 +74,17 @@ public sealed partial class KeyLifecycleService(
     /// Removes every key whose deletion date has passed (metadata first, then its HSM objects), and destroys the
     /// material of failed writes that could not be destroyed when they failed.
     /// </summary>
-    public async Task<int> DeleteExpiredKeysAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<KeyRecord>> DeleteExpiredKeysAsync(CancellationToken cancellationToken)
     {
         await writer.DestroyPendingAsync();
 
-        var deleted = 0;
+        var deleted = new List<KeyRecord>();
         foreach (var key in lifecycle.ExpiredKeys())
         {
             if (await writer.DeleteKeyAsync(key, lifecycle.IsExpired, cancellationToken))
             {
                 LogKeyDeleted(key.KeyId, key.Scope.AccountId, key.Scope.Region);
-                deleted++;
+                deleted.Add(key);
             }
         }
 
@@ -96,15 +96,15 @@ public sealed partial class KeyLifecycleService(
     /// rotation date moves one period past now (a clock moved across several periods rotates once, as a key that
     /// was disabled for a while does in AWS). Disabled keys wait until they are enabled again.
     /// </summary>
-    public async Task<int> RotateDueKeysAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<KeyRecord>> RotateDueKeysAsync(CancellationToken cancellationToken)
     {
         var now = lifecycle.Now;
-        var rotated = 0;
+        var rotated = new List<KeyRecord>();
         foreach (var key in catalog.AllKeys.Where(k => IsDue(k, now)).ToList())
         {
             try
             {
-                await writer.RotateAsync(key, RotationTypeWire.ToWire(RotationType.AUTOMATIC), now,
+                var after = await writer.RotateAsync(key, RotationTypeWire.ToWire(RotationType.AUTOMATIC), now,
                     live =>
                     {
                         if (!IsDue(live, now))
@@ -115,7 +115,7 @@ public sealed partial class KeyLifecycleService(
                     live => live with { NextRotationDate = now.AddDays(live.RotationPeriodInDays ?? 365) },
                     cancellationToken);
                 LogKeyRotated(key.KeyId, key.Scope.AccountId, key.Scope.Region);
-                rotated++;
+                rotated.Add(after);
             }
             catch (Exception e) when (e is NoLongerDueException || (e is KmsException { Code: KmsErrorCodes.NotFoundException }))
             {

@@ -56,7 +56,7 @@ public sealed class TagOperations(TagService tags) : IOperationGroup
     /// <summary>Tags as CloudTrail lists them: <c>[{"tagKey":..,"tagValue":..}]</c>.</summary>
     internal static System.Text.Json.Nodes.JsonArray? AuditTags(List<Tag>? tags) => tags is null
         ? null
-        : [.. tags.Select(t => (System.Text.Json.Nodes.JsonNode?)AuditJson.Fields(("tagKey", t.TagKey), ("tagValue", t.TagValue)))];
+        : [.. tags.Select(t => t is null ? null : (System.Text.Json.Nodes.JsonNode?)AuditJson.Fields(("tagKey", t.TagKey), ("tagValue", t.TagValue)))];
 
     /// <summary>Wire tags to domain tags (shape validation has already ensured key and value are present).</summary>
     public static IReadOnlyList<KeyTag> ToDomain(List<Tag>? tags) =>

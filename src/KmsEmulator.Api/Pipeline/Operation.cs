@@ -62,12 +62,29 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         TResponse? response = null;
         try
         {
-            audit.RequestParameters = _row.Audit.Request(request);
+            // The record keeps the parameters of invalid requests too, so the projection runs before validation; a
+            // request too malformed to project (null list elements, ...) is recorded without them and fails validation.
+            Exception? projectionFailure = null;
+            try
+            {
+                audit.RequestParameters = _row.Audit.Request(request);
+            }
+            catch (Exception e) when (e is NullReferenceException or InvalidOperationException or ArgumentException)
+            {
+                projectionFailure = e;
+            }
+
             var errors = new ValidationErrors();
             request.Validate(errors, string.Empty);
             if (errors.Count > 0)
             {
                 throw KmsErrors.ConstraintsViolated(errors);
+            }
+
+            if (projectionFailure is not null)
+            {
+                // A valid request the row cannot project is a bug in the row: answer KMSInternalException, not a record without parameters.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(projectionFailure);
             }
 
             if (request is IGrantTokenRequest { GrantTokens: { Count: > 0 } grantTokens })
