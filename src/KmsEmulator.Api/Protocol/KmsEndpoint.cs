@@ -176,7 +176,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         return operation;
     }
 
-    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    internal static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength > MaxBodyBytes)
         {
@@ -237,7 +237,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     /// <see cref="MaxBodyBytes"/>): the endpoint enforces <see cref="MaxBodyBytes"/> itself and reads the rest of an
     /// oversized body only to discard it.
     /// </summary>
-    private static void AllowDiscardingOversizedBodies(HttpContext http)
+    internal static void AllowDiscardingOversizedBodies(HttpContext http)
     {
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -252,7 +252,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     /// <see cref="MaxDiscardedBodyBytes"/> is not read: its answer carries <c>Connection: close</c>, as does one whose
     /// rest cannot be read (Kestrel stops a chunked body at that limit).
     /// </summary>
-    private static async Task DiscardUnreadBodyAsync(HttpContext http, CancellationToken cancellationToken)
+    internal static async Task DiscardUnreadBodyAsync(HttpContext http, CancellationToken cancellationToken)
     {
         if (http.Request.ContentLength > MaxDiscardedBodyBytes)
         {
