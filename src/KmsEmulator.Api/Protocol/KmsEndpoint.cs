@@ -115,11 +115,14 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         var (caller, region) = context is null ? identity.Claimed(http.Request) : (context.Caller, context.Region);
         var recipient = facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
         var crossAccount = errorCode is null && recipient != caller.AccountId;
+        var now = clock.GetUtcNow();
+        // Event ids are time-ordered UUIDs (version 7): the audit index keeps one index entry per id, and ids that grow
+        // with time are appended at its end instead of being scattered through it (docs/differences-from-aws.md).
         return new AuditEvent
         {
-            EventId = Guid.NewGuid(),
+            EventId = Guid.CreateVersion7(now),
             RequestId = requestId,
-            EventTime = clock.GetUtcNow(),
+            EventTime = now,
             EventName = row.Operation.Name(),
             Region = region,
             Caller = caller,
@@ -132,7 +135,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             ResponseElements = errorCode is null ? facts.ResponseElements : null,
             Resources = facts.Resources,
             RecipientAccountId = recipient,
-            CallerCopyEventId = crossAccount ? Guid.NewGuid() : null,
+            CallerCopyEventId = crossAccount ? Guid.CreateVersion7(now) : null,
             SharedEventId = crossAccount ? Guid.NewGuid() : null,
             UsedKeyArns = errorCode is null ? facts.UsedKeyArns : [],
             Tls = TlsOf(http),
