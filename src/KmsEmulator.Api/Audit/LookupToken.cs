@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -53,14 +54,10 @@ public static class LookupToken
 
     private static void Bind(AuditLookup query, Span<byte> hash)
     {
-        var text = string.Join(
-            '\n',
-            query.AccountId,
-            query.Region,
-            query.Attribute is { } a ? a.Key.ToString() : "-",
-            query.Attribute is { } b ? b.Value : "-",
-            query.StartTime?.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
-            query.EndTime?.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        var attribute = query.Attribute is { } a ? $"{a.Key}\n{a.Value}" : "-\n-";
+        var start = query.StartTime?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) ?? "-";
+        var end = query.EndTime?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) ?? "-";
+        var text = $"{query.AccountId}\n{query.Region}\n{attribute}\n{start}\n{end}";
         Span<byte> full = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(text), full);
         full[..HashBytes].CopyTo(hash);
