@@ -41,6 +41,18 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         OperationDescriptor? row = null;
         KmsRequestContext? context = null;
         var facts = new AuditFacts();
+        // The record is queued once the outcome is known and before the answer is written: a client that has its
+        // answer (a test that then moves the clock or flushes the trail) finds the record already queued.
+        var recorded = false;
+        async ValueTask RecordAsync()
+        {
+            recorded = true;
+            if (row is not null)
+            {
+                await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode ?? error?.Code, error?.Message, clock.GetUtcNow()));
+            }
+        }
+
         var cancellationToken = http.RequestAborted;
         AllowDiscardingOversizedBodies(http);
         try
@@ -62,11 +74,13 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
 
             var result = await row.ExecuteAsync(context, body, facts, cancellationToken);
             keyId = result.KeyId;
+            await RecordAsync();
             await AwsJsonResponses.WriteAsync(http.Response, StatusCodes.Status200OK, result.Body, cancellationToken);
         }
         catch (KmsException e)
         {
             error = e;
+            await RecordAsync();
             await DiscardUnreadBodyAsync(http, cancellationToken);
             await AwsJsonResponses.WriteErrorAsync(http.Response, e, cancellationToken);
         }
@@ -75,6 +89,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             // Kestrel rejected the body itself (truncated, malformed chunks): still an AWS-style answer, after which
             // Kestrel closes the connection.
             error = KmsErrors.RequestBodyUnreadable(e.Message);
+            await RecordAsync();
             await AwsJsonResponses.WriteErrorAsync(http.Response, error, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -87,6 +102,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
                 ? KmsErrors.KeyUnavailable()
                 : KmsErrors.Internal(requestId);
             LogUnexpected(e, operationName, requestId);
+            await RecordAsync();
             if (!http.Response.HasStarted)
             {
                 await DiscardUnreadBodyAsync(http, cancellationToken);
@@ -99,9 +115,9 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             LogCompleted(operationName, keyId ?? "-", http.Response.StatusCode, errorCode ?? "-", Stopwatch.GetElapsedTime(started).TotalMilliseconds, requestId);
         }
 
-        if (row is not null)
+        if (!recorded)
         {
-            await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode, error?.Message));
+            await RecordAsync();
         }
     }
 
@@ -110,12 +126,11 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
 
     /// <summary>The request as the audit trail keeps it (kms-wire-facts 7.1); built here, never by a handler.</summary>
     private AuditEvent BuildAuditEvent(HttpContext http, string requestId, OperationDescriptor row, KmsRequestContext? context,
-        AuditFacts facts, string? errorCode, string? errorMessage)
+        AuditFacts facts, string? errorCode, string? errorMessage, DateTimeOffset now)
     {
         var (caller, region) = context is null ? identity.Claimed(http.Request) : (context.Caller, context.Region);
         var recipient = facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
         var crossAccount = errorCode is null && recipient != caller.AccountId;
-        var now = clock.GetUtcNow();
         // Event ids are time-ordered UUIDs (version 7): the audit index keeps one index entry per id, and ids that grow
         // with time are appended at its end instead of being scattered through it (docs/differences-from-aws.md).
         return new AuditEvent
