@@ -272,3 +272,61 @@ public sealed class StrictLookupEventsTests : IAsyncLifetime
         Assert.Equal("UnrecognizedClientException", unknown.ErrorCode);
     }
 }
+
+/// <summary>The index outlives the process: lookups, the last use of each key and the tracking start survive a restart.</summary>
+public sealed class AuditIndexRestartTests : IAsyncLifetime
+{
+    private EmulatorHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await EmulatorHost.StartNewAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task After_a_restart_the_events_the_last_key_use_and_the_tracking_start_are_still_there()
+    {
+        var trackingStart = _host.Services.GetRequiredService<KmsEmulator.Api.Keys.KeyUsageTracker>().TrackingStart;
+        string keyArn;
+        using (var kms = _host.CreateClient())
+        {
+            _host.Clock.Advance(TimeSpan.FromSeconds(1));
+            keyArn = (await kms.CreateKeyAsync(new Amazon.KeyManagementService.Model.CreateKeyRequest())).KeyMetadata.Arn;
+            _host.Clock.Advance(TimeSpan.FromSeconds(1));
+            await kms.EncryptAsync(new Amazon.KeyManagementService.Model.EncryptRequest { KeyId = keyArn, Plaintext = Blob.Of("x") });
+        }
+
+        await _host.Services.GetRequiredService<AuditTrail>().FlushAsync();
+        var before = await LookupAsync(_host.Url, new { }, LookupFixture.Root);
+        var encryptId = before.Events[0].GetProperty("EventId").GetString();
+
+        _host.Clock.Advance(TimeSpan.FromDays(2));
+        _host = await _host.RestartAsync();
+
+        var tracker = _host.Services.GetRequiredService<KmsEmulator.Api.Keys.KeyUsageTracker>();
+        var lastUse = await tracker.LastAsync(keyArn, CancellationToken.None);
+        var after = await LookupAsync(_host.Url, new { }, LookupFixture.Root);
+        Assert.Equal(["Encrypt", "CreateKey"], before.EventNames);
+        Assert.Equal(before.EventNames, after.EventNames);
+        Assert.Equal(trackingStart, tracker.TrackingStart);
+        Assert.NotNull(lastUse);
+        Assert.Equal("Encrypt", lastUse.Operation);
+        Assert.Equal(encryptId, lastUse.CloudTrailEventId);
+    }
+
+    [Fact]
+    public async Task Events_older_than_the_retention_are_pruned_at_start()
+    {
+        using (var kms = _host.CreateClient())
+        {
+            await kms.ListKeysAsync(new Amazon.KeyManagementService.Model.ListKeysRequest());
+        }
+
+        await _host.Services.GetRequiredService<AuditTrail>().FlushAsync();
+        Assert.Equal(["ListKeys"], (await LookupAsync(_host.Url, new { }, LookupFixture.Root)).EventNames);
+
+        _host.Clock.Advance(TimeSpan.FromDays(91));
+        _host = await _host.RestartAsync();
+
+        Assert.Empty((await LookupAsync(_host.Url, new { }, LookupFixture.Root)).Events);
+    }
+}
