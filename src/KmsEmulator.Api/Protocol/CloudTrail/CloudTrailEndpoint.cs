@@ -7,6 +7,7 @@ using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Policy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace KmsEmulator.Api.Protocol.CloudTrail;
 
@@ -21,6 +22,7 @@ namespace KmsEmulator.Api.Protocol.CloudTrail;
 public sealed partial class CloudTrailEndpoint(
     IdentityResolver identity,
     TimeProvider clock,
+    IOptions<AuditOptions> audit,
     ILogger<CloudTrailEndpoint> logger,
     IAuditIndex? index = null)
 {
@@ -73,7 +75,8 @@ public sealed partial class CloudTrailEndpoint(
             }
 
             var request = Deserialize(body.Span);
-            var response = await LookupAsync(index, request, caller.AccountId, region, cancellationToken);
+            var retention = audit.Value.RetentionDays > 0 ? clock.GetUtcNow().AddDays(-audit.Value.RetentionDays) : (DateTimeOffset?)null;
+            var response = await LookupAsync(index, request, caller.AccountId, region, retention, cancellationToken);
             await AwsJsonResponses.WriteAsync(
                 http.Response,
                 StatusCodes.Status200OK,
@@ -115,10 +118,11 @@ public sealed partial class CloudTrailEndpoint(
 
     /// <summary>
     /// Validates the request (kms-wire-facts 7.6 and the model) and answers one page. Insight events are never recorded
-    /// here, so <c>EventCategory: insight</c> answers no events.
+    /// here, so <c>EventCategory: insight</c> answers no events. Events older than <paramref name="retainedSince"/> are
+    /// not answered even before the next start-up prunes them; the NextToken stays bound to the request's own times.
     /// </summary>
     internal static async Task<LookupEventsResponse> LookupAsync(
-        IAuditIndex index, LookupEventsRequest request, string accountId, string region, CancellationToken cancellationToken)
+        IAuditIndex index, LookupEventsRequest request, string accountId, string region, DateTimeOffset? retainedSince, CancellationToken cancellationToken)
     {
         var query = ToQuery(request, accountId, region);
         if (request.EventCategory is not null)
@@ -131,7 +135,9 @@ public sealed partial class CloudTrailEndpoint(
             query = query with { After = LookupToken.Decode(token, query) ?? throw KmsErrors.LookupNextTokenInvalid() };
         }
 
-        var page = await index.LookupAsync(query, cancellationToken);
+        var page = await index.LookupAsync(
+            retainedSince is { } since && (query.StartTime is null || query.StartTime < since) ? query with { StartTime = since } : query,
+            cancellationToken);
         return new LookupEventsResponse
         {
             Events = [.. page.Events.Select(ToWire)],
