@@ -25,10 +25,14 @@ public sealed class SqliteAuditIndexTests : IDisposable
 
     private string DbPath => Path.Combine(_dir, SqliteAuditIndex.FileName);
 
-    public void Dispose()
+    // Each index closes its own pooled connections when disposed; other classes' pools (tests run in parallel) are left alone.
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private SqliteConnection Connect()
     {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
+        var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        connection.Open();
+        return connection;
     }
 
     private SqliteAuditIndex Open() => SqliteAuditIndex.Open(DbPath, _clock);
@@ -87,8 +91,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
         using var index = Open();
 
         Assert.Equal(StoreFilePermissions.OwnerOnlyFile, File.GetUnixFileMode(DbPath));
-        using var connection = new SqliteConnection($"Data Source={DbPath}");
-        connection.Open();
+        using var connection = Connect();
         Assert.Equal((long)SqliteMigrations.Audit.Max(m => m.Version), connection.ExecuteScalar<long>("PRAGMA user_version;"));
         Assert.Equal("wal", connection.ExecuteScalar<string>("PRAGMA journal_mode;"));
         var tables = connection.Query<string>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").ToList();
@@ -106,7 +109,6 @@ public sealed class SqliteAuditIndexTests : IDisposable
             await index.AppendAsync([Event("Encrypt", 1, used: [KeyA])], CancellationToken.None);
         }
 
-        SqliteConnection.ClearAllPools();
         _clock.Advance(TimeSpan.FromDays(3));
         using var reopened = Open();
 
@@ -257,8 +259,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
         Assert.Equal(["ListKeys", "DisableKey", "GenerateRandom", "Decrypt"], Names(await index.LookupAsync(Query(), CancellationToken.None)));
         Assert.Equal(["Decrypt"], Names(await index.LookupAsync(Query((LookupAttributeKey.ResourceName, KeyA)), CancellationToken.None)));
         Assert.Equal("Encrypt", (await index.FindAsync(KeyB, CancellationToken.None))?.Operation);
-        using var connection = new SqliteConnection($"Data Source={DbPath}");
-        connection.Open();
+        using var connection = Connect();
         Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM event_resources r WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = r.seq)"));
     }
 
@@ -324,8 +325,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
             end: T0.AddHours(1),
             after: afterCursor ? new AuditCursor(T0.AddSeconds(30).ToUnixTimeSeconds(), 5) : null);
 
-        using var connection = new SqliteConnection($"Data Source={DbPath}");
-        connection.Open();
+        using var connection = Connect();
         var plan = connection.Query<PlanRow>("EXPLAIN QUERY PLAN " + SqliteAuditIndex.LookupSql(key, afterCursor), SqliteAuditIndex.LookupParameters(query))
             .Select(row => row.Detail)
             .ToList();

@@ -187,6 +187,9 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
             _disposed = true;
             _writer?.Dispose();
             _writer = null;
+            // Close this index's idle pooled connections (its own pool only), so the file is no longer held open.
+            using var connection = new SqliteConnection(_connectionString);
+            SqliteConnection.ClearPool(connection);
         }
         finally
         {
