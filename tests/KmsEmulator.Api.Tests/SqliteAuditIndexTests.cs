@@ -95,7 +95,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
         Assert.Equal((long)SqliteMigrations.Audit.Max(m => m.Version), connection.ExecuteScalar<long>("PRAGMA user_version;"));
         Assert.Equal("wal", connection.ExecuteScalar<string>("PRAGMA journal_mode;"));
         var tables = connection.Query<string>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").ToList();
-        Assert.Equal(["audit_meta", "event_resources", "events", "key_last_use"], tables);
+        Assert.Equal(["audit_meta", "event_resources", "event_scopes", "events", "key_last_use"], tables);
         Assert.DoesNotContain(SqliteMigrations.Audit, m => SqliteMigrations.Available.Contains(m));
     }
 
@@ -175,6 +175,23 @@ public sealed class SqliteAuditIndexTests : IDisposable
         var page = await index.LookupAsync(Query((key, value)), CancellationToken.None);
 
         Assert.Equal(expected, Names(page));
+    }
+
+    [Fact]
+    public async Task An_EventSource_lookup_tells_sources_apart_when_a_scope_has_several()
+    {
+        using var index = Open();
+        await index.AppendAsync(History(), CancellationToken.None);
+        await index.AppendAsync([Event("LookupEvents", 11) with { EventSource = "cloudtrail.amazonaws.com" }], CancellationToken.None);
+
+        var kms = await index.LookupAsync(Query((LookupAttributeKey.EventSource, "kms.amazonaws.com"), max: 3), CancellationToken.None);
+        var rest = await index.LookupAsync(Query((LookupAttributeKey.EventSource, "kms.amazonaws.com"), after: kms.Next), CancellationToken.None);
+        var cloudTrail = await index.LookupAsync(Query((LookupAttributeKey.EventSource, "cloudtrail.amazonaws.com")), CancellationToken.None);
+        var otherAccount = await index.LookupAsync(Query((LookupAttributeKey.EventSource, "cloudtrail.amazonaws.com"), account: Other), CancellationToken.None);
+
+        Assert.Equal(["ListKeys", "DisableKey", "GenerateRandom", "Decrypt", "Encrypt", "Encrypt", "CreateAlias", "CreateKey"], [.. Names(kms), .. Names(rest)]);
+        Assert.Equal(["LookupEvents"], Names(cloudTrail));
+        Assert.Empty(otherAccount.Events);
     }
 
     [Fact]

@@ -115,10 +115,21 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
         {
             await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            var cut = new { cut = before.ToUnixTimeSeconds() };
-            await connection.ExecuteAsync(
-                "DELETE FROM event_resources WHERE seq IN (SELECT seq FROM events WHERE event_time < @cut)", cut, transaction).ConfigureAwait(false);
-            var removed = await connection.ExecuteAsync("DELETE FROM events WHERE event_time < @cut", cut, transaction).ConfigureAwait(false);
+            var scopes = await connection.QueryAsync<(string AccountId, string Region)>(
+                "SELECT DISTINCT account_id, region FROM event_scopes", transaction: transaction).ConfigureAwait(false);
+            var removed = 0;
+            foreach (var (accountId, region) in scopes)
+            {
+                // Both deletes walk ix_events_time for the scope; resources are found by their event's seq.
+                var cut = new { accountId, region, cut = before.ToUnixTimeSeconds() };
+                await connection.ExecuteAsync(
+                    "DELETE FROM event_resources WHERE seq IN (SELECT seq FROM events WHERE account_id = @accountId AND region = @region AND event_time < @cut)",
+                    cut,
+                    transaction).ConfigureAwait(false);
+                removed += await connection.ExecuteAsync(
+                    "DELETE FROM events WHERE account_id = @accountId AND region = @region AND event_time < @cut", cut, transaction).ConfigureAwait(false);
+            }
+
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return removed;
         }
@@ -132,8 +143,27 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfLessThan(query.MaxResults, 1);
-        var parameters = LookupParameters(query);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        if (query.Attribute is { Key: LookupAttributeKey.EventSource } source)
+        {
+            // Sources are few per scope: a source never recorded has no events, and the only one is all of them.
+            var sources = (await connection.QueryAsync<string>(
+                new CommandDefinition(
+                    "SELECT event_source FROM event_scopes WHERE account_id = @AccountId AND region = @Region",
+                    new { query.AccountId, query.Region },
+                    cancellationToken: cancellationToken)).ConfigureAwait(false)).AsList();
+            if (!sources.Contains(source.Value))
+            {
+                return new AuditEventPage([], null);
+            }
+
+            if (sources.Count == 1)
+            {
+                query = query with { Attribute = null };
+            }
+        }
+
+        var parameters = LookupParameters(query);
         var rows = (await connection.QueryAsync<EventRow>(
                 new CommandDefinition(LookupSql(query.Attribute?.Key, query.After is not null), parameters, cancellationToken: cancellationToken))
             .ConfigureAwait(false)).AsList();
@@ -215,6 +245,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
             LookupAttributeKey.EventName => " AND e.event_name = @Value",
             LookupAttributeKey.ReadOnly => " AND e.read_only = @Value",
             LookupAttributeKey.Username => " AND e.username = @Value",
+            // Served by ix_events_time with a filter, only when a scope has more than one source (see LookupAsync).
             LookupAttributeKey.EventSource => " AND e.event_source = @Value",
             LookupAttributeKey.AccessKeyId => " AND e.access_key_id = @Value",
             _ => throw new ArgumentOutOfRangeException(nameof(key), key, null),
@@ -271,6 +302,8 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
         private readonly SqliteCommand _event;
         private readonly SqliteCommand _resource;
         private readonly SqliteCommand _use;
+        private readonly SqliteCommand _scope;
+        private readonly HashSet<(string AccountId, string Region, string EventSource)> _scopes = [];
         private readonly Dictionary<string, IndexedEvent> _newestUse = new(StringComparer.Ordinal);
         private readonly HashSet<string> _arns = new(StringComparer.Ordinal);
         private long _nextSeq;
@@ -313,6 +346,10 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
                 WHERE excluded.used_at > key_last_use.used_at
                 """,
                 "$key_arn", "$operation", "$used_at", "$event_id", "$request_id");
+            _scope = Prepare(
+                "INSERT OR IGNORE INTO event_scopes (account_id, region, event_source) VALUES ($account_id, $region, $event_source)",
+                "$account_id", "$region", "$event_source");
+            _scopes.UnionWith(_connection.Query<(string, string, string)>("SELECT account_id, region, event_source FROM event_scopes"));
         }
 
         public void Append(IReadOnlyList<IndexedEvent> events)
@@ -322,7 +359,9 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
             _event.Transaction = transaction;
             _resource.Transaction = transaction;
             _use.Transaction = transaction;
+            _scope.Transaction = transaction;
             _newestUse.Clear();
+            var newScopes = new List<(string AccountId, string Region, string EventSource)>();
             foreach (var e in events)
             {
                 var time = e.EventTime.ToUnixTimeSeconds();
@@ -340,6 +379,15 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
                 p[10].Value = e.RequestId;
                 p[11].Value = e.Record;
                 _event.ExecuteNonQuery();
+                if (!_scopes.Contains((e.AccountId, e.Region, e.EventSource)) && !newScopes.Contains((e.AccountId, e.Region, e.EventSource)))
+                {
+                    newScopes.Add((e.AccountId, e.Region, e.EventSource));
+                    var sp = _scope.Parameters;
+                    sp[0].Value = e.AccountId;
+                    sp[1].Value = e.Region;
+                    sp[2].Value = e.EventSource;
+                    _scope.ExecuteNonQuery();
+                }
 
                 _arns.Clear();
                 var position = 0;
@@ -388,6 +436,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
 
             transaction.Commit();
             _nextSeq = seq;
+            _scopes.UnionWith(newScopes);
         }
 
         public void Dispose()
@@ -395,6 +444,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
             _event.Dispose();
             _resource.Dispose();
             _use.Dispose();
+            _scope.Dispose();
             _connection.Dispose();
         }
 

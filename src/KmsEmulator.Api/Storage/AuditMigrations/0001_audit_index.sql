@@ -25,15 +25,23 @@ CREATE TABLE events (
 
 -- One index per lookup attribute, each led by the caller's account and region and ending in the time (the rowid, seq,
 -- is implicitly last), so that a lookup with any one attribute and a time range is one backwards index range scan.
+-- Every index costs each append, so two attributes with a handful of values use event_scopes instead (below).
 CREATE INDEX ix_events_time         ON events (account_id, region, event_time);
 CREATE INDEX ix_events_event_id     ON events (account_id, region, event_id, event_time);
 CREATE INDEX ix_events_event_name   ON events (account_id, region, event_name, event_time);
 CREATE INDEX ix_events_read_only    ON events (account_id, region, read_only, event_time);
 CREATE INDEX ix_events_username     ON events (account_id, region, username, event_time);
-CREATE INDEX ix_events_event_source ON events (account_id, region, event_source, event_time);
 CREATE INDEX ix_events_access_key   ON events (account_id, region, access_key_id, event_time);
--- Pruning (retention) deletes by time across accounts.
-CREATE INDEX ix_events_prune        ON events (event_time);
+
+-- The event sources of each account and region (one row each, written once). Pruning walks the scopes and deletes
+-- through ix_events_time; an EventSource lookup is answered from here: a source never seen has no events, and when a
+-- scope has one source (kms.amazonaws.com) its events are exactly those of ix_events_time.
+CREATE TABLE event_scopes (
+    account_id   TEXT NOT NULL,
+    region       TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    PRIMARY KEY (account_id, region, event_source)
+) WITHOUT ROWID;
 
 -- The resources of each record (distinct ARNs, in the record's order). first_of_type marks one row per type and record,
 -- so that a ResourceType lookup finds each record once.
