@@ -171,6 +171,8 @@ public sealed class AuditDeliveryTests : IDisposable
 
         public ValueTask<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken) => ValueTask.FromResult(0);
 
+        public ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public async Task WaitForAsync(int count)
         {
             while (true)

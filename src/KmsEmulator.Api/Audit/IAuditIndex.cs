@@ -11,6 +11,9 @@ public interface IAuditIndex
 
     /// <summary>Removes events older than <paramref name="before"/>; returns how many.</summary>
     ValueTask<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken);
+
+    /// <summary>One page of a LookupEvents query (<see cref="AuditLookup"/>): newest first, served by the index alone.</summary>
+    ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Protocol.CloudTrail;
 using KmsEmulator.Api.Storage;
 using KmsEmulator.Hsm;
 using KmsEmulator.Hsm.Pkcs11;
@@ -84,18 +85,29 @@ public static class KmsEmulatorApp
         builder.Services.AddHostedService<DeletionSweeper>();
         builder.Services.AddHostedService<AuditDelivery>();
         builder.Services.AddAuditDigests(builder.Configuration["Kms:DefaultRegion"]);
+        if (builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>()?.Enabled ?? true)
+        {
+            // The audit index (LookupEvents, GetKeyLastUsage after a restart): audit.db beside kms.db, opened when first
+            // asked for, on the app's clock (its first open is GetKeyLastUsage's TrackingStartDate).
+            builder.Services.AddSingleton(services => SqliteAuditIndex.Open(SqliteAuditIndex.PathIn(options.DataDir), services.GetRequiredService<TimeProvider>()));
+            builder.Services.AddSingleton<IAuditIndex>(services => services.GetRequiredService<SqliteAuditIndex>());
+            builder.Services.AddSingleton<IKeyUsageHistory>(services => services.GetRequiredService<SqliteAuditIndex>());
+        }
 
         configure?.Invoke(builder);
         var app = builder.Build();
 
-        // No routing: every request is either GET /health or a KMS call, which answers anything else itself.
+        // No routing: every request is GET /health, a CloudTrail call (by its X-Amz-Target) or a KMS call, which
+        // answers anything else itself.
         app.UseAwsRequestIds();
         var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
         var health = app.Services.GetRequiredService<HealthEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoint>();
+        var cloudTrail = app.Services.GetRequiredService<CloudTrailEndpoint>();
         app.Run(context =>
             HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context)
             : admin.Matches(context.Request) ? admin.HandleAsync(context)
+            : CloudTrailEndpoint.Matches(context.Request) ? cloudTrail.HandleAsync(context)
             : endpoint.HandleAsync(context));
 
         await LoadAsync(app.Services, snapshot);

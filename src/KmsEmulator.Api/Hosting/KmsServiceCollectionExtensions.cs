@@ -3,6 +3,7 @@ using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Operations;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
+using KmsEmulator.Api.Protocol.CloudTrail;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -59,6 +60,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, RotationOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
+        services.AddSingleton<CloudTrailEndpoint>();
         services.AddSingleton<HealthEndpoint>();
         services.AddSingleton<AdminEndpoint>();
         return services;

@@ -90,8 +90,8 @@ public static class KmsErrors
     public static KmsException CredentialScopeMalformed(string credential, string authorization) =>
         SigV4Incomplete($"Credential should be scoped to a valid region and service, in the form <AccessKeyId>/<yyyyMMdd>/<region>/kms/aws4_request, not '{credential}'.", authorization);
 
-    public static KmsException CredentialScopeWrongService(string authorization) =>
-        SigV4Invalid($"Credential should be scoped to correct service: 'kms'. Authorization={authorization}");
+    public static KmsException CredentialScopeWrongService(string service, string authorization) =>
+        SigV4Invalid($"Credential should be scoped to correct service: '{service}'. Authorization={authorization}");
 
     public static KmsException CredentialScopeInvalidRegion(string region) =>
         SigV4Invalid($"Credential should be scoped to a valid region, not '{region}'.");
@@ -371,4 +371,49 @@ public static class KmsErrors
 
     public static KmsException PolicyLockout() =>
         MalformedPolicy("The new key policy will not allow you to update the key policy in the future.");
+
+    // ---------------------------------------------------------------- CloudTrail (LookupEvents on the same endpoint)
+    // CloudTrail's own error shapes (cloudtrail-2013-11-01 model); the wording is AWS-like, not confirmed verbatim.
+
+    /// <summary>A CloudTrail operation other than LookupEvents: the emulator serves only the event history of its KMS calls.</summary>
+    public static KmsException CloudTrailOperationNotSupported(string operation) =>
+        new("UnsupportedOperationException",
+            $"KmsEmulator implements only LookupEvents of CloudTrail; {operation} is not supported. See docs/audit.md.");
+
+    /// <summary>LookupEvents while the audit trail is off: there is no event history to look up.</summary>
+    public static KmsException CloudTrailLookupWithoutAudit() =>
+        new("UnsupportedOperationException",
+            "LookupEvents needs the audit trail, which is turned off (Kms:Audit:Enabled=false). See docs/audit.md.");
+
+    public static KmsException TooManyLookupAttributes(int count) =>
+        new("InvalidLookupAttributesException", $"You can specify at most one lookup attribute; the request has {count}.");
+
+    public static KmsException LookupAttributeKeyInvalid(string? key, IEnumerable<string> allowed) =>
+        new("InvalidLookupAttributesException",
+            $"Lookup attribute key is not valid: '{key}'. Valid keys are {string.Join(", ", allowed)}.");
+
+    public static KmsException LookupAttributeValueInvalid(string key, int? length, int max) =>
+        new("InvalidLookupAttributesException", length is null
+            ? $"Lookup attribute value is not valid: {key} needs an AttributeValue."
+            : $"Lookup attribute value is not valid: the value of {key} has {length} characters; it must have 1 to {max}.");
+
+    public static KmsException LookupTimeRangeInvalid(DateTimeOffset start, DateTimeOffset end) =>
+        new("InvalidTimeRangeException",
+            $"The start time {start:yyyy-MM-dd'T'HH:mm:ss'Z'} is after the end time {end:yyyy-MM-dd'T'HH:mm:ss'Z'}. Specify a start time before or equal to the end time.");
+
+    public static KmsException LookupMaxResultsInvalid(int value, int max) =>
+        new("InvalidMaxResultsException", $"A max results value of {value} is invalid. Specify max results between 1 and {max}.");
+
+    public static KmsException LookupNextTokenInvalid() =>
+        new("InvalidNextTokenException",
+            "The NextToken is not valid. Use a token from a previous response with the same lookup attributes, start time and end time.");
+
+    public static KmsException LookupEventCategoryInvalid(string category) =>
+        new("InvalidEventCategoryException", $"Event category '{category}' is not valid. The only valid event category is insight.");
+
+    /// <summary>A principal whose identity policies do not allow a CloudTrail action (which has no resource).</summary>
+    public static KmsException CloudTrailAccessDenied(string principalArn, string action, bool explicitDeny) =>
+        new(AccessDeniedException, explicitDeny
+            ? $"User: {principalArn} is not authorized to perform: {action} with an explicit deny in an identity-based policy"
+            : $"User: {principalArn} is not authorized to perform: {action} because no identity-based policy allows the {action} action");
 }

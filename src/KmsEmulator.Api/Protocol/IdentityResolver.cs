@@ -31,9 +31,16 @@ public sealed partial class IdentityResolver(
     private readonly AuthOptions _auth = auth.Value;
     private readonly FrozenSet<string> _strictRegions = StrictRegions(auth.Value);
 
+    /// <summary>The SigV4 signing name of KMS, which its credential scopes must name.</summary>
+    public const string KmsService = "kms";
+
     public bool IsStrict => _auth.Mode == AuthMode.Strict;
 
-    public (CallerIdentity Caller, string Region, SigV4Authorization? Signature) Resolve(HttpRequest request, ReadOnlySpan<byte> body)
+    /// <param name="service">
+    /// The signing name the credential scope must name: <see cref="KmsService"/> for KMS, <c>cloudtrail</c> for the
+    /// CloudTrail endpoint on the same port.
+    /// </param>
+    public (CallerIdentity Caller, string Region, SigV4Authorization? Signature) Resolve(HttpRequest request, ReadOnlySpan<byte> body, string service = KmsService)
     {
         string? header = request.Headers.Authorization;
         if (string.IsNullOrEmpty(header))
@@ -44,9 +51,9 @@ public sealed partial class IdentityResolver(
         }
 
         var signature = SigV4Authorization.Parse(header);
-        if (signature.Service != "kms")
+        if (signature.Service != service)
         {
-            throw KmsErrors.CredentialScopeWrongService(header);
+            throw KmsErrors.CredentialScopeWrongService(service, header);
         }
 
         if (!RegionPattern().IsMatch(signature.Region) || (IsStrict && !_strictRegions.Contains(signature.Region)))

@@ -41,6 +41,18 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         OperationDescriptor? row = null;
         KmsRequestContext? context = null;
         var facts = new AuditFacts();
+        // The record is queued once the outcome is known and before the answer is written: a client that has its
+        // answer (a test that then moves the clock or flushes the trail) finds the record already queued.
+        var recorded = false;
+        async ValueTask RecordAsync()
+        {
+            recorded = true;
+            if (row is not null)
+            {
+                await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode ?? error?.Code, error?.Message, clock.GetUtcNow()));
+            }
+        }
+
         var cancellationToken = http.RequestAborted;
         AllowDiscardingOversizedBodies(http);
         try
@@ -62,11 +74,13 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
 
             var result = await row.ExecuteAsync(context, body, facts, cancellationToken);
             keyId = result.KeyId;
+            await RecordAsync();
             await AwsJsonResponses.WriteAsync(http.Response, StatusCodes.Status200OK, result.Body, cancellationToken);
         }
         catch (KmsException e)
         {
             error = e;
+            await RecordAsync();
             await DiscardUnreadBodyAsync(http, cancellationToken);
             await AwsJsonResponses.WriteErrorAsync(http.Response, e, cancellationToken);
         }
@@ -75,6 +89,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             // Kestrel rejected the body itself (truncated, malformed chunks): still an AWS-style answer, after which
             // Kestrel closes the connection.
             error = KmsErrors.RequestBodyUnreadable(e.Message);
+            await RecordAsync();
             await AwsJsonResponses.WriteErrorAsync(http.Response, error, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -87,6 +102,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
                 ? KmsErrors.KeyUnavailable()
                 : KmsErrors.Internal(requestId);
             LogUnexpected(e, operationName, requestId);
+            await RecordAsync();
             if (!http.Response.HasStarted)
             {
                 await DiscardUnreadBodyAsync(http, cancellationToken);
@@ -99,9 +115,9 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             LogCompleted(operationName, keyId ?? "-", http.Response.StatusCode, errorCode ?? "-", Stopwatch.GetElapsedTime(started).TotalMilliseconds, requestId);
         }
 
-        if (row is not null)
+        if (!recorded)
         {
-            await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode, error?.Message));
+            await RecordAsync();
         }
     }
 
@@ -110,18 +126,20 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
 
     /// <summary>The request as the audit trail keeps it (kms-wire-facts 7.1); built here, never by a handler.</summary>
     private AuditEvent BuildAuditEvent(HttpContext http, string requestId, OperationDescriptor row, KmsRequestContext? context,
-        AuditFacts facts, string? errorCode, string? errorMessage)
+        AuditFacts facts, string? errorCode, string? errorMessage, DateTimeOffset now)
     {
         var (caller, region) = context is null ? identity.Claimed(http.Request) : (context.Caller, context.Region);
         // A call on another account's key goes to the owner's trail (and, with a copy, to the caller's) when it
         // succeeded; a failed one only to the caller's, as CloudTrail does with cross-account denials.
         var recipient = errorCode is null && facts.Resources.Count > 0 ? facts.Resources[0].AccountId : caller.AccountId;
         var crossAccount = errorCode is null && recipient != caller.AccountId;
+        // Event ids are time-ordered UUIDs (version 7): the audit index keeps one index entry per id, and ids that grow
+        // with time are appended at its end instead of being scattered through it (docs/differences-from-aws.md).
         return new AuditEvent
         {
-            EventId = Guid.NewGuid(),
+            EventId = Guid.CreateVersion7(now),
             RequestId = requestId,
-            EventTime = clock.GetUtcNow(),
+            EventTime = now,
             EventName = row.Operation.Name(),
             Region = region,
             Caller = caller,
@@ -134,7 +152,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             ResponseElements = errorCode is null ? facts.ResponseElements : null,
             Resources = facts.Resources,
             RecipientAccountId = recipient,
-            CallerCopyEventId = crossAccount ? Guid.NewGuid() : null,
+            CallerCopyEventId = crossAccount ? Guid.CreateVersion7(now) : null,
             SharedEventId = crossAccount ? Guid.NewGuid() : null,
             UsedKeyArns = errorCode is null ? facts.UsedKeyArns : [],
             Tls = TlsOf(http),
@@ -178,7 +196,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         return operation;
     }
 
-    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    internal static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength > MaxBodyBytes)
         {
@@ -239,7 +257,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     /// <see cref="MaxBodyBytes"/>): the endpoint enforces <see cref="MaxBodyBytes"/> itself and reads the rest of an
     /// oversized body only to discard it.
     /// </summary>
-    private static void AllowDiscardingOversizedBodies(HttpContext http)
+    internal static void AllowDiscardingOversizedBodies(HttpContext http)
     {
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -254,7 +272,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
     /// <see cref="MaxDiscardedBodyBytes"/> is not read: its answer carries <c>Connection: close</c>, as does one whose
     /// rest cannot be read (Kestrel stops a chunked body at that limit).
     /// </summary>
-    private static async Task DiscardUnreadBodyAsync(HttpContext http, CancellationToken cancellationToken)
+    internal static async Task DiscardUnreadBodyAsync(HttpContext http, CancellationToken cancellationToken)
     {
         if (http.Request.ContentLength > MaxDiscardedBodyBytes)
         {

@@ -5,17 +5,28 @@ using Microsoft.Data.Sqlite;
 namespace KmsEmulator.Api.Storage;
 
 /// <summary>
-/// Applies the numbered SQL files embedded from Storage/Migrations (NNNN_name.sql) in order, each in its own
-/// transaction, and records the schema version in SQLite's user_version.
+/// Applies the numbered SQL files embedded from one folder (NNNN_name.sql) in order, each in its own transaction, and
+/// records the schema version in SQLite's user_version. kms.db's come from Storage/Migrations; audit.db has its own
+/// series in Storage/AuditMigrations (<see cref="Audit"/>), numbered independently.
 /// </summary>
 public static class SqliteMigrations
 {
-    public static IReadOnlyList<(int Version, string Name)> Available { get; } = Discover();
+    private const string KmsFolder = "Migrations";
+    private const string AuditFolder = "AuditMigrations";
 
-    public static async Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken = default)
+    /// <summary>kms.db's migrations (Storage/Migrations).</summary>
+    public static IReadOnlyList<(int Version, string Name)> Available { get; } = Discover(KmsFolder);
+
+    /// <summary>audit.db's migrations (Storage/AuditMigrations).</summary>
+    public static IReadOnlyList<(int Version, string Name)> Audit { get; } = Discover(AuditFolder);
+
+    public static Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken = default) =>
+        ApplyAsync(connection, Available, cancellationToken);
+
+    public static async Task ApplyAsync(SqliteConnection connection, IReadOnlyList<(int Version, string Name)> migrations, CancellationToken cancellationToken = default)
     {
         var current = await connection.ExecuteScalarAsync<long>("PRAGMA user_version;");
-        foreach (var (version, name) in Available)
+        foreach (var (version, name) in migrations)
         {
             if (version <= current)
             {
@@ -30,9 +41,9 @@ public static class SqliteMigrations
         }
     }
 
-    private static List<(int Version, string Name)> Discover()
+    private static List<(int Version, string Name)> Discover(string folder)
     {
-        const string marker = ".Storage.Migrations.";
+        var marker = ".Storage." + folder + ".";
         return typeof(SqliteMigrations).Assembly.GetManifestResourceNames()
             .Where(n => n.Contains(marker, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
             .Select(n => (Version: int.Parse(n[(n.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..].Split('_')[0], System.Globalization.CultureInfo.InvariantCulture), Name: n))
