@@ -305,6 +305,18 @@ public sealed class SqliteAuditIndexTests : IDisposable
     }
 
     [Fact]
+    public async Task Of_two_uses_at_the_same_instant_the_later_appended_is_the_last_use()
+    {
+        // A clock that did not move between two calls (a test's fake clock, or two calls in one tick): the order of
+        // the trail decides, as it did for the caller.
+        using var index = Open();
+        await index.AppendAsync([Event("Encrypt", 20, used: [KeyA], millis: 100)], CancellationToken.None);
+        await index.AppendAsync([Event("ReEncrypt", 20, used: [KeyA], millis: 100)], CancellationToken.None);
+
+        Assert.Equal("ReEncrypt", (await index.FindAsync(KeyA, CancellationToken.None))?.Operation);
+    }
+
+    [Fact]
     public async Task An_append_that_fails_leaves_nothing_and_the_next_one_works()
     {
         using var index = Open();

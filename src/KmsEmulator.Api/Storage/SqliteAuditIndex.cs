@@ -343,7 +343,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
                 ON CONFLICT (key_arn) DO UPDATE SET
                     operation = excluded.operation, used_at = excluded.used_at,
                     event_id = excluded.event_id, request_id = excluded.request_id
-                WHERE excluded.used_at > key_last_use.used_at
+                WHERE excluded.used_at >= key_last_use.used_at
                 """,
                 "$key_arn", "$operation", "$used_at", "$event_id", "$request_id");
             _scope = Prepare(
