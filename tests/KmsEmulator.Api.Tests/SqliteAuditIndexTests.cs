@@ -312,8 +312,10 @@ public sealed class SqliteAuditIndexTests : IDisposable
         using var index = Open();
         await index.AppendAsync([Event("Encrypt", 20, used: [KeyA], millis: 100)], CancellationToken.None);
         await index.AppendAsync([Event("ReEncrypt", 20, used: [KeyA], millis: 100)], CancellationToken.None);
+        await index.AppendAsync([Event("Sign", 30, used: [KeyB], millis: 100), Event("Verify", 30, used: [KeyB], millis: 100)], CancellationToken.None);
 
         Assert.Equal("ReEncrypt", (await index.FindAsync(KeyA, CancellationToken.None))?.Operation);
+        Assert.Equal("Verify", (await index.FindAsync(KeyB, CancellationToken.None))?.Operation);
     }
 
     [Fact]

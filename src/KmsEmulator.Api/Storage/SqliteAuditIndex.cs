@@ -414,7 +414,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
 
                 foreach (var keyArn in e.UsedKeyArns)
                 {
-                    if (!_newestUse.TryGetValue(keyArn, out var newest) || e.EventTime > newest.EventTime)
+                    if (!_newestUse.TryGetValue(keyArn, out var newest) || e.EventTime >= newest.EventTime)
                     {
                         _newestUse[keyArn] = e;
                     }
