@@ -459,3 +459,25 @@ public sealed class EncryptedAuditTrailTests
         Directory.GetFiles(Path.Combine(root, "AWSLogs"), "*.json.gz", SearchOption.AllDirectories)
             .Where(f => f.Contains($"{Path.DirectorySeparatorChar}CloudTrail{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
 }
+
+/// <summary>Kms:Audit:JsonLines: every record also as one JSON line, for log shippers.</summary>
+public sealed class JsonLinesAuditTests
+{
+    [Fact]
+    public async Task Every_record_is_also_one_json_line_in_the_named_file()
+    {
+        await using var host = await EmulatorHost.StartNewAsync("--Kms:Audit:JsonLines=records.jsonl");
+        using var kms = host.CreateClient();
+        var created = await kms.CreateKeyAsync(new CreateKeyRequest());
+        var listed = await kms.ListKeysAsync(new ListKeysRequest());
+
+        var trail = await host.FlushAndReadAsync();
+
+        var lines = File.ReadAllLines(Path.Combine(AuditTrailReader.AuditRoot(host), "records.jsonl"));
+        var records = lines.Select(line => JsonNode.Parse(line)!.AsObject()).ToList();
+        foreach (var requestId in new[] { created.ResponseMetadata.RequestId, listed.ResponseMetadata.RequestId })
+        {
+            Assert.Equal(trail.ByRequestId(requestId).ToJsonString(), records.ByRequestId(requestId).ToJsonString());
+        }
+    }
+}
