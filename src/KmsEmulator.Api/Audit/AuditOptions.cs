@@ -35,7 +35,7 @@ public sealed class AuditOptions
     public int RetentionDays { get; set; } = 90;
 
     /// <summary>
-    /// A key ARN or alias ARN of this emulator: log and digest files are then stored encrypted under it (CloudTrail's
+    /// A key ARN or alias ARN of this emulator: log files are then stored encrypted under it (CloudTrail's
     /// SSE-KMS; see <see cref="TrailEncryption"/>). Off by default.
     /// </summary>
     public string? KmsKeyId { get; set; }

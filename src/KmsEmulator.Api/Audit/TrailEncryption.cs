@@ -8,7 +8,7 @@ namespace KmsEmulator.Api.Audit;
 
 /// <summary>
 /// Encryption at rest of the trail, as CloudTrail's SSE-KMS: with <see cref="AuditOptions.KmsKeyId"/> set, every log
-/// (and digest) file is stored as an envelope: its bytes sealed with AES-256-GCM under a fresh data key, and the data key
+/// file is stored as an envelope (digest files stay readable, as CloudTrail leaves them to SSE-S3): its bytes sealed with AES-256-GCM under a fresh data key, and the data key
 /// encrypted by the named KMS key of the emulator (a normal KMS ciphertext, with the trail's ARN as encryption context).
 /// Whoever the key policy allows to Decrypt can read the trail; <c>audit decrypt</c> does it.
 /// </summary>
