@@ -59,10 +59,6 @@ public static class DigestFile
             : null;
     }
 
-    /// <summary>CloudTrail's time format: <c>yyyy-MM-ddTHH:mm:ssZ</c>.</summary>
-    public static string FormatTime(DateTimeOffset time) =>
-        time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-
     /// <summary>
     /// What is signed: <c>digestEndTime \n bucket/object \n hex(SHA-256(uncompressed digest)) \n previousSignature</c>,
     /// with the literal <c>null</c> for the first digest of a chain.
@@ -85,8 +81,8 @@ public static class DigestFile
         {
             json.WriteStartObject();
             json.WriteString("awsAccountId", digest.AccountId);
-            json.WriteString("digestStartTime", FormatTime(digest.StartTime));
-            json.WriteString("digestEndTime", FormatTime(digest.EndTime));
+            json.WriteString("digestStartTime", CloudTrailRecord.FormatTime(digest.StartTime));
+            json.WriteString("digestEndTime", CloudTrailRecord.FormatTime(digest.EndTime));
             json.WriteString("digestS3Bucket", digest.Bucket);
             json.WriteString("digestS3Object", digest.ObjectKey);
             json.WriteString("digestPublicKeyFingerprint", digest.PublicKeyFingerprint);
@@ -106,8 +102,8 @@ public static class DigestFile
                 json.WriteString("s3Object", file.ObjectKey);
                 json.WriteString("hashValue", file.Sha256);
                 json.WriteString("hashAlgorithm", HashAlgorithm);
-                json.WriteString("newestEventTime", FormatTime(file.NewestEventTime));
-                json.WriteString("oldestEventTime", FormatTime(file.OldestEventTime));
+                json.WriteString("newestEventTime", CloudTrailRecord.FormatTime(file.NewestEventTime));
+                json.WriteString("oldestEventTime", CloudTrailRecord.FormatTime(file.OldestEventTime));
                 json.WriteEndObject();
             }
 
@@ -157,7 +153,7 @@ public static class DigestFile
     {
         if (time is { } value)
         {
-            json.WriteString(name, FormatTime(value));
+            json.WriteString(name, CloudTrailRecord.FormatTime(value));
         }
         else
         {

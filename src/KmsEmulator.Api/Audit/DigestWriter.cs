@@ -209,7 +209,7 @@ public sealed partial class DigestWriter(
         var json = DigestFile.ToJson(content);
         var sha256 = SHA256.HashData(json);
         var signature = Convert.ToHexStringLower(await signer.SignAsync(
-            DigestFile.SignedData(DigestFile.FormatTime(end), Bucket, objectKey, sha256, chain.Last?.Signature), cancellationToken).ConfigureAwait(false));
+            DigestFile.SignedData(CloudTrailRecord.FormatTime(end), Bucket, objectKey, sha256, chain.Last?.Signature), cancellationToken).ConfigureAwait(false));
 
         ExportPublicKey(chain.AccountId, chain.Region);
         var path = PathOf(objectKey);

@@ -82,7 +82,7 @@ public static class KmsEmulatorApp
         builder.Services.AddSingleton(services => new AuditPaths(services.GetRequiredService<IOptions<AuditOptions>>(), options.DataDir));
         builder.Services.AddSingleton(PrincipalDirectory.FromConfiguration(builder.Configuration));
         builder.Services.AddKmsCore();
-        builder.Services.AddHostedService<DeletionSweeper>();
+        builder.Services.AddHostedService<LifecycleSweeper>();
         builder.Services.AddHostedService<AuditDelivery>();
         builder.Services.AddAuditDigests(builder.Configuration["Kms:DefaultRegion"]);
         if (builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>()?.Enabled ?? true)

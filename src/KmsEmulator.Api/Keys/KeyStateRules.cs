@@ -10,7 +10,7 @@ public enum KeyStateRule
     Any,
     /// <summary>
     /// Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateDataKeyPair*, Sign, Verify, GenerateMac, VerifyMac,
-    /// GetPublicKey, DeriveSharedSecret: the key must be enabled and have material.
+    /// GetPublicKey, DeriveSharedSecret, RotateKeyOnDemand: the key must be enabled and have material.
     /// </summary>
     Cryptographic,
     /// <summary>CreateGrant: as <see cref="Cryptographic"/>, except that a key whose custom key store is unavailable takes grants.</summary>
@@ -25,8 +25,6 @@ public enum KeyStateRule
     CancelDeletion,
     /// <summary>EnableKeyRotation, DisableKeyRotation: enabled keys only (a key with imported material is refused by the row's check).</summary>
     RotationSettings,
-    /// <summary>RotateKeyOnDemand: enabled keys with material.</summary>
-    RotateOnDemand,
 }
 
 /// <summary>
@@ -121,14 +119,6 @@ public static class KeyStateRules
             (KeyState.Disabled, Outcome.IsDisabled),
             (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
             (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
-            (KeyState.Creating, Outcome.IsCreating));
-        Row(
-            KeyStateRule.RotateOnDemand,
-            (KeyState.Disabled, Outcome.IsDisabled),
-            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
-            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
-            (KeyState.PendingImport, Outcome.IsPendingImport),
-            (KeyState.Unavailable, Outcome.IsUnavailable),
             (KeyState.Creating, Outcome.IsCreating));
         return table.ToFrozenDictionary();
     }

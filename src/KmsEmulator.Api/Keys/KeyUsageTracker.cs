@@ -29,7 +29,7 @@ public sealed class KeyUsageTracker(TimeProvider clock, IKeyUsageHistory? histor
 
     /// <summary>Notes a successful use; an older use never replaces a newer one.</summary>
     public void Record(string keyArn, KeyUsage usage) =>
-        _pending.AddOrUpdate(keyArn, usage, (_, current) => current.Timestamp > usage.Timestamp ? current : usage);
+        _pending.AddOrUpdate(keyArn, static (_, added) => added, static (_, current, added) => current.Timestamp > added.Timestamp ? current : added, usage);
 
     /// <summary>Forgets a pending use once the history holds it (unless a newer one came meanwhile).</summary>
     public void Persisted(string keyArn, KeyUsage usage) => _pending.TryRemove(KeyValuePair.Create(keyArn, usage));

@@ -77,14 +77,14 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
                 var key = await writer.RotateAsync(c.Key(KeyId), RotationTypeWire.ToWire(RotationType.ON_DEMAND), clock.GetUtcNow(),
                     live =>
                     {
-                        KeyStateRules.Check(KeyStateRule.RotateOnDemand, live);
+                        KeyStateRules.Check(KeyStateRule.Cryptographic, live);
                         CheckOnDemandLimit(live);
                     },
                     live => live,
                     c.CancellationToken);
                 return new RotateKeyOnDemandResponse { KeyId = key.KeyId };
             },
-            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.RotateOnDemand }],
+            Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.Cryptographic }],
             CrossAccount = false,
             Check = c =>
             {

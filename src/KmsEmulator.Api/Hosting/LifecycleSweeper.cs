@@ -11,7 +11,7 @@ namespace KmsEmulator.Api.Hosting;
 /// removes keys whose deletion waiting period has ended, and rotates keys whose automatic rotation is due. Callers stop
 /// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
-public sealed partial class DeletionSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<DeletionSweeper> logger, AuditTrail? audit = null)
+public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<LifecycleSweeper> logger, AuditTrail? audit = null)
     : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);

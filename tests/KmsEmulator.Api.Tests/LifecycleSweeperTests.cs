@@ -15,7 +15,7 @@ namespace KmsEmulator.Api.Tests;
 /// are fakes that answer at once, so a sweep has finished when <see cref="FakeTimeProvider.Advance"/> returns; the
 /// assertions still wait (bounded) on what the fakes signal rather than assume it.
 /// </summary>
-public sealed class DeletionSweeperTests : IAsyncLifetime
+public sealed class LifecycleSweeperTests : IAsyncLifetime
 {
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
@@ -26,7 +26,7 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
     private readonly MemoryHsm _hsm = new();
     private readonly ServiceProvider _services;
 
-    public DeletionSweeperTests()
+    public LifecycleSweeperTests()
     {
         // The production registrations with the clock, the sweep interval and the two ports replaced.
         _services = new ServiceCollection()
@@ -36,7 +36,7 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
             .AddSingleton<IKmsStore>(_store)
             .AddSingleton<IKeyMaterialBackend>(_hsm)
             .Configure<KmsOptions>(options => options.DeletionSweepInterval = Interval)
-            .AddSingleton<DeletionSweeper>()
+            .AddSingleton<LifecycleSweeper>()
             .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
     }
 
@@ -48,7 +48,7 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _services.GetRequiredService<DeletionSweeper>().StopAsync(CancellationToken.None);
+        await _services.GetRequiredService<LifecycleSweeper>().StopAsync(CancellationToken.None);
         await _services.DisposeAsync();
     }
 
@@ -124,7 +124,7 @@ public sealed class DeletionSweeperTests : IAsyncLifetime
         Assert.Empty(_store.Deleted);
     }
 
-    private Task StartSweeperAsync() => _services.GetRequiredService<DeletionSweeper>().StartAsync(CancellationToken.None);
+    private Task StartSweeperAsync() => _services.GetRequiredService<LifecycleSweeper>().StartAsync(CancellationToken.None);
 
     private void AdvanceBySweeps(int count)
     {
