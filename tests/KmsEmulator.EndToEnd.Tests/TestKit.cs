@@ -147,6 +147,10 @@ public static class KmsClientExtensions
     public static async Task<KeyMetadata> DescribeAsync(this IAmazonKeyManagementService kms, string keyId) =>
         (await kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = keyId })).KeyMetadata;
 
+    /// <summary>The caller's own aliases: <see cref="AllAliasesAsync"/> without AWS's predefined <c>alias/aws/*</c> names.</summary>
+    public static async Task<List<AliasListEntry>> OwnAliasesAsync(this IAmazonKeyManagementService kms, string? keyId = null) =>
+        (await kms.AllAliasesAsync(keyId)).Where(a => !a.AliasName.StartsWith("alias/aws/", StringComparison.Ordinal)).ToList();
+
     /// <summary>Every alias of the caller's account and region, following NextMarker to the end.</summary>
     public static async Task<List<AliasListEntry>> AllAliasesAsync(this IAmazonKeyManagementService kms, string? keyId = null)
     {

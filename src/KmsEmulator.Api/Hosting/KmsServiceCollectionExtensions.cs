@@ -27,6 +27,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyCatalog>();
         services.AddSingleton<KeyLifecycle>();
         services.AddSingleton<KeyResolver>();
+        services.AddSingleton<AwsManagedKeys>();
         services.AddSingleton<KeyWriter>();
         services.AddSingleton<KeyLifecycleService>();
         services.AddSingleton<AliasService>();

@@ -2,6 +2,9 @@ using KmsEmulator.Api.Generated;
 
 namespace KmsEmulator.Api.Keys;
 
+/// <summary>One entry of ListAliases: a predefined AWS managed alias without a key yet has no target and no dates.</summary>
+public sealed record AliasListing(string AliasName, string Arn, string? TargetKeyId, DateTimeOffset? CreationDate, DateTimeOffset? LastUpdatedDate);
+
 /// <summary>
 /// Aliases: create, move to another key, delete, list. An alias whose key is gone (deleted, or past its deletion date)
 /// no longer exists for callers. Writes go through <see cref="KeyWriter"/>, whose lock makes the checks here and the
@@ -60,11 +63,27 @@ public sealed class AliasService(KeyWriter writer, KeyCatalog catalog, KeyLifecy
             cancellationToken);
     }
 
-    /// <summary>Aliases of a scope (or of one key) whose target key still exists, ordered by name.</summary>
-    public List<AliasRecord> ListAliases(KeyScope scope, string? keyId) =>
-        (keyId is null ? catalog.AliasesIn(scope) : catalog.AliasesOf(scope, keyId))
-        .Where(a => lifecycle.FindLive(scope, a.TargetKeyId) is not null)
-        .ToList();
+    /// <summary>
+    /// Aliases of a scope (or of one key) whose target key still exists, ordered by name. For a whole scope the list also
+    /// has the predefined AWS managed aliases whose key has not been created yet, without a target, as AWS lists them.
+    /// </summary>
+    public List<AliasListing> ListAliases(KeyScope scope, string? keyId)
+    {
+        var live = (keyId is null ? catalog.AliasesIn(scope) : catalog.AliasesOf(scope, keyId))
+            .Where(a => lifecycle.FindLive(scope, a.TargetKeyId) is not null)
+            .Select(a => new AliasListing(a.AliasName, a.Arn, a.TargetKeyId, a.CreationDate, a.LastUpdatedDate))
+            .ToList();
+        if (keyId is null)
+        {
+            var named = live.Select(a => a.AliasName).ToHashSet(StringComparer.Ordinal);
+            live.AddRange(AwsManagedKeys.Services.Keys
+                .Where(name => !named.Contains(name))
+                .Select(name => new AliasListing(name, scope.AliasArn(name), null, null, null)));
+            live.Sort((a, b) => string.CompareOrdinal(a.AliasName, b.AliasName));
+        }
+
+        return live;
+    }
 
     /// <summary>The alias, unless it points at a key that is gone.</summary>
     private AliasRecord? Live(KeyScope scope, AliasRecord? alias) =>

@@ -7,8 +7,35 @@ public sealed record ResolvedKey(KeyRecord Key, string? RequestAlias);
 /// Finds the key a request names, in any of the forms the operation accepts, with KMS's errors for
 /// malformed identifiers, unknown keys, unknown aliases and ARNs of another region.
 /// </summary>
-public sealed class KeyResolver(KeyCatalog catalog, KeyLifecycle lifecycle)
+public sealed class KeyResolver(KeyCatalog catalog, KeyLifecycle lifecycle, AwsManagedKeys managedKeys)
 {
+    /// <summary>
+    /// Before <see cref="Resolve"/>: when <paramref name="value"/> names a predefined AWS managed alias of the caller's own
+    /// account and Region that has no key yet, creates the key (AWS does so on first use). A no-op for anything else,
+    /// including values <see cref="Resolve"/> will reject.
+    /// </summary>
+    public ValueTask PrepareAsync(string value, KeyScope callerScope, KeyIdentifierForms allowed, CancellationToken cancellationToken)
+    {
+        if ((allowed & (KeyIdentifierForms.AliasName | KeyIdentifierForms.AliasArn)) == 0 || !AwsManagedKeys.MayName(value))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        KeyIdentifier identifier;
+        try
+        {
+            identifier = KeyIdentifierParser.Parse(value, callerScope, allowed);
+        }
+        catch (KmsException)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return identifier.AliasName is { } aliasName && identifier.Scope == callerScope
+            ? managedKeys.EnsureAsync(callerScope, aliasName, cancellationToken)
+            : ValueTask.CompletedTask;
+    }
+
     public ResolvedKey Resolve(string value, KeyScope callerScope, KeyIdentifierForms allowed)
     {
         var identifier = KeyIdentifierParser.Parse(value, callerScope, allowed);

@@ -92,6 +92,14 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
                 GrantToken.ValidateAll(grantTokens);
             }
 
+            foreach (var binding in Keys)
+            {
+                if (binding.Identifier(request) is { } named)
+                {
+                    await _resolver.PrepareAsync(named, context.Scope, binding.Forms, cancellationToken);
+                }
+            }
+
             var operationContext = new OperationContext<TRequest>(request, context, cancellationToken);
             var accesses = new List<KeyAccess>(Keys.Count);
             ResolvedKey? first = null;
