@@ -263,6 +263,13 @@ expect_error NotFoundException describe-key --key-id "$("$PYTHON" -c 'import uui
 eq "list-aliases after delete" "None" \
   "$(kms list-aliases --query "Aliases[?AliasName=='$ALIAS'].AliasName | [0]" --output text)"
 
+# --- AWS managed keys -------------------------------------------------------------
+eq "list-aliases lists alias/aws/ssm" "alias/aws/ssm" \
+  "$(kms list-aliases --query "Aliases[?AliasName=='alias/aws/ssm'].AliasName | [0]" --output text)"
+eq "describe-key alias/aws/ssm creates the AWS managed key" "AWS" \
+  "$(kms describe-key --key-id alias/aws/ssm --query KeyMetadata.KeyManager --output text)"
+expect_error AccessDeniedException encrypt --key-id alias/aws/ssm --plaintext "$(printf x | base64)"
+
 # Leave no usable keys behind.
 kms schedule-key-deletion --key-id "$KEY_ID" --pending-window-in-days 7 >/dev/null
 kms schedule-key-deletion --key-id "$KEY2_ID" --pending-window-in-days 7 >/dev/null
