@@ -12,7 +12,7 @@ namespace KmsEmulator.Api.Audit;
 /// </summary>
 public static class LookupToken
 {
-    private const byte Version = 1;
+    private const byte Version = 2; // 2: sequences number chunks (audit index 0002); a version-1 token is refused
     private const int HashBytes = 16;
     private const int Length = 1 + 8 + 8 + HashBytes;
 
