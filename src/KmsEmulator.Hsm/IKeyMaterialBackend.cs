@@ -116,4 +116,20 @@ public interface IKeyMaterialBackend
     /// exported, then destroyed. Nothing stays on the token.
     /// </summary>
     ValueTask<HsmDataKeyPair> GenerateDataKeyPairAsync(HsmKeySpec spec, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Imports wrapped key material (ImportKeyMaterial) into a new private, sensitive, non-extractable token object
+    /// labelled <c>target.Label</c>, unwrapped with the private key of the import wrapping key pair
+    /// <paramref name="wrappingLabel"/> (made with <see cref="HsmKeyUsage.ImportWrapping"/>). Only AES-256 and HMAC
+    /// material is supported. The new object is read back and checked like a generated key, and a check value is
+    /// computed with it inside the HSM: equal values mean the same material (for re-imports).
+    /// </summary>
+    /// <returns>The 32-byte check value of the material (a digest of an operation with it; it reveals nothing usable).</returns>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.AuthenticationFailed"/> (one message for every cause) when the blob does not unwrap;
+    /// <see cref="HsmErrorKind.InvalidInput"/> when the material does not fit the target (length);
+    /// <see cref="HsmErrorKind.Unsupported"/> for a target that is not an AES or HMAC key.
+    /// </exception>
+    ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
+        HsmKeyDescription target, CancellationToken cancellationToken = default);
 }
