@@ -112,7 +112,7 @@ public sealed class SqliteKmsStore : IKmsStore
             {
                 Grants = GrantRow.ToGrants(grants[id]),
                 Policy = policy,
-                ImportParameters = [.. importParameters[id].Select(p => p.ToRecord())],
+                ImportParameters = importParameters[id].Any() ? [.. importParameters[id].Select(p => p.ToRecord())] : [],
             };
         }).ToList();
 
