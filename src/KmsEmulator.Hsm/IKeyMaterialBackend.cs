@@ -132,4 +132,19 @@ public interface IKeyMaterialBackend
     /// </exception>
     ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
         HsmKeyDescription target, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Imports a wrapped RSA private key (PKCS#8, wrapped with RSA_AES_KEY_WRAP_SHA_1 or _SHA_256) as a key pair labelled
+    /// <c>target.Label</c>: the private key is unwrapped in the HSM into a private, sensitive, non-extractable token object
+    /// with only the usage <c>target.Usage</c> needs, and the public key object is made from its modulus and exponent.
+    /// Both are read back and checked.
+    /// </summary>
+    /// <returns>The public key as DER SubjectPublicKeyInfo.</returns>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.AuthenticationFailed"/> when the blob does not unwrap; <see cref="HsmErrorKind.InvalidInput"/>
+    /// when the key is not an RSA key of the target's size with public exponent 65537; <see cref="HsmErrorKind.Unsupported"/>
+    /// for other targets or wrapping algorithms.
+    /// </exception>
+    ValueTask<byte[]> ImportRsaKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
+        HsmKeyDescription target, CancellationToken cancellationToken = default);
 }

@@ -141,6 +141,51 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         Assert.Single(asGenerated.Defective);
     }
 
+    [Theory]
+    [InlineData(ImportWrappingAlgorithm.RsaAesKeyWrapSha1, HsmKeyUsage.SignVerify)]
+    [InlineData(ImportWrappingAlgorithm.RsaAesKeyWrapSha256, HsmKeyUsage.EncryptDecrypt)]
+    public async Task An_imported_RSA_private_key_works_with_its_public_key_and_survives_the_index(ImportWrappingAlgorithm algorithm, HsmKeyUsage usage)
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        using var rsa = RSA.Create(2048);
+        var prefix = $"rsa-{Guid.NewGuid():N}/";
+        var target = new HsmKeyDescription(prefix + "key", HsmKeySpec.Rsa2048, usage);
+
+        var publicKey = await _backend.ImportRsaKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()), target);
+
+        Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), publicKey);
+        Assert.Equal(publicKey, await _backend.GetPublicKeyAsync(target.Label));
+        if (usage == HsmKeyUsage.SignVerify)
+        {
+            var digest = SHA256.HashData(TestData.Bytes(50));
+            var signature = await _backend.SignAsync(target.Label, SignatureScheme.RsaPssSha256, digest, inputIsDigest: true);
+            Assert.True(rsa.VerifyHash(digest, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
+        }
+        else
+        {
+            var plaintext = TestData.Bytes(40);
+            Assert.Equal(plaintext, await _backend.DecryptRsaAsync(target.Label, RsaEncryptionScheme.OaepSha256, rsa.Encrypt(plaintext, RSAEncryptionPadding.OaepSHA256)));
+        }
+
+        using var reopened = fixture.Open(TokenLabel);
+        var inventory = await reopened.IndexAsync(prefix, [target with { Imported = true }]);
+        Assert.Empty(inventory.Defective);
+        Assert.Empty(inventory.Missing);
+    }
+
+    [Fact]
+    public async Task An_RSA_key_of_another_size_than_the_target_is_InvalidInput_and_leaves_nothing()
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        using var rsa = RSA.Create(3072);
+        var label = TestData.KeyLabel("rsa-size");
+
+        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.ImportRsaKeyPairAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
+            Wrap(spki, ImportWrappingAlgorithm.RsaAesKeyWrapSha256, rsa.ExportPkcs8PrivateKey()), new HsmKeyDescription(label, HsmKeySpec.Rsa2048, HsmKeyUsage.SignVerify)).AsTask());
+
+        Assert.False(await _backend.ExistsAsync(label));
+    }
+
     [Fact]
     public async Task The_wrapping_key_pair_may_only_unwrap_and_decrypt()
     {

@@ -47,9 +47,18 @@ internal static class AttributeTemplates
     /// CKA_VALUE_LEN, which C_UnwrapKey and C_CreateObject refuse (the length comes from the material) and which
     /// SoftHSM2 leaves at 0 for unwrapped secrets. Only AES and HMAC material is imported.
     /// </summary>
-    public static Pkcs11Attribute[] ForImportedKey(HsmKeyDescription key, CKO objectClass) => objectClass == CKO.CKO_SECRET_KEY && ClassesOf(key.Spec) is [CKO.CKO_SECRET_KEY]
-        ? [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_VALUE_LEN)]
-        : throw new HsmException(HsmErrorKind.Unsupported, $"Importing {key.Spec} material is not supported; only AES and HMAC secrets are.");
+    /// <remarks>
+    /// For an imported RSA key pair, the private key is unwrapped with the generated key's template and the public key
+    /// is created from the private key's modulus and exponent, without CKA_MODULUS_BITS (which only key generation
+    /// takes); the modulus size is checked by its spec instead.
+    /// </remarks>
+    public static Pkcs11Attribute[] ForImportedKey(HsmKeyDescription key, CKO objectClass) => (key.Spec, objectClass) switch
+    {
+        (var spec, CKO.CKO_SECRET_KEY) when ClassesOf(spec) is [CKO.CKO_SECRET_KEY] => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_VALUE_LEN)],
+        (var spec, CKO.CKO_PRIVATE_KEY) when KeySpecs.IsRsa(spec) => ForNewKey(key, objectClass),
+        (var spec, CKO.CKO_PUBLIC_KEY) when KeySpecs.IsRsa(spec) => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_MODULUS_BITS)],
+        _ => throw new HsmException(HsmErrorKind.Unsupported, $"Importing {key.Spec} material is not supported; only AES, HMAC and RSA keys are."),
+    };
 
     /// <summary>
     /// The ephemeral AES key of an RSA_AES_KEY_WRAP import: a session object that is private, sensitive, not

@@ -79,6 +79,94 @@ public sealed partial class Pkcs11Backend
         return checkValue;
     }
 
+    /// <inheritdoc />
+    public async ValueTask<byte[]> ImportRsaKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm,
+        ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(wrappingLabel);
+        ArgumentException.ThrowIfNullOrEmpty(target.Label);
+        if (!KeySpecs.IsRsa(target.Spec) || algorithm is not (ImportWrappingAlgorithm.RsaAesKeyWrapSha1 or ImportWrappingAlgorithm.RsaAesKeyWrapSha256))
+        {
+            throw new HsmException(HsmErrorKind.Unsupported, $"Only RSA private keys wrapped with RSA_AES_KEY_WRAP are imported as key pairs, not {target.Spec} with {algorithm}.");
+        }
+
+        KeySpecs.RequireKeyPairUsage(target.Spec, target.Usage);
+        var imported = target with { Imported = true };
+        var privateTemplate = AttributeTemplates.ForImportedKey(imported, CKO.CKO_PRIVATE_KEY);
+        var publicTemplate = AttributeTemplates.ForImportedKey(imported, CKO.CKO_PUBLIC_KEY);
+        var wrapped = encryptedKeyMaterial.ToArray();
+        _defects.TryRemove(target.Label, out _);
+        var (objects, spki) = await WithKeyAsync(wrappingLabel, CKO.CKO_PRIVATE_KEY, "import key material", (session, wrappingKey) =>
+        {
+            if (wrappingKey.KeyType != CKK.CKK_RSA || wrappingKey.ModulusBytes == 0)
+            {
+                throw new HsmException(HsmErrorKind.InvalidInput, $"The key '{wrappingLabel}' is not an RSA wrapping key.");
+            }
+
+            using (var existing = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(target.Label)))
+            {
+                if (FindFirst(session, existing) is not null)
+                {
+                    throw new HsmException(HsmErrorKind.Internal, $"The token already holds an object labelled '{target.Label}'.");
+                }
+            }
+
+            var privateHandle = Unwrap(session, wrappingKey, algorithm, wrapped, privateTemplate, target.Spec);
+            IObjectHandle? publicHandle = null;
+            try
+            {
+                var privateSnapshot = ObjectSnapshot.Read(session, privateHandle, ObjectSnapshot.KeyAttributes);
+                var privateKey = KeyObject.From(privateSnapshot);
+                var exponent = privateSnapshot.Bytes(CKA.CKA_PUBLIC_EXPONENT) ?? [];
+                if (privateKey.Spec != target.Spec || !exponent.AsSpan().TrimStart((byte)0).SequenceEqual(Pkcs11Constants.RsaPublicExponent))
+                {
+                    throw new HsmException(HsmErrorKind.InvalidInput, $"The key material is not an {target.Spec} private key with public exponent 65537.");
+                }
+
+                var modulus = privateSnapshot.Bytes(CKA.CKA_MODULUS)!;
+                using (var template = Pkcs11Template.From(session, [.. publicTemplate, new(CKA.CKA_MODULUS, modulus)]))
+                {
+                    publicHandle = session.CreateObject(template.Attributes);
+                }
+
+                var publicSnapshot = ObjectSnapshot.Read(session, publicHandle, ObjectSnapshot.KeyAttributes);
+                var differences = privateSnapshot.Differences(AttributeTemplates.Expected(imported, CKO.CKO_PRIVATE_KEY)).Select(d => $"{CKO.CKO_PRIVATE_KEY}: {d}")
+                    .Concat(publicSnapshot.Differences(AttributeTemplates.Expected(imported, CKO.CKO_PUBLIC_KEY)).Select(d => $"{CKO.CKO_PUBLIC_KEY}: {d}"))
+                    .ToList();
+                var publicKey = KeyObject.From(publicSnapshot);
+                if (publicKey.Spec != target.Spec)
+                {
+                    differences.Add($"the public key is a {publicKey.Spec} key");
+                }
+
+                if (differences.Count > 0)
+                {
+                    throw new HsmException(HsmErrorKind.Internal,
+                        $"The HSM made an imported key pair labelled '{target.Label}' that is not what was asked ({string.Join("; ", differences)}); it was destroyed.");
+                }
+
+                return (new[] { (CKO.CKO_PRIVATE_KEY, privateKey), (CKO.CKO_PUBLIC_KEY, publicKey) }, ReadSubjectPublicKeyInfo(session, publicKey));
+            }
+            catch
+            {
+                DestroyQuietly(session, privateHandle);
+                if (publicHandle is not null)
+                {
+                    DestroyQuietly(session, publicHandle);
+                }
+
+                throw;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+
+        foreach (var (objectClass, keyObject) in objects)
+        {
+            Remember(target.Label, objectClass, keyObject);
+        }
+
+        return spki;
+    }
+
     /// <summary>Unwraps the material into a new token object made from <paramref name="template"/>.</summary>
     private IObjectHandle Unwrap(ISession session, KeyObject wrappingKey, ImportWrappingAlgorithm algorithm, byte[] wrapped,
         Pkcs11Attribute[] template, HsmKeySpec spec)
