@@ -349,13 +349,52 @@ public sealed class ImportKeyMaterialTests : IAsyncLifetime
         await KmsAssert.ErrorAsync<UnsupportedOperationException>(
             () => _kms.RotateKeyOnDemandAsync(new RotateKeyOnDemandRequest { KeyId = key.KeyId }), $"{key.Arn} origin is EXTERNAL which is not valid for this operation.");
 
-        // Asymmetric material is not imported by the emulator.
-        var rsaKey = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.RSA_2048, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
-        Assert.Equal(KeyState.PendingImport, rsaKey.KeyState);
+        // EC material is not imported by the emulator (docs/differences-from-aws.md).
+        var ecKey = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.ECC_NIST_P256, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
+        Assert.Equal(KeyState.PendingImport, ecKey.KeyState);
         await KmsAssert.ErrorAsync<UnsupportedOperationException>(() => _kms.GetParametersForImportAsync(new GetParametersForImportRequest
         {
-            KeyId = rsaKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
+            KeyId = ecKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
         }));
+
+        // An RSA private key can only be wrapped with RSA_AES_KEY_WRAP (AWS's rule).
+        var rsaKey = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.RSA_2048, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
+        await KmsAssert.ErrorAsync(() => _kms.GetParametersForImportAsync(new GetParametersForImportRequest
+        {
+            KeyId = rsaKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSAES_OAEP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
+        }), "ValidationException");
+    }
+
+    [Fact]
+    public async Task An_imported_RSA_signing_key_signs_what_dotnet_verifies_and_GetPublicKey_returns_its_public_key()
+    {
+        var key = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.RSA_2048, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
+        using var rsa = RSA.Create(2048);
+        var parameters = await ParametersAsync(key.KeyId, "RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec.RSA_3072);
+
+        var imported = await ImportAsync(key.KeyId, parameters, "RSA_AES_KEY_WRAP_SHA_256", rsa.ExportPkcs8PrivateKey());
+
+        Assert.Null(imported.KeyMaterialId); // as for every asymmetric key, AWS reports no material id
+        var described = await _kms.DescribeAsync(key.KeyId);
+        Assert.Equal(KeyState.Enabled, described.KeyState);
+        Assert.Equal(ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE, described.ExpirationModel);
+        var publicKey = await _kms.GetPublicKeyAsync(new GetPublicKeyRequest { KeyId = key.KeyId });
+        Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), publicKey.PublicKey.ToArray());
+        var message = RandomNumberGenerator.GetBytes(64);
+        var signature = await _kms.SignAsync(new SignRequest
+        {
+            KeyId = key.KeyId, Message = Blob.Of(message), MessageType = MessageType.RAW, SigningAlgorithm = SigningAlgorithmSpec.RSASSA_PSS_SHA_256,
+        });
+        Assert.True(rsa.VerifyData(message, signature.Signature.ToArray(), HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
+
+        // Re-import: only the same private key, recognised by its public key; after a restart too.
+        await KmsAssert.ErrorAsync<IncorrectKeyMaterialException>(() => ImportAsync(key.KeyId, parameters, "RSA_AES_KEY_WRAP_SHA_256", RSA.Create(2048).ExportPkcs8PrivateKey()));
+        await _kms.DeleteImportedKeyMaterialAsync(new DeleteImportedKeyMaterialRequest { KeyId = key.KeyId });
+        await RestartAsync();
+        await ImportAsync(key.KeyId, parameters, "RSA_AES_KEY_WRAP_SHA_256", rsa.ExportPkcs8PrivateKey());
+        await RestartAsync();
+        Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), (await _kms.GetPublicKeyAsync(new GetPublicKeyRequest { KeyId = key.KeyId })).PublicKey.ToArray());
+        Assert.Empty(_host.Services.GetRequiredService<IKeyMaterialBackend>().Defects);
     }
 
     /// <summary>Wraps material as a user does for AWS, with .NET only.</summary>

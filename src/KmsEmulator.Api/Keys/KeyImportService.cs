@@ -100,6 +100,7 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
     {
         var spec = WrappingSpecOf(wrappingKeySpec);
         WrappingAlgorithmOf(algorithm);
+        CheckWrappingFits(key, algorithm);
         var now = clock.GetUtcNow();
         var validTo = now.Add(ParametersValidity);
         var tokenId = RandomNumberGenerator.GetBytes(TokenIdBytes);
@@ -128,10 +129,13 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
             },
             async (parameters, target) =>
             {
+                var algorithm = WrappingAlgorithmOf(AlgorithmSpecWire.TryParse(parameters.WrappingAlgorithm, out var a) ? a : AlgorithmSpec.RSAES_PKCS1_V1_5);
                 try
                 {
-                    return await hsm.ImportSecretKeyAsync(parameters.HsmLabel, WrappingAlgorithmOf(AlgorithmSpecWire.TryParse(parameters.WrappingAlgorithm, out var a) ? a : AlgorithmSpec.RSAES_PKCS1_V1_5),
-                        request.EncryptedKeyMaterial, target, cancellationToken);
+                    // A key pair is recognised by its public key; a secret by the check value the HSM computes with it.
+                    return IsRsa(key.KeySpec)
+                        ? SHA256.HashData(await hsm.ImportRsaKeyPairAsync(parameters.HsmLabel, algorithm, request.EncryptedKeyMaterial, target, cancellationToken))
+                        : await hsm.ImportSecretKeyAsync(parameters.HsmLabel, algorithm, request.EncryptedKeyMaterial, target, cancellationToken);
                 }
                 catch (HsmException e) when (e.Kind == HsmErrorKind.AuthenticationFailed)
                 {
@@ -140,6 +144,10 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
                 catch (HsmException e) when (e.Kind == HsmErrorKind.InvalidInput)
                 {
                     throw KmsErrors.KeyMaterialLengthWrong(key.KeySpec);
+                }
+                catch (HsmException e) when (e.Kind == HsmErrorKind.Unsupported)
+                {
+                    throw KmsErrors.ImportNotSupportedForKeySpec(key.KeySpec);
                 }
                 catch (HsmException e) when (e.Kind == HsmErrorKind.KeyNotFound)
                 {
@@ -212,7 +220,20 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{keyId}\n{checkValue}")));
 
     private static bool IsImportable(KeySpec spec) =>
-        spec == KeySpec.SYMMETRIC_DEFAULT || KeySpecCapabilities.For(spec).Material is { } material && material is HsmKeySpec.Hmac224 or HsmKeySpec.Hmac256 or HsmKeySpec.Hmac384 or HsmKeySpec.Hmac512;
+        spec == KeySpec.SYMMETRIC_DEFAULT || IsHmac(spec) || IsRsa(spec);
+
+    private static bool IsHmac(KeySpec spec) => spec is KeySpec.HMAC_224 or KeySpec.HMAC_256 or KeySpec.HMAC_384 or KeySpec.HMAC_512;
+
+    private static bool IsRsa(KeySpec spec) => spec is KeySpec.RSA_2048 or KeySpec.RSA_3072 or KeySpec.RSA_4096;
+
+    /// <summary>AWS: an RSA private key can only be wrapped with an RSA_AES_KEY_WRAP algorithm (it is too long for RSA-OAEP).</summary>
+    public static void CheckWrappingFits(KeyRecord key, AlgorithmSpec algorithm)
+    {
+        if (IsRsa(key.KeySpec) && algorithm is not (AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_1 or AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256))
+        {
+            throw KmsErrors.WrappingAlgorithmCannotWrapKeySpec(algorithm.ToWire(), key.KeySpec);
+        }
+    }
 
     private static bool MaterialExpired(KeyRecord key, DateTimeOffset now) =>
         key.Import is { Present: true, ValidTo: { } validTo } && validTo <= now;

@@ -364,7 +364,7 @@ public static class KmsErrors
 
     /// <summary>A key spec whose material the emulator cannot import (asymmetric keys: see docs/differences-from-aws.md).</summary>
     public static KmsException ImportNotSupportedForKeySpec(KeySpec spec) =>
-        Unsupported($"KmsEmulator imports key material into SYMMETRIC_DEFAULT and HMAC keys only, not into {spec.ToWire()} keys. See docs/differences-from-aws.md.");
+        Unsupported($"KmsEmulator imports key material into SYMMETRIC_DEFAULT, HMAC and RSA keys only, not into {spec.ToWire()} keys. See docs/differences-from-aws.md.");
 
     /// <summary>A wrapping algorithm AWS no longer accepts (RSAES_PKCS1_V1_5) or only in the China regions (SM2PKE).</summary>
     public static KmsException WrappingAlgorithmNotSupported(string algorithm) =>
@@ -394,9 +394,16 @@ public static class KmsErrors
     /// <summary>Material that is not the material the key had before (re-import), or is not usable for the key (its length).</summary>
     private static KmsException IncorrectKeyMaterial(string reason) => new(KmsErrorCodes.IncorrectKeyMaterialException, reason);
 
-    public static KmsException KeyMaterialLengthWrong(KeySpec spec) => IncorrectKeyMaterial(spec == KeySpec.SYMMETRIC_DEFAULT
-        ? "The key material must be 256 bits (32 bytes) of binary data for a SYMMETRIC_DEFAULT key."
-        : $"The key material is too short for a {spec.ToWire()} key.");
+    public static KmsException KeyMaterialLengthWrong(KeySpec spec) => IncorrectKeyMaterial(spec switch
+    {
+        KeySpec.SYMMETRIC_DEFAULT => "The key material must be 256 bits (32 bytes) of binary data for a SYMMETRIC_DEFAULT key.",
+        KeySpec.RSA_2048 or KeySpec.RSA_3072 or KeySpec.RSA_4096 => $"The key material must be an {spec.ToWire()} private key (PKCS#8) with public exponent 65537.",
+        _ => $"The key material is too short for a {spec.ToWire()} key.",
+    });
+
+    /// <summary>RSA private keys need an RSA_AES_KEY_WRAP algorithm (AWS's rule; our wording).</summary>
+    public static KmsException WrappingAlgorithmCannotWrapKeySpec(string algorithm, KeySpec spec) =>
+        Validation($"The wrapping algorithm {algorithm} cannot wrap {spec.ToWire()} key material. Use RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.");
 
     public static KmsException NotTheImportedMaterial(string keyArn) =>
         IncorrectKeyMaterial($"The key material is not the key material previously imported into {keyArn}; only the same key material can be imported again.");

@@ -31,6 +31,7 @@ public sealed class ImportOperations(KeyImportService imports, TimeProvider cloc
                 KeyImportService.CheckImportable(c.Key(KeyId));
                 KeyImportService.WrappingSpecOf(ParseWrappingKeySpec(c.Request.WrappingKeySpec));
                 KeyImportService.WrappingAlgorithmOf(ParseAlgorithm(c.Request.WrappingAlgorithm));
+                KeyImportService.CheckWrappingFits(c.Key(KeyId), ParseAlgorithm(c.Request.WrappingAlgorithm));
             },
             Audit = new()
             {
