@@ -274,6 +274,17 @@ public sealed class ImportKeyMaterialTests : IAsyncLifetime
         Assert.False(await hsm.ExistsAsync(label));
         await PendingImportAsync(() => _kms.EncryptAsync(new EncryptRequest { KeyId = key.KeyId, Plaintext = Blob.Of("x") }), key.Arn);
 
+        // The trail: a KMS-internal DeleteExpiredKeyMaterial event, and the calls' records hold neither token nor material.
+        var records = await _host.FlushAndReadAsync();
+        var expiredEvent = Assert.Single(records, r => (string?)r["eventName"] == "DeleteExpiredKeyMaterial");
+        Assert.Equal("AwsServiceEvent", (string?)expiredEvent["eventType"]);
+        Assert.Equal(key.KeyId, (string?)expiredEvent["serviceEventDetails"]!["keyId"]);
+        var importRecord = Assert.Single(records, r => (string?)r["eventName"] == "ImportKeyMaterial");
+        Assert.Equal(["keyId", "validTo", "expirationModel"], importRecord["requestParameters"]!.AsObject().Select(p => p.Key));
+        var parametersRecord = Assert.Single(records, r => (string?)r["eventName"] == "GetParametersForImport");
+        Assert.Equal(["keyId", "wrappingAlgorithm", "wrappingKeySpec"], parametersRecord["requestParameters"]!.AsObject().Select(p => p.Key));
+        Assert.Null(parametersRecord["responseElements"]);
+
         // Still expired after a restart.
         _host = await _host.RestartAsync();
         _kms.Dispose();

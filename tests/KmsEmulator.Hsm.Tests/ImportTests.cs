@@ -212,7 +212,17 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         try
         {
             var algorithms = Enum.GetValues<ImportWrappingAlgorithm>();
-            await Task.WhenAll(Enumerable.Range(0, 24).Select(i => Task.Run(async () =>
+            using var rsa = RSA.Create(2048);
+            var rsaKeys = Enumerable.Range(0, 4).Select(i => Task.Run(async () =>
+            {
+                var algorithm = i % 2 == 0 ? ImportWrappingAlgorithm.RsaAesKeyWrapSha1 : ImportWrappingAlgorithm.RsaAesKeyWrapSha256;
+                var label = TestData.KeyLabel("parallel-rsa");
+                var publicKey = await _backend.ImportRsaKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()),
+                    new HsmKeyDescription(label, HsmKeySpec.Rsa2048, HsmKeyUsage.SignVerify));
+                Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), publicKey);
+                await _backend.DestroyAsync(label);
+            }));
+            await Task.WhenAll(rsaKeys.Concat(Enumerable.Range(0, 24).Select(i => Task.Run(async () =>
             {
                 var algorithm = algorithms[i % algorithms.Length];
                 var material = TestData.Bytes(64);
@@ -221,7 +231,7 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
                 var message = TestData.Bytes(20);
                 Assert.Equal(HMACSHA512.HashData(material, message), await _backend.MacAsync(label, MacAlgorithm.HmacSha512, message));
                 await _backend.DestroyAsync(label);
-            })));
+            }))));
         }
         finally
         {
