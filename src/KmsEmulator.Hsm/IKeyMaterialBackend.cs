@@ -134,17 +134,18 @@ public interface IKeyMaterialBackend
         HsmKeyDescription target, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Imports a wrapped RSA private key (PKCS#8, wrapped with RSA_AES_KEY_WRAP_SHA_1 or _SHA_256) as a key pair labelled
-    /// <c>target.Label</c>: the private key is unwrapped in the HSM into a private, sensitive, non-extractable token object
-    /// with only the usage <c>target.Usage</c> needs, and the public key object is made from its modulus and exponent.
-    /// Both are read back and checked.
+    /// Imports a wrapped RSA or EC (NIST P-256/384/521, secp256k1) private key (PKCS#8, wrapped with RSA_AES_KEY_WRAP_SHA_1
+    /// or _SHA_256) as a key pair labelled <c>target.Label</c>: the private key is unwrapped in the HSM into a private,
+    /// sensitive, non-extractable token object with only the usage <c>target.Usage</c> needs, and the public key object is
+    /// made from the RSA modulus and exponent, or from the EC point found with a throw-away session copy of the private
+    /// key (ECDH with the generator gives x; a signature picks y). Both objects are read back and checked.
     /// </summary>
     /// <returns>The public key as DER SubjectPublicKeyInfo.</returns>
     /// <exception cref="HsmException">
     /// <see cref="HsmErrorKind.AuthenticationFailed"/> when the blob does not unwrap; <see cref="HsmErrorKind.InvalidInput"/>
-    /// when the key is not an RSA key of the target's size with public exponent 65537; <see cref="HsmErrorKind.Unsupported"/>
+    /// when the key is not a key of the target's spec (RSA: with public exponent 65537); <see cref="HsmErrorKind.Unsupported"/>
     /// for other targets or wrapping algorithms.
     /// </exception>
-    ValueTask<byte[]> ImportRsaKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
+    ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
         HsmKeyDescription target, CancellationToken cancellationToken = default);
 }

@@ -360,12 +360,12 @@ public sealed class ImportKeyMaterialTests : IAsyncLifetime
         await KmsAssert.ErrorAsync<UnsupportedOperationException>(
             () => _kms.RotateKeyOnDemandAsync(new RotateKeyOnDemandRequest { KeyId = key.KeyId }), $"{key.Arn} origin is EXTERNAL which is not valid for this operation.");
 
-        // EC material is not imported by the emulator (docs/differences-from-aws.md).
-        var ecKey = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.ECC_NIST_P256, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
-        Assert.Equal(KeyState.PendingImport, ecKey.KeyState);
+        // Ed25519 material is not imported by the emulator (docs/differences-from-aws.md).
+        var edKey = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.ECC_NIST_EDWARDS25519, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
+        Assert.Equal(KeyState.PendingImport, edKey.KeyState);
         await KmsAssert.ErrorAsync<UnsupportedOperationException>(() => _kms.GetParametersForImportAsync(new GetParametersForImportRequest
         {
-            KeyId = ecKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
+            KeyId = edKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
         }));
 
         // An RSA private key can only be wrapped with RSA_AES_KEY_WRAP (AWS's rule).
@@ -374,6 +374,26 @@ public sealed class ImportKeyMaterialTests : IAsyncLifetime
         {
             KeyId = rsaKey.KeyId, WrappingAlgorithm = AlgorithmSpec.RSAES_OAEP_SHA_256, WrappingKeySpec = WrappingKeySpec.RSA_4096,
         }), "ValidationException");
+    }
+
+    [Fact]
+    public async Task An_imported_ECC_key_signs_what_dotnet_verifies_and_GetPublicKey_returns_its_public_key()
+    {
+        var key = (await _kms.CreateKeyAsync(new CreateKeyRequest { Origin = OriginType.EXTERNAL, KeySpec = KeySpec.ECC_NIST_P384, KeyUsage = KeyUsageType.SIGN_VERIFY })).KeyMetadata;
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+
+        await ImportAsync(key.KeyId, await ParametersAsync(key.KeyId, "RSA_AES_KEY_WRAP_SHA_1"), "RSA_AES_KEY_WRAP_SHA_1", ec.ExportPkcs8PrivateKey());
+
+        Assert.Equal(ec.ExportSubjectPublicKeyInfo(), (await _kms.GetPublicKeyAsync(new GetPublicKeyRequest { KeyId = key.KeyId })).PublicKey.ToArray());
+        var message = RandomNumberGenerator.GetBytes(64);
+        var signature = await _kms.SignAsync(new SignRequest
+        {
+            KeyId = key.KeyId, Message = Blob.Of(message), MessageType = MessageType.RAW, SigningAlgorithm = SigningAlgorithmSpec.ECDSA_SHA_384,
+        });
+        Assert.True(ec.VerifyData(message, signature.Signature.ToArray(), HashAlgorithmName.SHA384, DSASignatureFormat.Rfc3279DerSequence));
+        await RestartAsync();
+        Assert.Equal(ec.ExportSubjectPublicKeyInfo(), (await _kms.GetPublicKeyAsync(new GetPublicKeyRequest { KeyId = key.KeyId })).PublicKey.ToArray());
+        Assert.Empty(_host.Services.GetRequiredService<IKeyMaterialBackend>().Defects);
     }
 
     [Fact]

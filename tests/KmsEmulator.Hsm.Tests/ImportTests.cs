@@ -151,7 +151,7 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         var prefix = $"rsa-{Guid.NewGuid():N}/";
         var target = new HsmKeyDescription(prefix + "key", HsmKeySpec.Rsa2048, usage);
 
-        var publicKey = await _backend.ImportRsaKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()), target);
+        var publicKey = await _backend.ImportKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()), target);
 
         Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), publicKey);
         Assert.Equal(publicKey, await _backend.GetPublicKeyAsync(target.Label));
@@ -173,6 +173,61 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         Assert.Empty(inventory.Missing);
     }
 
+    [Theory]
+    [InlineData(HsmKeySpec.EcP256, HsmKeyUsage.SignVerify, ImportWrappingAlgorithm.RsaAesKeyWrapSha1)]
+    [InlineData(HsmKeySpec.EcP384, HsmKeyUsage.KeyAgreement, ImportWrappingAlgorithm.RsaAesKeyWrapSha256)]
+    [InlineData(HsmKeySpec.EcP521, HsmKeyUsage.SignVerify, ImportWrappingAlgorithm.RsaAesKeyWrapSha256)]
+    [InlineData(HsmKeySpec.EcSecp256k1, HsmKeyUsage.SignVerify, ImportWrappingAlgorithm.RsaAesKeyWrapSha1)]
+    public async Task An_imported_EC_private_key_gets_its_public_key_and_works_with_it(HsmKeySpec spec, HsmKeyUsage usage, ImportWrappingAlgorithm algorithm)
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        var curve = spec switch
+        {
+            HsmKeySpec.EcP256 => ECCurve.NamedCurves.nistP256,
+            HsmKeySpec.EcP384 => ECCurve.NamedCurves.nistP384,
+            HsmKeySpec.EcP521 => ECCurve.NamedCurves.nistP521,
+            _ => ECCurve.CreateFromFriendlyName("secP256k1"),
+        };
+        using var ec = ECDsa.Create(curve);
+        var prefix = $"ec-{Guid.NewGuid():N}/";
+        var target = new HsmKeyDescription(prefix + "key", spec, usage);
+
+        var publicKey = await _backend.ImportKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, ec.ExportPkcs8PrivateKey()), target);
+
+        Assert.Equal(ec.ExportSubjectPublicKeyInfo(), publicKey);
+        Assert.Equal(publicKey, await _backend.GetPublicKeyAsync(target.Label));
+        if (usage == HsmKeyUsage.SignVerify)
+        {
+            var digest = SHA256.HashData(TestData.Bytes(50));
+            var signature = await _backend.SignAsync(target.Label, SignatureScheme.EcdsaSha256, digest, inputIsDigest: true);
+            Assert.True(ec.VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence));
+        }
+        else
+        {
+            using var mine = ECDiffieHellman.Create(ec.ExportParameters(includePrivateParameters: true));
+            using var peer = ECDiffieHellman.Create(curve);
+            Assert.Equal(mine.DeriveRawSecretAgreement(peer.PublicKey), await _backend.DeriveSharedSecretAsync(target.Label, peer.PublicKey.ExportSubjectPublicKeyInfo()));
+        }
+
+        using var reopened = fixture.Open(TokenLabel);
+        var inventory = await reopened.IndexAsync(prefix, [target with { Imported = true }]);
+        Assert.Empty(inventory.Defective);
+        Assert.Empty(inventory.Missing);
+    }
+
+    [Fact]
+    public async Task An_EC_key_on_another_curve_than_the_target_is_InvalidInput_and_leaves_nothing()
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        var label = TestData.KeyLabel("ec-curve");
+
+        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.ImportKeyPairAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
+            Wrap(spki, ImportWrappingAlgorithm.RsaAesKeyWrapSha256, ec.ExportPkcs8PrivateKey()), new HsmKeyDescription(label, HsmKeySpec.EcP256, HsmKeyUsage.SignVerify)).AsTask());
+
+        Assert.False(await _backend.ExistsAsync(label));
+    }
+
     [Fact]
     public async Task An_RSA_key_of_another_size_than_the_target_is_InvalidInput_and_leaves_nothing()
     {
@@ -180,7 +235,7 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         using var rsa = RSA.Create(3072);
         var label = TestData.KeyLabel("rsa-size");
 
-        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.ImportRsaKeyPairAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
+        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.ImportKeyPairAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
             Wrap(spki, ImportWrappingAlgorithm.RsaAesKeyWrapSha256, rsa.ExportPkcs8PrivateKey()), new HsmKeyDescription(label, HsmKeySpec.Rsa2048, HsmKeyUsage.SignVerify)).AsTask());
 
         Assert.False(await _backend.ExistsAsync(label));
@@ -217,7 +272,7 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
             {
                 var algorithm = i % 2 == 0 ? ImportWrappingAlgorithm.RsaAesKeyWrapSha1 : ImportWrappingAlgorithm.RsaAesKeyWrapSha256;
                 var label = TestData.KeyLabel("parallel-rsa");
-                var publicKey = await _backend.ImportRsaKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()),
+                var publicKey = await _backend.ImportKeyPairAsync(wrappingLabel, algorithm, Wrap(spki, algorithm, rsa.ExportPkcs8PrivateKey()),
                     new HsmKeyDescription(label, HsmKeySpec.Rsa2048, HsmKeyUsage.SignVerify));
                 Assert.Equal(rsa.ExportSubjectPublicKeyInfo(), publicKey);
                 await _backend.DestroyAsync(label);

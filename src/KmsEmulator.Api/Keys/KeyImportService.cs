@@ -133,8 +133,8 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
                 try
                 {
                     // A key pair is recognised by its public key; a secret by the check value the HSM computes with it.
-                    return IsRsa(key.KeySpec)
-                        ? SHA256.HashData(await hsm.ImportRsaKeyPairAsync(parameters.HsmLabel, algorithm, request.EncryptedKeyMaterial, target, cancellationToken))
+                    return IsKeyPair(key.KeySpec)
+                        ? SHA256.HashData(await hsm.ImportKeyPairAsync(parameters.HsmLabel, algorithm, request.EncryptedKeyMaterial, target, cancellationToken))
                         : await hsm.ImportSecretKeyAsync(parameters.HsmLabel, algorithm, request.EncryptedKeyMaterial, target, cancellationToken);
                 }
                 catch (HsmException e) when (e.Kind == HsmErrorKind.AuthenticationFailed)
@@ -220,16 +220,23 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{keyId}\n{checkValue}")));
 
     private static bool IsImportable(KeySpec spec) =>
-        spec == KeySpec.SYMMETRIC_DEFAULT || IsHmac(spec) || IsRsa(spec);
+        spec == KeySpec.SYMMETRIC_DEFAULT || IsHmac(spec) || IsKeyPair(spec);
 
     private static bool IsHmac(KeySpec spec) => spec is KeySpec.HMAC_224 or KeySpec.HMAC_256 or KeySpec.HMAC_384 or KeySpec.HMAC_512;
 
     private static bool IsRsa(KeySpec spec) => spec is KeySpec.RSA_2048 or KeySpec.RSA_3072 or KeySpec.RSA_4096;
 
-    /// <summary>AWS: an RSA private key can only be wrapped with an RSA_AES_KEY_WRAP algorithm (it is too long for RSA-OAEP).</summary>
+    /// <summary>Key pairs whose private key the emulator imports: RSA and the Weierstrass EC curves (not Ed25519, SM2, ML-DSA).</summary>
+    private static bool IsKeyPair(KeySpec spec) =>
+        IsRsa(spec) || spec is KeySpec.ECC_NIST_P256 or KeySpec.ECC_NIST_P384 or KeySpec.ECC_NIST_P521 or KeySpec.ECC_SECG_P256K1;
+
+    /// <summary>
+    /// AWS: an RSA private key can only be wrapped with an RSA_AES_KEY_WRAP algorithm (it is too long for RSA-OAEP). The
+    /// emulator asks the same of EC private keys, which AWS also takes with RSA-OAEP (docs/differences-from-aws.md).
+    /// </summary>
     public static void CheckWrappingFits(KeyRecord key, AlgorithmSpec algorithm)
     {
-        if (IsRsa(key.KeySpec) && algorithm is not (AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_1 or AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256))
+        if (IsKeyPair(key.KeySpec) && algorithm is not (AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_1 or AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256))
         {
             throw KmsErrors.WrappingAlgorithmCannotWrapKeySpec(algorithm.ToWire(), key.KeySpec);
         }

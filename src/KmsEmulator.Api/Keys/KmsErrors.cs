@@ -364,7 +364,7 @@ public static class KmsErrors
 
     /// <summary>A key spec whose material the emulator cannot import (asymmetric keys: see docs/differences-from-aws.md).</summary>
     public static KmsException ImportNotSupportedForKeySpec(KeySpec spec) =>
-        Unsupported($"KmsEmulator imports key material into SYMMETRIC_DEFAULT, HMAC and RSA keys only, not into {spec.ToWire()} keys. See docs/differences-from-aws.md.");
+        Unsupported($"KmsEmulator imports key material into SYMMETRIC_DEFAULT, HMAC, RSA and ECC (NIST, SECG) keys only, not into {spec.ToWire()} keys. See docs/differences-from-aws.md.");
 
     /// <summary>A wrapping algorithm AWS no longer accepts (RSAES_PKCS1_V1_5) or only in the China regions (SM2PKE).</summary>
     public static KmsException WrappingAlgorithmNotSupported(string algorithm) =>
@@ -398,6 +398,7 @@ public static class KmsErrors
     {
         KeySpec.SYMMETRIC_DEFAULT => "The key material must be 256 bits (32 bytes) of binary data for a SYMMETRIC_DEFAULT key.",
         KeySpec.RSA_2048 or KeySpec.RSA_3072 or KeySpec.RSA_4096 => $"The key material must be an {spec.ToWire()} private key (PKCS#8) with public exponent 65537.",
+        KeySpec.ECC_NIST_P256 or KeySpec.ECC_NIST_P384 or KeySpec.ECC_NIST_P521 or KeySpec.ECC_SECG_P256K1 => $"The key material must be an {spec.ToWire()} private key (PKCS#8).",
         _ => $"The key material is too short for a {spec.ToWire()} key.",
     });
 

@@ -55,9 +55,9 @@ internal static class AttributeTemplates
     public static Pkcs11Attribute[] ForImportedKey(HsmKeyDescription key, CKO objectClass) => (key.Spec, objectClass) switch
     {
         (var spec, CKO.CKO_SECRET_KEY) when ClassesOf(spec) is [CKO.CKO_SECRET_KEY] => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_VALUE_LEN)],
-        (var spec, CKO.CKO_PRIVATE_KEY) when KeySpecs.IsRsa(spec) => ForNewKey(key, objectClass),
-        (var spec, CKO.CKO_PUBLIC_KEY) when KeySpecs.IsRsa(spec) => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_MODULUS_BITS)],
-        _ => throw new HsmException(HsmErrorKind.Unsupported, $"Importing {key.Spec} material is not supported; only AES, HMAC and RSA keys are."),
+        (var spec, CKO.CKO_PRIVATE_KEY) when KeySpecs.IsRsa(spec) || KeySpecs.IsEc(spec) => ForNewKey(key, objectClass),
+        (var spec, CKO.CKO_PUBLIC_KEY) when KeySpecs.IsRsa(spec) || KeySpecs.IsEc(spec) => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_MODULUS_BITS)],
+        _ => throw new HsmException(HsmErrorKind.Unsupported, $"Importing {key.Spec} material is not supported; only AES, HMAC, RSA and EC (Weierstrass) keys are."),
     };
 
     /// <summary>
@@ -97,6 +97,24 @@ internal static class AttributeTemplates
         new(CKA.CKA_WRAP, false),
         new(CKA.CKA_UNWRAP, false),
         new(CKA.CKA_DERIVE, false),
+    ];
+
+    /// <summary>
+    /// A session copy of an imported EC private key (unwrapped from the same blob) that finds its public point: it derives
+    /// (ECDH with the curve's generator gives the point's x) and signs (which of the two y fits). Destroyed right after.
+    /// </summary>
+    public static Pkcs11Attribute[] EcPublicPointProbe() =>
+    [
+        new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_SIGN, true),
+        new(CKA.CKA_DERIVE, true),
+        new(CKA.CKA_DECRYPT, false),
+        new(CKA.CKA_UNWRAP, false),
     ];
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Security.Cryptography;
 using KmsEmulator.Hsm.Crypto;
 using Net.Pkcs11Interop.Common;
@@ -80,14 +81,15 @@ public sealed partial class Pkcs11Backend
     }
 
     /// <inheritdoc />
-    public async ValueTask<byte[]> ImportRsaKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm,
+    public async ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm,
         ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(wrappingLabel);
         ArgumentException.ThrowIfNullOrEmpty(target.Label);
-        if (!KeySpecs.IsRsa(target.Spec) || algorithm is not (ImportWrappingAlgorithm.RsaAesKeyWrapSha1 or ImportWrappingAlgorithm.RsaAesKeyWrapSha256))
+        if (!(KeySpecs.IsRsa(target.Spec) || KeySpecs.IsEc(target.Spec))
+            || algorithm is not (ImportWrappingAlgorithm.RsaAesKeyWrapSha1 or ImportWrappingAlgorithm.RsaAesKeyWrapSha256))
         {
-            throw new HsmException(HsmErrorKind.Unsupported, $"Only RSA private keys wrapped with RSA_AES_KEY_WRAP are imported as key pairs, not {target.Spec} with {algorithm}.");
+            throw new HsmException(HsmErrorKind.Unsupported, $"Only RSA and EC private keys wrapped with RSA_AES_KEY_WRAP are imported as key pairs, not {target.Spec} with {algorithm}.");
         }
 
         KeySpecs.RequireKeyPairUsage(target.Spec, target.Usage);
@@ -111,20 +113,36 @@ public sealed partial class Pkcs11Backend
                 }
             }
 
+            // EC: the public point first, from a throw-away session copy (SoftHSM2 keeps no point with a private key).
+            var ecPoint = KeySpecs.IsEc(target.Spec) ? FindEcPublicPoint(session, wrappingKey, algorithm, wrapped, target.Spec) : null;
             var privateHandle = Unwrap(session, wrappingKey, algorithm, wrapped, privateTemplate, target.Spec);
             IObjectHandle? publicHandle = null;
             try
             {
                 var privateSnapshot = ObjectSnapshot.Read(session, privateHandle, ObjectSnapshot.KeyAttributes);
                 var privateKey = KeyObject.From(privateSnapshot);
-                var exponent = privateSnapshot.Bytes(CKA.CKA_PUBLIC_EXPONENT) ?? [];
-                if (privateKey.Spec != target.Spec || !exponent.AsSpan().TrimStart((byte)0).SequenceEqual(Pkcs11Constants.RsaPublicExponent))
+                Pkcs11Attribute publicValue;
+                if (ecPoint is not null)
                 {
-                    throw new HsmException(HsmErrorKind.InvalidInput, $"The key material is not an {target.Spec} private key with public exponent 65537.");
+                    if (privateKey.Spec != target.Spec)
+                    {
+                        throw new HsmException(HsmErrorKind.InvalidInput, $"The key material is not an {target.Spec} private key.");
+                    }
+
+                    publicValue = new(CKA.CKA_EC_POINT, DerOctetString(ecPoint));
+                }
+                else
+                {
+                    var exponent = privateSnapshot.Bytes(CKA.CKA_PUBLIC_EXPONENT) ?? [];
+                    if (privateKey.Spec != target.Spec || !exponent.AsSpan().TrimStart((byte)0).SequenceEqual(Pkcs11Constants.RsaPublicExponent))
+                    {
+                        throw new HsmException(HsmErrorKind.InvalidInput, $"The key material is not an {target.Spec} private key with public exponent 65537.");
+                    }
+
+                    publicValue = new(CKA.CKA_MODULUS, privateSnapshot.Bytes(CKA.CKA_MODULUS)!);
                 }
 
-                var modulus = privateSnapshot.Bytes(CKA.CKA_MODULUS)!;
-                using (var template = Pkcs11Template.From(session, [.. publicTemplate, new(CKA.CKA_MODULUS, modulus)]))
+                using (var template = Pkcs11Template.From(session, [.. publicTemplate, publicValue]))
                 {
                     publicHandle = session.CreateObject(template.Attributes);
                 }
@@ -166,6 +184,100 @@ public sealed partial class Pkcs11Backend
 
         return spki;
     }
+
+    /// <summary>
+    /// The uncompressed public point (04 ‖ X ‖ Y) of a wrapped EC private key, found without the private scalar leaving
+    /// the HSM: a session copy unwrapped from the same blob derives ECDH with the curve's generator (which gives X), and a
+    /// signature it makes tells which of the two points with that X is the public key. The copy is destroyed.
+    /// </summary>
+    private byte[] FindEcPublicPoint(ISession session, KeyObject wrappingKey, ImportWrappingAlgorithm algorithm, byte[] wrapped, HsmKeySpec spec)
+    {
+        var probe = Unwrap(session, wrappingKey, algorithm, wrapped, AttributeTemplates.EcPublicPointProbe(), spec);
+        try
+        {
+            var parameters = Pkcs11Attributes.ReadBytes(session, probe, CKA.CKA_EC_PARAMS)[0];
+            if (KeyEncoding.SpecOfEcParameters(parameters) != spec)
+            {
+                throw new HsmException(HsmErrorKind.InvalidInput, $"The key material is not an {spec} private key.");
+            }
+
+            using var curveKey = ECDsa.Create(CurveOf(spec));
+            var curve = curveKey.ExportExplicitParameters(includePrivateParameters: false).Curve;
+            var fieldBytes = KeySpecs.FieldBytes(spec);
+            byte[] generator = [0x04, .. curve.G.X!, .. curve.G.Y!];
+            byte[] x;
+            using (var deriveParameters = session.Factories.MechanismParamsFactory.CreateCkEcdh1DeriveParams((ulong)CKD.CKD_NULL, null, generator))
+            using (var derive = session.Factories.MechanismFactory.Create(CKM.CKM_ECDH1_DERIVE, deriveParameters))
+            using (var template = Pkcs11Template.From(session, AttributeTemplates.DerivedSecret(fieldBytes)))
+            {
+                var derived = session.DeriveKey(derive, probe, template.Attributes);
+                try
+                {
+                    x = Pkcs11Attributes.ReadRequiredBytes(session, derived, CKA.CKA_VALUE)[0];
+                }
+                finally
+                {
+                    DestroyQuietly(session, derived);
+                }
+            }
+
+            // y² = x³ + ax + b (mod p); every supported curve has p ≡ 3 (mod 4), so a square root is rhs^((p+1)/4).
+            var p = Unsigned(curve.Prime!);
+            var xValue = Unsigned(x);
+            var rhs = BigInteger.Remainder((BigInteger.ModPow(xValue, 3, p) + (Unsigned(curve.A!) * xValue) + Unsigned(curve.B!)) % p + p, p);
+            var y = BigInteger.ModPow(rhs, (p + 1) / 4, p);
+            if (BigInteger.ModPow(y, 2, p) != rhs)
+            {
+                throw new HsmException(HsmErrorKind.Internal, "The HSM derived an x that is not on the curve.");
+            }
+
+            var digest = SHA256.HashData(CheckValueMessage);
+            byte[] signature;
+            using (var ecdsa = session.Factories.MechanismFactory.Create(CKM.CKM_ECDSA))
+            {
+                signature = session.Sign(ecdsa, probe, digest);
+            }
+
+            foreach (var candidate in new[] { y, p - y })
+            {
+                var yBytes = FixedWidth(candidate, fieldBytes);
+                using var verifier = ECDsa.Create(new ECParameters { Curve = CurveOf(spec), Q = new ECPoint { X = x, Y = yBytes } });
+                if (verifier.VerifyHash(digest, signature, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+                {
+                    return [0x04, .. x, .. yBytes];
+                }
+            }
+
+            throw new HsmException(HsmErrorKind.Internal, "Neither point with the derived x verifies the imported key's signature.");
+        }
+        finally
+        {
+            DestroyQuietly(session, probe);
+        }
+    }
+
+    private static ECCurve CurveOf(HsmKeySpec spec) => spec switch
+    {
+        HsmKeySpec.EcP256 => ECCurve.NamedCurves.nistP256,
+        HsmKeySpec.EcP384 => ECCurve.NamedCurves.nistP384,
+        HsmKeySpec.EcP521 => ECCurve.NamedCurves.nistP521,
+        _ => ECCurve.CreateFromFriendlyName("secP256k1"),
+    };
+
+    private static BigInteger Unsigned(byte[] bigEndian) => new(bigEndian, isUnsigned: true, isBigEndian: true);
+
+    private static byte[] FixedWidth(BigInteger value, int bytes)
+    {
+        var raw = value.ToByteArray(isUnsigned: true, isBigEndian: true);
+        var result = new byte[bytes];
+        raw.CopyTo(result, bytes - raw.Length);
+        return result;
+    }
+
+    /// <summary>A DER OCTET STRING around <paramref name="value"/> (CKA_EC_POINT's encoding).</summary>
+    private static byte[] DerOctetString(byte[] value) => value.Length < 128
+        ? [0x04, (byte)value.Length, .. value]
+        : [0x04, 0x81, (byte)value.Length, .. value];
 
     /// <summary>Unwraps the material into a new token object made from <paramref name="template"/>.</summary>
     private IObjectHandle Unwrap(ISession session, KeyObject wrappingKey, ImportWrappingAlgorithm algorithm, byte[] wrapped,
