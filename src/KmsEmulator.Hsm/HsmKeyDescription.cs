@@ -10,7 +10,11 @@ namespace KmsEmulator.Hsm;
 /// For key pairs, the one usage the private key has; <see cref="HsmKeyUsage.EncryptDecrypt"/> for AES keys and
 /// <see cref="HsmKeyUsage.GenerateVerifyMac"/> for HMAC keys.
 /// </param>
-public readonly record struct HsmKeyDescription(string Label, HsmKeySpec Spec, HsmKeyUsage Usage)
+/// <param name="Imported">
+/// True for material that came in wrapped (ImportKeyMaterial) rather than being generated in the HSM: such an object
+/// is checked against its import template, and never claims CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE or CKA_LOCAL.
+/// </param>
+public readonly record struct HsmKeyDescription(string Label, HsmKeySpec Spec, HsmKeyUsage Usage, bool Imported = false)
 {
     /// <summary>The description of an AES-256 key.</summary>
     public static HsmKeyDescription Aes(string label) => new(label, HsmKeySpec.Aes256, HsmKeyUsage.EncryptDecrypt);

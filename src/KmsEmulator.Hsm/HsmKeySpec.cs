@@ -42,6 +42,28 @@ public enum HsmKeyUsage
     KeyAgreement,
     /// <summary>HMAC keys: sign and verify MACs. Implied by <see cref="IKeyMaterialBackend.CreateHmacKeyAsync"/>.</summary>
     GenerateVerifyMac,
+    /// <summary>
+    /// RSA only: an import wrapping key (GetParametersForImport). The private key unwraps (CKA_UNWRAP, for RSA-OAEP
+    /// with SHA-1) and decrypts (CKA_DECRYPT, for the raw RSA step of the SHA-256 variants); the public key does nothing
+    /// in the HSM, it is handed out.
+    /// </summary>
+    ImportWrapping,
+}
+
+/// <summary>How imported key material is wrapped (KMS AlgorithmSpec of GetParametersForImport).</summary>
+public enum ImportWrappingAlgorithm
+{
+    /// <summary>The material, RSA-OAEP encrypted with SHA-1 and MGF1-SHA-1 (KMS RSAES_OAEP_SHA_1).</summary>
+    RsaOaepSha1,
+    /// <summary>The material, RSA-OAEP encrypted with SHA-256 and MGF1-SHA-256 (KMS RSAES_OAEP_SHA_256).</summary>
+    RsaOaepSha256,
+    /// <summary>
+    /// An ephemeral AES key RSA-OAEP (SHA-1) encrypted, followed by the material wrapped under it with AES key wrap with
+    /// padding, RFC 5649 (KMS RSA_AES_KEY_WRAP_SHA_1).
+    /// </summary>
+    RsaAesKeyWrapSha1,
+    /// <summary>As <see cref="RsaAesKeyWrapSha1"/> with RSA-OAEP SHA-256 for the ephemeral key (KMS RSA_AES_KEY_WRAP_SHA_256).</summary>
+    RsaAesKeyWrapSha256,
 }
 
 /// <summary>Signature algorithms, one per KMS SigningAlgorithmSpec that the HSM can serve.</summary>

@@ -116,4 +116,36 @@ public interface IKeyMaterialBackend
     /// exported, then destroyed. Nothing stays on the token.
     /// </summary>
     ValueTask<HsmDataKeyPair> GenerateDataKeyPairAsync(HsmKeySpec spec, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Imports wrapped key material (ImportKeyMaterial) into a new private, sensitive, non-extractable token object
+    /// labelled <c>target.Label</c>, unwrapped with the private key of the import wrapping key pair
+    /// <paramref name="wrappingLabel"/> (made with <see cref="HsmKeyUsage.ImportWrapping"/>). Only AES-256 and HMAC
+    /// material is supported. The new object is read back and checked like a generated key, and a check value is
+    /// computed with it inside the HSM: equal values mean the same material (for re-imports).
+    /// </summary>
+    /// <returns>The 32-byte check value of the material (a digest of an operation with it; it reveals nothing usable).</returns>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.AuthenticationFailed"/> (one message for every cause) when the blob does not unwrap;
+    /// <see cref="HsmErrorKind.InvalidInput"/> when the material does not fit the target (length);
+    /// <see cref="HsmErrorKind.Unsupported"/> for a target that is not an AES or HMAC key.
+    /// </exception>
+    ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
+        HsmKeyDescription target, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Imports a wrapped RSA or EC (NIST P-256/384/521, secp256k1) private key (PKCS#8, wrapped with RSA_AES_KEY_WRAP_SHA_1
+    /// or _SHA_256) as a key pair labelled <c>target.Label</c>: the private key is unwrapped in the HSM into a private,
+    /// sensitive, non-extractable token object with only the usage <c>target.Usage</c> needs, and the public key object is
+    /// made from the RSA modulus and exponent, or from the EC point found with a throw-away session copy of the private
+    /// key (ECDH with the generator gives x; a signature picks y). Both objects are read back and checked.
+    /// </summary>
+    /// <returns>The public key as DER SubjectPublicKeyInfo.</returns>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.AuthenticationFailed"/> when the blob does not unwrap; <see cref="HsmErrorKind.InvalidInput"/>
+    /// when the key is not a key of the target's spec (RSA: with public exponent 65537); <see cref="HsmErrorKind.Unsupported"/>
+    /// for other targets or wrapping algorithms.
+    /// </exception>
+    ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
+        HsmKeyDescription target, CancellationToken cancellationToken = default);
 }

@@ -69,5 +69,9 @@ internal class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<HsmDataKeyPair> GenerateDataKeyPairAsync(HsmKeySpec spec, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
+
     private static InvalidOperationException Unexpected() => new("This test must not touch the HSM.");
 }

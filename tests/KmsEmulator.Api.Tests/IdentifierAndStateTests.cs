@@ -59,6 +59,13 @@ public sealed class IdentifierAndStateTests
     [InlineData(KeyStateRule.CancelDeletion, KeyState.Enabled, "KMSInvalidStateException:{0} is not pending deletion.")]
     [InlineData(KeyStateRule.CancelDeletion, KeyState.PendingDeletion, null)]
     [InlineData(KeyStateRule.Any, KeyState.PendingDeletion, null)]
+    [InlineData(KeyStateRule.Import, KeyState.PendingImport, null)]
+    [InlineData(KeyStateRule.Import, KeyState.Disabled, null)]
+    [InlineData(KeyStateRule.Import, KeyState.PendingDeletion, "KMSInvalidStateException:{0} is pending deletion.")]
+    [InlineData(KeyStateRule.Import, KeyState.Creating, "KMSInvalidStateException:{0} is creating.")]
+    [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.PendingDeletion, null)]
+    [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.PendingImport, null)]
+    [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.Updating, "KMSInvalidStateException:{0} is updating.")]
     public void The_key_state_table_gives_AWS_errors(KeyStateRule rule, KeyState state, string? expected)
     {
         var key = TestKeys.Create(KeyId, state: state);

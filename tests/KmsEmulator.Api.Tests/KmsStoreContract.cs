@@ -96,6 +96,32 @@ public abstract class KmsStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Imported_material_state_and_import_parameters_load_as_saved_and_expired_parameters_go_when_saved_without_them()
+    {
+        var parameters = new ImportParameters("ab".PadRight(64, 'c'), "kmsemu/test/wrap-1", "RSA_3072", "RSA_AES_KEY_WRAP_SHA_256", T0, T0.AddHours(24));
+        var other = parameters with { TokenId = "de".PadRight(64, 'f'), HsmLabel = "kmsemu/test/wrap-2", CreatedAt = T0.AddSeconds(1), ValidTo = T0.AddHours(25) };
+        var key = Key(KeyA, Scope) with
+        {
+            Origin = OriginType.EXTERNAL,
+            Import = new ImportedMaterial("0a".PadRight(64, '1'), Present: true, "KEY_MATERIAL_EXPIRES", T0.AddDays(3), "my material", KeyState.Disabled),
+            ImportParameters = [parameters, other],
+        };
+
+        await Store.SaveKeyAsync(key);
+        AssertSameKey(key, (await Store.LoadAsync()).Keys.Single());
+
+        var deleted = key with
+        {
+            KeyState = KeyState.PendingImport,
+            Import = key.Import! with { Present = false, ExpirationModel = null, ValidTo = null },
+            ImportParameters = [other],
+            Version = 2,
+        };
+        await Store.SaveKeyAsync(deleted);
+        AssertSameKey(deleted, (await Store.LoadAsync()).Keys.Single());
+    }
+
+    [Fact]
     public async Task A_reopened_store_has_the_same_id_and_everything_that_was_saved()
     {
         var key = Key(KeyA, Scope) with { Tags = [new KeyTag("b", "2"), new KeyTag("a", "1")] };
@@ -452,6 +478,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
             Materials = [Material(keyId, 1, T0, scope), Material(keyId, 2, T0.AddDays(1), scope)],
             CurrentMaterialVersion = 2,
             Tags = [new KeyTag("name", name), new KeyTag("team", "payments")],
+            ImportParameters = [new ImportParameters("0f".PadRight(64, '0'), $"wrap/{scope.AccountId}/{scope.Region}/{keyId}", "RSA_2048", "RSAES_OAEP_SHA_256", T0, T0.AddHours(24))],
         };
         await Store.SaveKeyAsync(key);
         var grants = new[]
@@ -513,9 +540,10 @@ public abstract class KmsStoreContract : IAsyncLifetime
     {
         // ImmutableArray and ImmutableSortedDictionary compare by reference: the collections are compared apart.
         Assert.Equal(
-            expected with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants },
-            actual with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants });
+            expected with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants, ImportParameters = [] },
+            actual with { Materials = [], Tags = [], Grants = KeyRecord.NoGrants, ImportParameters = [] });
         Assert.Equal(expected.Materials.ToArray(), actual.Materials.ToArray());
+        Assert.Equal(expected.ImportParameters.ToArray(), actual.ImportParameters.ToArray());
         Assert.Equal(expected.Tags.ToArray(), actual.Tags.ToArray());
         AssertSameGrants(expected.Grants.Values, actual.Grants.Values);
     }

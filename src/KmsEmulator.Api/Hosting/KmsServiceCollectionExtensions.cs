@@ -30,6 +30,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<AwsManagedKeys>();
         services.AddSingleton<KeyWriter>();
         services.AddSingleton<KeyLifecycleService>();
+        services.AddSingleton<KeyImportService>();
         services.AddSingleton<AliasService>();
         services.AddSingleton<TagService>();
         services.AddSingleton<KeyPolicyService>();
@@ -59,6 +60,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, GrantOperations>();
         services.AddSingleton<IOperationGroup, KeyUsageOperations>();
         services.AddSingleton<IOperationGroup, RotationOperations>();
+        services.AddSingleton<IOperationGroup, ImportOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<CloudTrailEndpoint>();

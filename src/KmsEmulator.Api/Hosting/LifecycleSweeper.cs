@@ -11,7 +11,8 @@ namespace KmsEmulator.Api.Hosting;
 /// removes keys whose deletion waiting period has ended, and rotates keys whose automatic rotation is due. Callers stop
 /// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
-public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<LifecycleSweeper> logger, AuditTrail? audit = null)
+public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<LifecycleSweeper> logger, AuditTrail? audit = null,
+    KeyImportService? imports = null)
     : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -64,6 +65,13 @@ public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvi
             foreach (var rotated in await keys.RotateDueKeysAsync(CancellationToken.None))
             {
                 await RecordAsync("RotateKey", rotated);
+            }
+
+            // Imported material whose ValidTo passed is deleted (AWS records DeleteExpiredKeyMaterial); expired
+            // import parameters lose their wrapping key pairs.
+            foreach (var expired in imports is null ? [] : await imports.ExpireAsync(CancellationToken.None))
+            {
+                await RecordAsync("DeleteExpiredKeyMaterial", expired);
             }
         }
         catch (Exception e)

@@ -65,7 +65,14 @@ public sealed partial class KeyLifecycleService(
             cancellationToken);
 
     public Task<KeyRecord> CancelDeletionAsync(KeyRecord key, CancellationToken cancellationToken) =>
-        writer.UpdateKeyAsync(key, KeyStateRule.CancelDeletion, k => k with { KeyState = KeyState.Disabled, DeletionDate = null, PendingDeletionWindowInDays = null }, cancellationToken);
+        writer.UpdateKeyAsync(key, KeyStateRule.CancelDeletion, k => k with
+        {
+            // A key whose imported material was deleted or expired meanwhile has nothing to be disabled with.
+            KeyState = k.Origin == OriginType.EXTERNAL && k.Import is not { Present: true } ? KeyState.PendingImport : KeyState.Disabled,
+            Import = k.Import is { Present: false } absent ? absent with { StateAfterImport = KeyState.Disabled } : k.Import,
+            DeletionDate = null,
+            PendingDeletionWindowInDays = null,
+        }, cancellationToken);
 
     public Task<KeyRecord> UpdateDescriptionAsync(KeyRecord key, string description, CancellationToken cancellationToken) =>
         writer.UpdateKeyAsync(key, KeyStateRule.Management, k => k with { Description = description }, cancellationToken);
@@ -141,11 +148,21 @@ public sealed partial class KeyLifecycleService(
         var expected = new List<HsmKeyDescription>();
         foreach (var key in catalog.AllKeys)
         {
+            // Imported material is expected only while the key has it (DeleteImportedKeyMaterial and expiry destroy it).
             foreach (var material in key.Materials)
             {
-                if (KeySpecCapabilities.For(key.KeySpec).Material is not null)
+                if (KeySpecCapabilities.For(key.KeySpec).Material is not null && (key.Origin != OriginType.EXTERNAL || key.Import is { Present: true }))
                 {
                     expected.Add(KeyWriter.DescribeMaterial(key, material));
+                }
+            }
+
+            // The wrapping key pairs of unexpired GetParametersForImport answers (expired ones go with the next sweep).
+            foreach (var parameters in key.ImportParameters)
+            {
+                if (WrappingKeySpecWire.TryParse(parameters.WrappingKeySpec, out var wrappingSpec))
+                {
+                    expected.Add(new HsmKeyDescription(parameters.HsmLabel, KeyImportService.WrappingSpecOf(wrappingSpec), HsmKeyUsage.ImportWrapping));
                 }
             }
         }

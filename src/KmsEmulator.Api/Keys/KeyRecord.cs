@@ -61,6 +61,12 @@ public sealed record KeyRecord
     /// <summary>Tags in the order they were first added.</summary>
     public ImmutableArray<KeyTag> Tags { get; init; } = [];
 
+    /// <summary>Origin EXTERNAL: the imported material's identity and state; null until material was first imported.</summary>
+    public ImportedMaterial? Import { get; init; }
+
+    /// <summary>Origin EXTERNAL: the unexpired wrapping key pairs and import tokens GetParametersForImport handed out.</summary>
+    public ImmutableArray<ImportParameters> ImportParameters { get; init; } = [];
+
     /// <summary>The grants on the key, by grant id. Grants are persisted one by one, never by saving the key.</summary>
     public ImmutableSortedDictionary<string, GrantRecord> Grants { get; init; } = NoGrants;
 
@@ -92,6 +98,24 @@ public sealed record KeyRecord
 /// <param name="CreatedAt">When the version was created.</param>
 /// <param name="RotationType">How a rotation made it (<c>AUTOMATIC</c>, <c>ON_DEMAND</c>); null for a key's first material.</param>
 public sealed record KeyMaterialVersion(int Version, string MaterialId, string HsmLabel, DateTimeOffset CreatedAt, string? RotationType = null);
+
+/// <summary>The imported key material of a key with Origin EXTERNAL (one material per key).</summary>
+/// <param name="CheckValue">Hex check value the HSM computed with the material: the same value means the same material.</param>
+/// <param name="Present">True while the HSM holds the material; false after DeleteImportedKeyMaterial or expiry.</param>
+/// <param name="ExpirationModel">Wire ExpirationModelType of the current import; null while the material is absent.</param>
+/// <param name="ValidTo">When the material expires (KEY_MATERIAL_EXPIRES); null otherwise.</param>
+/// <param name="Description">KeyMaterialDescription of the last import that gave one.</param>
+/// <param name="StateAfterImport">The state a re-import returns the key to (it was Enabled or Disabled when its material went).</param>
+public sealed record ImportedMaterial(
+    string CheckValue, bool Present, string? ExpirationModel, DateTimeOffset? ValidTo, string? Description, KeyState StateAfterImport);
+
+/// <summary>One GetParametersForImport answer: the wrapping key pair in the HSM and what its import token is bound to.</summary>
+/// <param name="TokenId">The random id (hex) the import token carries; the token is only valid for the key holding this entry.</param>
+/// <param name="HsmLabel">CKA_LABEL of the wrapping key pair.</param>
+/// <param name="WrappingKeySpec">Wire WrappingKeySpec (RSA_2048, RSA_3072, RSA_4096).</param>
+/// <param name="WrappingAlgorithm">Wire AlgorithmSpec the material must be wrapped with.</param>
+/// <param name="ValidTo">ParametersValidTo: 24 hours after issue.</param>
+public sealed record ImportParameters(string TokenId, string HsmLabel, string WrappingKeySpec, string WrappingAlgorithm, DateTimeOffset CreatedAt, DateTimeOffset ValidTo);
 
 /// <summary>A tag on a key.</summary>
 public sealed record KeyTag(string Key, string Value);

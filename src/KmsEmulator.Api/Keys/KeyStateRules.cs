@@ -25,6 +25,10 @@ public enum KeyStateRule
     CancelDeletion,
     /// <summary>EnableKeyRotation, DisableKeyRotation: enabled keys only (a key with imported material is refused by the row's check).</summary>
     RotationSettings,
+    /// <summary>GetParametersForImport, ImportKeyMaterial: not while pending deletion, creating or updating (origin is the row's check).</summary>
+    Import,
+    /// <summary>DeleteImportedKeyMaterial: any state but creating and updating (origin is the row's check).</summary>
+    DeleteImportedMaterial,
 }
 
 /// <summary>
@@ -120,6 +124,16 @@ public static class KeyStateRules
             (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
             (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
             (KeyState.Creating, Outcome.IsCreating));
+        Row(
+            KeyStateRule.Import,
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.Creating, Outcome.IsCreating),
+            (KeyState.Updating, Outcome.IsUpdating));
+        Row(
+            KeyStateRule.DeleteImportedMaterial,
+            (KeyState.Creating, Outcome.IsCreating),
+            (KeyState.Updating, Outcome.IsUpdating));
         return table.ToFrozenDictionary();
     }
 }

@@ -159,9 +159,9 @@ public sealed partial class KeyWriter(
         }
 
         // A crash here leaves orphaned HSM objects, which the next start-up reconciliation destroys.
-        foreach (var material in deleted.Materials)
+        foreach (var label in deleted.Materials.Select(m => m.HsmLabel).Concat(deleted.ImportParameters.Select(p => p.HsmLabel)))
         {
-            await hsm.DestroyAsync(material.HsmLabel, cancellationToken);
+            await hsm.DestroyAsync(label, cancellationToken);
         }
 
         return true;
@@ -315,7 +315,7 @@ public sealed partial class KeyWriter(
 
     /// <summary>What the HSM holds for one material version of a key, to create it or to check it.</summary>
     public static HsmKeyDescription DescribeMaterial(KeyRecord key, KeyMaterialVersion material) =>
-        DescribeMaterial(material.HsmLabel, key.KeySpec, key.KeyUsage);
+        DescribeMaterial(material.HsmLabel, key.KeySpec, key.KeyUsage) with { Imported = key.Origin == OriginType.EXTERNAL };
 
     private static HsmKeyDescription DescribeMaterial(string label, KeySpec spec, KeyUsageType usage)
     {

@@ -356,6 +356,75 @@ public static class KmsErrors
     public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 
+    // ---------------------------------------------------------------- imported key material
+
+    /// <summary>An import operation on a key whose origin is not EXTERNAL (wording as AWS, e.g. for AWS_KMS).</summary>
+    public static KmsException OriginNotValidForImport(string keyArn, OriginType origin) =>
+        Unsupported($"{keyArn} origin is {origin.ToWire()} which is not valid for this operation.");
+
+    /// <summary>A key spec whose material the emulator cannot import (asymmetric keys: see docs/differences-from-aws.md).</summary>
+    public static KmsException ImportNotSupportedForKeySpec(KeySpec spec) =>
+        Unsupported($"KmsEmulator imports key material into SYMMETRIC_DEFAULT, HMAC, RSA and ECC (NIST, SECG) keys only, not into {spec.ToWire()} keys. See docs/differences-from-aws.md.");
+
+    /// <summary>A wrapping algorithm AWS no longer accepts (RSAES_PKCS1_V1_5) or only in the China regions (SM2PKE).</summary>
+    public static KmsException WrappingAlgorithmNotSupported(string algorithm) =>
+        Validation($"The wrapping algorithm {algorithm} is not supported in this region. Use RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.");
+
+    /// <summary>The SM2 wrapping key spec, which AWS offers only in the China regions.</summary>
+    public static KmsException WrappingKeySpecNotSupported(string spec) =>
+        Validation($"The wrapping key spec {spec} is not supported in this region. Use RSA_2048, RSA_3072 or RSA_4096.");
+
+    public static KmsException ValidToRequired() => Validation("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
+
+    public static KmsException ValidToNotAllowed() => Validation("A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE");
+
+    public static KmsException ValidToOutOfRange(int maxDays) =>
+        Validation($"The validTo date must be in the future and at most {maxDays} days from now.");
+
+    public static KmsException KeyMaterialIdWithNewMaterial() =>
+        Validation("KeyMaterialId cannot be specified when ImportType is NEW_KEY_MATERIAL.");
+
+    /// <summary>An import token that is not one this key was issued, or that was altered.</summary>
+    public static KmsException InvalidImportToken() =>
+        new(KmsErrorCodes.InvalidImportTokenException, "The import token is invalid or is not associated with this KMS key.");
+
+    public static KmsException ExpiredImportToken() =>
+        new(KmsErrorCodes.ExpiredImportTokenException, "The import token has expired. Call GetParametersForImport for a new import token and public key.");
+
+    /// <summary>Material that is not the material the key had before (re-import), or is not usable for the key (its length).</summary>
+    private static KmsException IncorrectKeyMaterial(string reason) => new(KmsErrorCodes.IncorrectKeyMaterialException, reason);
+
+    public static KmsException KeyMaterialLengthWrong(KeySpec spec) => IncorrectKeyMaterial(spec switch
+    {
+        KeySpec.SYMMETRIC_DEFAULT => "The key material must be 256 bits (32 bytes) of binary data for a SYMMETRIC_DEFAULT key.",
+        KeySpec.RSA_2048 or KeySpec.RSA_3072 or KeySpec.RSA_4096 => $"The key material must be an {spec.ToWire()} private key (PKCS#8) with public exponent 65537.",
+        KeySpec.ECC_NIST_P256 or KeySpec.ECC_NIST_P384 or KeySpec.ECC_NIST_P521 or KeySpec.ECC_SECG_P256K1 => $"The key material must be an {spec.ToWire()} private key (PKCS#8).",
+        _ => $"The key material is too short for a {spec.ToWire()} key.",
+    });
+
+    /// <summary>RSA private keys need an RSA_AES_KEY_WRAP algorithm (AWS's rule; our wording).</summary>
+    public static KmsException WrappingAlgorithmCannotWrapKeySpec(string algorithm, KeySpec spec) =>
+        Validation($"The wrapping algorithm {algorithm} cannot wrap {spec.ToWire()} key material. Use RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.");
+
+    public static KmsException NotTheImportedMaterial(string keyArn) =>
+        IncorrectKeyMaterial($"The key material is not the key material previously imported into {keyArn}; only the same key material can be imported again.");
+
+    public static KmsException MaterialAlreadyImported(string keyArn) =>
+        IncorrectKeyMaterial($"ImportType NEW_KEY_MATERIAL was given, but this key material is already associated with {keyArn}.");
+
+    public static KmsException NoMaterialToReimport(string keyArn) =>
+        IncorrectKeyMaterial($"ImportType EXISTING_KEY_MATERIAL was given, but no key material was ever imported into {keyArn}.");
+
+    public static KmsException KeyMaterialIdMismatch(string keyMaterialId, string keyArn) =>
+        IncorrectKeyMaterial($"The key material does not match key material id {keyMaterialId} of {keyArn}.");
+
+    /// <summary>New (different) material for a key that already has imported material: the newest AWS adds it for rotation.</summary>
+    public static KmsException SecondImportedMaterialNotSupported(string keyArn) =>
+        Unsupported($"KmsEmulator keeps one imported key material per key; {keyArn} already has one, so only that key material can be imported again. See docs/differences-from-aws.md.");
+
+    public static KmsException KeyMaterialNotFound(string keyMaterialId, string keyArn) =>
+        new(KmsErrorCodes.NotFoundException, $"Key material {keyMaterialId} is not associated with {keyArn}.");
+
     // ---------------------------------------------------------------- policies
 
     public static KmsException PolicyNotFound() => new(KmsErrorCodes.NotFoundException, "No such policy exists");

@@ -43,6 +43,9 @@ public static class KeyMetadataMapper
                 }
                 : null,
             CurrentKeyMaterialId = capability.HasKeyMaterialIds ? key.CurrentMaterial?.MaterialId : null,
+            // Imported material (Origin EXTERNAL): shown while the key has it, as AWS does.
+            ExpirationModel = key.Import is { Present: true } imported ? imported.ExpirationModel : null,
+            ValidTo = key.Import is { Present: true, ValidTo: { } validTo } ? validTo : null,
         };
     }
 

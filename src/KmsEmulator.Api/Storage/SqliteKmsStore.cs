@@ -70,6 +70,10 @@ public sealed class SqliteKmsStore : IKmsStore
                 "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt, rotation_type AS RotationType FROM key_materials ORDER BY version",
                 transaction: transaction))
             .ToLookup(m => (m.AccountId, m.Region, m.KeyId));
+        var importParameters = (await connection.QueryAsync<ImportParametersRow>(
+                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, token_id AS TokenId, hsm_label AS HsmLabel, wrapping_key_spec AS WrappingKeySpec, wrapping_algorithm AS WrappingAlgorithm, created_at AS CreatedAt, valid_to AS ValidTo FROM import_parameters ORDER BY created_at, token_id",
+                transaction: transaction))
+            .ToLookup(p => (p.AccountId, p.Region, p.KeyId));
         var tags = (await connection.QueryAsync<TagRow>(
                 "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, tag_key AS TagKey, tag_value AS TagValue FROM key_tags ORDER BY position",
                 transaction: transaction))
@@ -81,7 +85,9 @@ public sealed class SqliteKmsStore : IKmsStore
                    creation_date AS CreationDate, deletion_date AS DeletionDate, pending_window_days AS PendingWindowDays,
                    multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion,
                    version AS Version, rotation_enabled AS RotationEnabled, rotation_period_days AS RotationPeriodDays,
-                   next_rotation_date AS NextRotationDate
+                   next_rotation_date AS NextRotationDate, import_check_value AS ImportCheckValue, import_present AS ImportPresent,
+                   import_expiration_model AS ImportExpirationModel, import_valid_to AS ImportValidTo,
+                   import_description AS ImportDescription, import_state_after AS ImportStateAfter
             FROM keys
             """,
             transaction: transaction);
@@ -102,7 +108,12 @@ public sealed class SqliteKmsStore : IKmsStore
         {
             var id = (row.AccountId, row.Region, row.KeyId);
             var policy = policies.TryGetValue(row.Policy, out var shared) ? shared : policies[row.Policy] = row.Policy;
-            return row.ToRecord(materials[id], tags[id]) with { Grants = GrantRow.ToGrants(grants[id]), Policy = policy };
+            return row.ToRecord(materials[id], tags[id]) with
+            {
+                Grants = GrantRow.ToGrants(grants[id]),
+                Policy = policy,
+                ImportParameters = importParameters[id].Any() ? [.. importParameters[id].Select(p => p.ToRecord())] : [],
+            };
         }).ToList();
 
         var aliases = (await connection.QueryAsync<AliasRow>(
@@ -127,10 +138,12 @@ public sealed class SqliteKmsStore : IKmsStore
                 ? """
                   INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
                                     creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version,
-                                    rotation_enabled, rotation_period_days, next_rotation_date)
+                                    rotation_enabled, rotation_period_days, next_rotation_date, import_check_value, import_present,
+                                    import_expiration_model, import_valid_to, import_description, import_state_after)
                   VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
                           @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version,
-                          @RotationEnabled, @RotationPeriodDays, @NextRotationDate)
+                          @RotationEnabled, @RotationPeriodDays, @NextRotationDate, @ImportCheckValue, @ImportPresent,
+                          @ImportExpirationModel, @ImportValidTo, @ImportDescription, @ImportStateAfter)
                   ON CONFLICT (account_id, region, key_id) DO NOTHING
                   """
                 : """
@@ -138,7 +151,9 @@ public sealed class SqliteKmsStore : IKmsStore
                       description = @Description, key_state = @KeyState, deletion_date = @DeletionDate,
                       pending_window_days = @PendingWindowDays, policy = @Policy,
                       current_material_version = @CurrentMaterialVersion, version = @Version,
-                      rotation_enabled = @RotationEnabled, rotation_period_days = @RotationPeriodDays, next_rotation_date = @NextRotationDate
+                      rotation_enabled = @RotationEnabled, rotation_period_days = @RotationPeriodDays, next_rotation_date = @NextRotationDate,
+                      import_check_value = @ImportCheckValue, import_present = @ImportPresent, import_expiration_model = @ImportExpirationModel,
+                      import_valid_to = @ImportValidTo, import_description = @ImportDescription, import_state_after = @ImportStateAfter
                   WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1
                   """,
             KeyRow.From(key),
@@ -157,6 +172,21 @@ public sealed class SqliteKmsStore : IKmsStore
                 ON CONFLICT (account_id, region, key_id, version) DO NOTHING
                 """,
                 new { id.AccountId, id.Region, id.KeyId, material.Version, material.MaterialId, material.HsmLabel, CreatedAt = material.CreatedAt.ToUnixTimeMilliseconds(), material.RotationType },
+                transaction);
+        }
+
+        // The unexpired import parameters are exactly the record's: rows of expired ones go, new ones come.
+        await connection.ExecuteAsync("DELETE FROM import_parameters WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId", id, transaction);
+        foreach (var parameters in key.ImportParameters)
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO import_parameters (account_id, region, key_id, token_id, hsm_label, wrapping_key_spec, wrapping_algorithm, created_at, valid_to) "
+                + "VALUES (@AccountId, @Region, @KeyId, @TokenId, @HsmLabel, @WrappingKeySpec, @WrappingAlgorithm, @CreatedAt, @ValidTo)",
+                new
+                {
+                    id.AccountId, id.Region, id.KeyId, parameters.TokenId, parameters.HsmLabel, parameters.WrappingKeySpec, parameters.WrappingAlgorithm,
+                    CreatedAt = parameters.CreatedAt.ToUnixTimeMilliseconds(), ValidTo = parameters.ValidTo.ToUnixTimeMilliseconds(),
+                },
                 transaction);
         }
 
@@ -310,13 +340,16 @@ public sealed class SqliteKmsStore : IKmsStore
     private sealed record KeyRow(
         string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
         string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
-        string Policy, long CurrentMaterialVersion, long Version, long RotationEnabled, long? RotationPeriodDays, long? NextRotationDate)
+        string Policy, long CurrentMaterialVersion, long Version, long RotationEnabled, long? RotationPeriodDays, long? NextRotationDate,
+        string? ImportCheckValue, long ImportPresent, string? ImportExpirationModel, long? ImportValidTo, string? ImportDescription, string? ImportStateAfter)
     {
         public static KeyRow From(KeyRecord key) => new(
             key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
             key.Origin.ToWire(), key.KeyManager.ToWire(), key.KeyState.ToWire(), key.CreationDate.ToUnixTimeMilliseconds(),
             key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
-            key.CurrentMaterialVersion, key.Version, key.RotationEnabled ? 1 : 0, key.RotationPeriodInDays, key.NextRotationDate?.ToUnixTimeMilliseconds());
+            key.CurrentMaterialVersion, key.Version, key.RotationEnabled ? 1 : 0, key.RotationPeriodInDays, key.NextRotationDate?.ToUnixTimeMilliseconds(),
+            key.Import?.CheckValue, key.Import?.Present == true ? 1 : 0, key.Import?.ExpirationModel, key.Import?.ValidTo?.ToUnixTimeMilliseconds(),
+            key.Import?.Description, key.Import?.StateAfterImport.ToWire());
 
         public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
         {
@@ -340,6 +373,11 @@ public sealed class SqliteKmsStore : IKmsStore
             NextRotationDate = NextRotationDate is { } next ? FromMillis(next) : null,
             Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt), m.RotationType))],
             Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
+            Import = ImportCheckValue is null
+                ? null
+                : new ImportedMaterial(
+                    ImportCheckValue, ImportPresent != 0, ImportExpirationModel, ImportValidTo is { } validTo ? FromMillis(validTo) : null,
+                    ImportDescription, Parse<Generated.KeyState>(ImportStateAfter ?? "Enabled", KeyStateWire.TryParse)),
         };
     }
 
@@ -349,6 +387,12 @@ public sealed class SqliteKmsStore : IKmsStore
         tryParse(value, out var result) ? result : throw new DataException($"Stored value '{value}' is not a valid {typeof(T).Name}.");
 
     private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt, string? RotationType);
+
+    private sealed record ImportParametersRow(
+        string AccountId, string Region, string KeyId, string TokenId, string HsmLabel, string WrappingKeySpec, string WrappingAlgorithm, long CreatedAt, long ValidTo)
+    {
+        public ImportParameters ToRecord() => new(TokenId, HsmLabel, WrappingKeySpec, WrappingAlgorithm, FromMillis(CreatedAt), FromMillis(ValidTo));
+    }
 
     private sealed record TagRow(string AccountId, string Region, string KeyId, string TagKey, string TagValue);
 

@@ -97,7 +97,7 @@ internal static class KeySpecs
         var allowed = usage switch
         {
             HsmKeyUsage.SignVerify => IsKeyPair(spec),
-            HsmKeyUsage.EncryptDecrypt => IsRsa(spec),
+            HsmKeyUsage.EncryptDecrypt or HsmKeyUsage.ImportWrapping => IsRsa(spec),
             HsmKeyUsage.KeyAgreement => IsEc(spec),
             _ => false,
         };

@@ -30,10 +30,10 @@ internal static class AttributeTemplates
     /// </summary>
     public static Pkcs11Attribute[] Expected(HsmKeyDescription key, CKO objectClass, bool sessionCopy = false)
     {
-        var expected = ForNewKey(key, objectClass)
+        var expected = (key.Imported ? ForImportedKey(key, objectClass) : ForNewKey(key, objectClass))
             .Select(a => sessionCopy && a.Type == CKA.CKA_TOKEN ? a with { Value = false } : a)
             .ToList();
-        if (objectClass != CKO.CKO_PUBLIC_KEY)
+        if (objectClass != CKO.CKO_PUBLIC_KEY && !key.Imported)
         {
             expected.Add(new(CKA.CKA_ALWAYS_SENSITIVE, true));
             expected.Add(new(CKA.CKA_NEVER_EXTRACTABLE, true));
@@ -41,6 +41,81 @@ internal static class AttributeTemplates
 
         return [.. expected];
     }
+
+    /// <summary>
+    /// The template an imported secret is unwrapped (or created) with: the generated key's template without
+    /// CKA_VALUE_LEN, which C_UnwrapKey and C_CreateObject refuse (the length comes from the material) and which
+    /// SoftHSM2 leaves at 0 for unwrapped secrets. Only AES and HMAC material is imported.
+    /// </summary>
+    /// <remarks>
+    /// For an imported RSA key pair, the private key is unwrapped with the generated key's template and the public key
+    /// is created from the private key's modulus and exponent, without CKA_MODULUS_BITS (which only key generation
+    /// takes); the modulus size is checked by its spec instead.
+    /// </remarks>
+    public static Pkcs11Attribute[] ForImportedKey(HsmKeyDescription key, CKO objectClass) => (key.Spec, objectClass) switch
+    {
+        (var spec, CKO.CKO_SECRET_KEY) when ClassesOf(spec) is [CKO.CKO_SECRET_KEY] => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_VALUE_LEN)],
+        (var spec, CKO.CKO_PRIVATE_KEY) when KeySpecs.IsRsa(spec) || KeySpecs.IsEc(spec) => ForNewKey(key, objectClass),
+        (var spec, CKO.CKO_PUBLIC_KEY) when KeySpecs.IsRsa(spec) || KeySpecs.IsEc(spec) => [.. ForNewKey(key, objectClass).Where(a => a.Type != CKA.CKA_MODULUS_BITS)],
+        _ => throw new HsmException(HsmErrorKind.Unsupported, $"Importing {key.Spec} material is not supported; only AES, HMAC, RSA and EC (Weierstrass) keys are."),
+    };
+
+    /// <summary>
+    /// The ephemeral AES key of an RSA_AES_KEY_WRAP import: a session object that is private, sensitive, not
+    /// extractable and may only unwrap; destroyed as soon as the material is unwrapped.
+    /// </summary>
+    public static Pkcs11Attribute[] EphemeralUnwrapKey() =>
+    [
+        new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_ENCRYPT, false),
+        new(CKA.CKA_DECRYPT, false),
+        new(CKA.CKA_WRAP, false),
+        new(CKA.CKA_UNWRAP, true),
+    ];
+
+    /// <summary>
+    /// A session secret unwrapped from the same material only to learn its length (SoftHSM2 reports CKA_VALUE_LEN 0
+    /// for unwrapped secrets): an HMAC key that may only sign, destroyed right after.
+    /// </summary>
+    public static Pkcs11Attribute[] LengthProbe() =>
+    [
+        new(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_SIGN, true),
+        new(CKA.CKA_VERIFY, false),
+        new(CKA.CKA_ENCRYPT, false),
+        new(CKA.CKA_DECRYPT, false),
+        new(CKA.CKA_WRAP, false),
+        new(CKA.CKA_UNWRAP, false),
+        new(CKA.CKA_DERIVE, false),
+    ];
+
+    /// <summary>
+    /// A session copy of an imported EC private key (unwrapped from the same blob) that finds its public point: it derives
+    /// (ECDH with the curve's generator gives the point's x) and signs (which of the two y fits). Destroyed right after.
+    /// </summary>
+    public static Pkcs11Attribute[] EcPublicPointProbe() =>
+    [
+        new(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
+        new(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
+        new(CKA.CKA_TOKEN, false),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_SENSITIVE, true),
+        new(CKA.CKA_EXTRACTABLE, false),
+        new(CKA.CKA_SIGN, true),
+        new(CKA.CKA_DERIVE, true),
+        new(CKA.CKA_DECRYPT, false),
+        new(CKA.CKA_UNWRAP, false),
+    ];
 
     /// <summary>
     /// What any secret or private key object this backend uses must be, whatever made it: private, sensitive and not
@@ -102,10 +177,10 @@ internal static class AttributeTemplates
         new(CKA.CKA_SENSITIVE, true),
         new(CKA.CKA_EXTRACTABLE, false),
         new(CKA.CKA_SIGN, usage == HsmKeyUsage.SignVerify),
-        new(CKA.CKA_DECRYPT, usage == HsmKeyUsage.EncryptDecrypt),
+        new(CKA.CKA_DECRYPT, usage is HsmKeyUsage.EncryptDecrypt or HsmKeyUsage.ImportWrapping),
         new(CKA.CKA_DERIVE, usage == HsmKeyUsage.KeyAgreement),
         new(CKA.CKA_SIGN_RECOVER, false),
-        new(CKA.CKA_UNWRAP, false),
+        new(CKA.CKA_UNWRAP, usage == HsmKeyUsage.ImportWrapping),
         new(CKA.CKA_LABEL, label),
         new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
     ];
