@@ -1,10 +1,22 @@
 // The HSM's raw rate for each operation the load benchmark drives through HTTP: KmsEmulator.Hsm's backend called
 // in process, in a closed loop on 1 and 2 threads (each thread its own pooled session), no HTTP, no JSON.
 // Usage: dotnet run -c Release --project bench/HsmRaw [seconds-per-run]
+//        dotnet run -c Release --project bench/HsmRaw -- --token-dir DIR [seconds-per-run] [rounds]
+// The second form measures AES-256-GCM encryption with a key added to an existing token (an emulator data directory's
+// softhsm/tokens, with its default label and PIN; "new" for a new, empty token): run it on a large store's token and on
+// "new" one after the other to see what the number of objects on the token costs the HSM itself. The added key is
+// destroyed at the end.
 using System.Diagnostics;
 using System.Security.Cryptography;
 using KmsEmulator.Hsm;
 using KmsEmulator.Hsm.Pkcs11;
+
+if (args.Length > 1 && args[0] == "--token-dir")
+{
+    await CompareTokens(args[1], args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5,
+        args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 3);
+    return;
+}
 
 var seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 5;
 var root = Path.Combine(Path.GetTempPath(), "kmsemu-hsmraw-" + Environment.ProcessId);
@@ -62,4 +74,37 @@ static async Task<double> Measure(Func<ValueTask> run, int threads, double secon
         TaskCreationOptions.LongRunning).Unwrap()).ToArray();
     await Task.WhenAll(workers);
     return counts.Sum() / stop.Elapsed.TotalSeconds;
+}
+
+static async Task CompareTokens(string tokenDirectory, double seconds, int rounds)
+{
+    var fresh = tokenDirectory == "new";
+    var root = Path.Combine(Path.GetTempPath(), "kmsemu-hsmraw-token-" + Environment.ProcessId);
+    var opened = Stopwatch.StartNew();
+    using var hsm = Pkcs11Backend.Open(fresh
+        ? new HsmOptions { TokenDirectory = Path.Combine(root, "tokens") }
+        : new HsmOptions { TokenDirectory = tokenDirectory, InitializeToken = false });
+    Console.WriteLine($"opened {(fresh ? "a new token" : tokenDirectory)} in {opened.Elapsed.TotalSeconds:F1} s");
+    var label = $"hsmraw-probe/{Environment.ProcessId}";
+    await hsm.CreateAesKeyAsync(label);
+    try
+    {
+        var iv = RandomNumberGenerator.GetBytes(12);
+        var aad = RandomNumberGenerator.GetBytes(32);
+        var plaintext = RandomNumberGenerator.GetBytes(32);
+        await Measure(async () => await hsm.EncryptAesGcmAsync(label, iv, aad, plaintext), 1, 1);
+        for (var round = 0; round < rounds; round++)
+        {
+            var rate = await Measure(async () => await hsm.EncryptAesGcmAsync(label, iv, aad, plaintext), 1, seconds);
+            Console.WriteLine($"AES-256-GCM encrypt 32 B, 1 thread, round {round + 1}: {rate:N0}/s");
+        }
+    }
+    finally
+    {
+        await hsm.DestroyAsync(label);
+        if (fresh)
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }
