@@ -55,6 +55,26 @@ public sealed class AuditDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Records_are_written_in_one_commit_once_enough_have_gathered_or_a_flush_asks()
+    {
+        var (trail, delivery) = Build(new AuditOptions { CommitInterval = TimeSpan.FromHours(1), CommitRecords = 3 });
+        await delivery.StartAsync(CancellationToken.None);
+
+        foreach (var name in new[] { "Encrypt", "Decrypt", "GenerateDataKey" })
+        {
+            await trail.RecordAsync(Event(name));
+        }
+
+        await _index.WaitForAsync(3);
+        await trail.RecordAsync(Event("Sign"));
+        await trail.FlushAsync().WaitAsync(Bound);
+        await delivery.StoppedAsync(CancellationToken.None);
+
+        Assert.Equal([3, 1], _index.Commits);
+        Assert.Equal(["Encrypt", "Decrypt", "GenerateDataKey", "Sign"], _index.Events.Select(e => e.EventName));
+    }
+
+    [Fact]
     public async Task A_full_queue_makes_the_caller_wait_rather_than_drop_a_record()
     {
         var (trail, delivery) = Build(new AuditOptions { QueueCapacity = 1 });
@@ -158,8 +178,12 @@ public sealed class AuditDeliveryTests : IDisposable
 
         public IReadOnlyList<IndexedEvent> Events => [.. _events];
 
+        /// <summary>How many events each AppendAsync call brought.</summary>
+        public ConcurrentQueue<int> Commits { get; } = new();
+
         public ValueTask AppendAsync(IReadOnlyList<IndexedEvent> events, CancellationToken cancellationToken)
         {
+            Commits.Enqueue(events.Count);
             foreach (var e in events)
             {
                 _events.Enqueue(e);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using KmsEmulator.Api.Pipeline;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -6,8 +7,10 @@ using Microsoft.Extensions.Options;
 namespace KmsEmulator.Api.Audit;
 
 /// <summary>
-/// Writes the audit trail off the request path: takes events from <see cref="AuditTrail"/> in batches, appends them to
-/// one open log file per account and region (and to the JSON-lines sink), adds them to the index, and delivers each
+/// Writes the audit trail off the request path: takes events from <see cref="AuditTrail"/>, gathers them for up to
+/// <see cref="AuditOptions.CommitInterval"/> (or <see cref="AuditOptions.CommitRecords"/>), then appends them to one
+/// open log file per account and region (and to the JSON-lines sink) and adds them to the index in one commit (a
+/// transaction's fixed cost is what a record costs under load when each commit holds a few), and delivers each
 /// file under its CloudTrail name when it is <see cref="AuditOptions.FlushInterval"/> old or full. Stops after the
 /// HTTP server has stopped (<see cref="StoppedAsync"/>), so the last requests are recorded, then delivers every open
 /// file and lets the observers (digests) finish.
@@ -22,11 +25,14 @@ public sealed partial class AuditDelivery(
     IAuditIndex? index = null,
     TrailEncryption? encryption = null) : IHostedLifecycleService
 {
-    private const int BatchSize = 1024;
+    /// <summary>The most records taken from the queue before they are written (a commit may hold fewer).</summary>
+    private const int BatchSize = 4096;
 
     private readonly AuditOptions _options = options.Value;
     private readonly Dictionary<(string Account, string Region), LogFile> _open = [];
     private readonly IAuditFileObserver[] _observers = [.. observers];
+    private readonly List<AuditEvent> _pending = [];
+    private long _pendingSince;
     private JsonLinesSink? _jsonLines;
     private Task? _loop;
 
@@ -80,26 +86,42 @@ public sealed partial class AuditDelivery(
     private async Task RunAsync()
     {
         var reader = trail.Reader;
-        var batch = new List<AuditItem>(BatchSize);
+        var flushes = new List<TaskCompletionSource>();
         Task<bool>? waiting = null;
         Task? due = null;
         DateTimeOffset? dueAt = null;
+        Task? commitDue = null;
         while (true)
         {
             try
             {
                 waiting ??= reader.WaitToReadAsync().AsTask();
-                if (NextDeadline() is { } deadline)
+                if (_pending.Count > 0 && commitDue is null)
                 {
-                    if (dueAt != deadline)
-                    {
-                        var wait = deadline - clock.GetUtcNow();
-                        due = wait > TimeSpan.Zero ? Task.Delay(wait, clock) : Task.CompletedTask;
-                        dueAt = deadline;
-                    }
+                    var wait = _options.CommitInterval - Stopwatch.GetElapsedTime(_pendingSince);
+                    commitDue = wait > TimeSpan.Zero ? Task.Delay(wait, TimeProvider.System) : Task.CompletedTask;
+                }
 
-                    if (await Task.WhenAny(waiting, due!).ConfigureAwait(false) != waiting)
+                if (NextDeadline() is { } deadline && dueAt != deadline)
+                {
+                    var wait = deadline - clock.GetUtcNow();
+                    due = wait > TimeSpan.Zero ? Task.Delay(wait, clock) : Task.CompletedTask;
+                    dueAt = deadline;
+                }
+                else if (_open.Count == 0)
+                {
+                    due = null;
+                    dueAt = null;
+                }
+
+                if (!waiting.IsCompleted && (commitDue is not null || due is not null))
+                {
+                    await Task.WhenAny(waiting, commitDue ?? waiting, due ?? waiting).ConfigureAwait(false);
+                    if (!waiting.IsCompleted)
                     {
+                        // A timer, not a record: write what has gathered, then deliver the files whose time has come.
+                        commitDue = null;
+                        await CommitAsync().ConfigureAwait(false);
                         await DeliverAsync(f => f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
                         continue;
                     }
@@ -112,29 +134,59 @@ public sealed partial class AuditDelivery(
                     break;
                 }
 
-                batch.Clear();
-                while (batch.Count < BatchSize && reader.TryRead(out var item))
+                while (_pending.Count < BatchSize && reader.TryRead(out var item))
                 {
-                    batch.Add(item);
+                    if (item.Event is { } auditEvent)
+                    {
+                        if (_pending.Count == 0)
+                        {
+                            _pendingSince = Stopwatch.GetTimestamp();
+                        }
+
+                        _pending.Add(auditEvent);
+                    }
+                    else if (item.Flushed is { } flushed)
+                    {
+                        flushes.Add(flushed);
+                    }
                 }
 
-                await WriteBatchAsync(batch).ConfigureAwait(false);
+                if (flushes.Count > 0 || _pending.Count >= Math.Clamp(_options.CommitRecords, 1, BatchSize)
+                    || Stopwatch.GetElapsedTime(_pendingSince) >= _options.CommitInterval)
+                {
+                    commitDue = null;
+                    await CommitAsync().ConfigureAwait(false);
+                }
+
+                if (flushes.Count > 0)
+                {
+                    await DeliverAsync(_ => true).ConfigureAwait(false);
+                    foreach (var flushed in flushes)
+                    {
+                        flushed.TrySetResult();
+                    }
+
+                    flushes.Clear();
+                }
             }
             catch (Exception e)
             {
-                // Never stop recording because one batch failed (a full disk, say); say so loudly and go on. Whoever
-                // waits for a flush in that batch learns that it failed rather than waiting for ever.
+                // Never stop recording because one commit failed (a full disk, say); say so loudly and go on. Whoever
+                // waits for a flush learns that it failed rather than waiting for ever.
                 LogDeliveryFailed(e);
                 waiting = null;
-                foreach (var item in batch)
+                commitDue = null;
+                _pending.Clear();
+                foreach (var flushed in flushes)
                 {
-                    item.Flushed?.TrySetException(e);
+                    flushed.TrySetException(e);
                 }
 
-                batch.Clear();
+                flushes.Clear();
             }
         }
 
+        await CommitAsync().ConfigureAwait(false);
         await DeliverAsync(_ => true).ConfigureAwait(false);
     }
 
@@ -153,17 +205,21 @@ public sealed partial class AuditDelivery(
         return first;
     }
 
-    private async Task WriteBatchAsync(List<AuditItem> batch)
+    /// <summary>
+    /// Writes the gathered records: appended to their log files (flushed to the operating system as a readable gzip
+    /// prefix), then added to the index in one transaction, then delivers the files that are full or old enough.
+    /// </summary>
+    private async Task CommitAsync()
     {
-        var indexed = new List<IndexedEvent>(batch.Count);
-        var used = new List<(IndexedEvent Row, AuditEvent Event)>();
-        foreach (var item in batch)
+        if (_pending.Count == 0)
         {
-            if (item.Event is not { } auditEvent)
-            {
-                continue;
-            }
+            return;
+        }
 
+        var indexed = new List<IndexedEvent>(_pending.Count);
+        var used = new List<(IndexedEvent Row, AuditEvent Event)>();
+        foreach (var auditEvent in _pending)
+        {
             var row = Append(auditEvent, auditEvent.RecipientAccountId, callerCopy: false);
             indexed.Add(row);
             if (row.UsedKeyArns.Count > 0)
@@ -177,13 +233,14 @@ public sealed partial class AuditDelivery(
             }
         }
 
+        _pending.Clear();
         foreach (var file in _open.Values)
         {
             file.Flush();
         }
 
         _jsonLines?.Flush();
-        if (index is not null && indexed.Count > 0)
+        if (index is not null)
         {
             await index.AppendAsync(indexed, CancellationToken.None).ConfigureAwait(false);
             foreach (var (row, auditEvent) in used)
@@ -193,14 +250,6 @@ public sealed partial class AuditDelivery(
         }
 
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
-        if (batch.Any(item => item.Flushed is not null))
-        {
-            await DeliverAsync(_ => true).ConfigureAwait(false);
-            foreach (var item in batch)
-            {
-                item.Flushed?.TrySetResult();
-            }
-        }
     }
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)

@@ -17,6 +17,17 @@ public sealed class AuditOptions
     /// </summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long delivery gathers records before it writes them to the open log files and the LookupEvents index in one
+    /// go (also as soon as <see cref="CommitRecords"/> are waiting, and at once for a flush or a stop). Measured on the
+    /// machine's clock, not the emulator's movable one: it is a batching delay, not a trail time. Longer means less
+    /// work per record under load and more records lost to <c>kill -9</c>.
+    /// </summary>
+    public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How many gathered records make delivery write them before <see cref="CommitInterval"/> has passed.</summary>
+    public int CommitRecords { get; set; } = 512;
+
     /// <summary>How many records a log file holds at most before it is delivered early.</summary>
     public int MaxRecordsPerFile { get; set; } = 50_000;
 

@@ -35,7 +35,8 @@ public static class KmsEmulatorApp
     /// <param name="configure">Test hook: runs after the default registrations, before the app is built.</param>
     public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        // The configuration is read once: no file watching (see KmsJsonConfigurationSource.ReplaceStandardSources).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args] });
         AddConfigurationSources(builder.Configuration, args);
 
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))

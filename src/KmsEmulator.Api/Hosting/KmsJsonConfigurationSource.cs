@@ -26,7 +26,7 @@ public sealed class KmsJsonConfigurationSource : JsonConfigurationSource
 
     /// <summary>
     /// Puts one of these in the place of each standard JSON file source of <paramref name="builder"/> (such as the
-    /// host's appsettings.json), with the same file and options, so the order of sources stays as it was.
+    /// host's appsettings.json), with the same file and options except reloading, so the order of sources stays as it was.
     /// </summary>
     public static void ReplaceStandardSources(IConfigurationBuilder builder)
     {
@@ -40,8 +40,10 @@ public sealed class KmsJsonConfigurationSource : JsonConfigurationSource
                     FileProvider = standard.FileProvider,
                     Path = path,
                     Optional = standard.Optional,
-                    ReloadOnChange = standard.ReloadOnChange,
-                    ReloadDelay = standard.ReloadDelay,
+                    // Never reloaded: the emulator reads its configuration once, and watching appsettings.json means a
+                    // recursive watch of the content root (the working directory), which holds ./data by default: every
+                    // audit and SQLite write then woke the watcher (about a tenth of the CPU under load).
+                    ReloadOnChange = false,
                     OnLoadException = standard.OnLoadException,
                 };
             }
