@@ -104,4 +104,50 @@ public sealed class IndexTests(SoftHsmFixture fixture)
         var sealedBytes = await backend.EncryptAesGcmAsync(key.Label, iv, default, TestData.Bytes(16));
         Assert.Equal(32, sealedBytes.Length);
     }
+
+    [Fact]
+    public async Task Objects_outside_the_prefix_that_the_index_passed_over_are_found_by_their_handle_and_checked()
+    {
+        var prefix = $"indexed-{Guid.NewGuid():N}/";
+        var signing = $"outside-{Guid.NewGuid():N}/signing";
+        var relabelled = $"outside-{Guid.NewGuid():N}/relabelled";
+        var destroyed = $"outside-{Guid.NewGuid():N}/destroyed";
+        byte[] publicKey;
+        using (var maker = fixture.Open(TokenLabel))
+        {
+            publicKey = await maker.CreateKeyPairAsync(signing, HsmKeySpec.EcP256, HsmKeyUsage.SignVerify);
+            await maker.CreateKeyPairAsync(relabelled, HsmKeySpec.EcP256, HsmKeyUsage.SignVerify);
+            await maker.CreateKeyPairAsync(destroyed, HsmKeySpec.EcP256, HsmKeyUsage.SignVerify);
+        }
+
+        using var backend = fixture.Open(TokenLabel);
+        var inventory = await backend.IndexAsync(prefix, []);
+        Assert.Empty(inventory.Unexpected); // Outside the prefix: neither indexed nor an orphan.
+
+        // Behind the backend's back: one pair renamed, one destroyed. The handles the index saw must not answer for them.
+        await backend.RunAsync("relabel", session =>
+        {
+            using var find = Pkcs11.Pkcs11Template.From(session, Pkcs11.AttributeTemplates.TokenObjectsLabelled(relabelled));
+            using var relabel = Pkcs11.Pkcs11Template.From(session, [new(CKA.CKA_LABEL, relabelled + "-renamed")]);
+            foreach (var handle in session.FindAllObjects(find.Attributes))
+            {
+                session.SetAttributeValue(handle, relabel.Attributes);
+            }
+
+            return true;
+        }, default);
+        using (var other = fixture.Open(TokenLabel))
+        {
+            await other.DestroyAsync(destroyed);
+        }
+
+        Assert.True(await backend.ExistsAsync(signing));
+        Assert.Equal(publicKey, await backend.GetPublicKeyAsync(signing));
+        Assert.False(await backend.ExistsAsync(relabelled));
+        Assert.False(await backend.ExistsAsync(destroyed));
+        await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound, () => backend.GetPublicKeyAsync(destroyed).AsTask());
+
+        await backend.DestroyAsync(signing);
+        Assert.False(await backend.ExistsAsync(signing));
+    }
 }

@@ -16,8 +16,9 @@ public interface IDigestSigner
 /// <summary>
 /// The digest signing key in the HSM: an RSA-2048 key pair generated on the token on first start, its private key
 /// sensitive and non-extractable like every KMS key's. Its label is outside the KMS keys' label prefix
-/// (<see cref="KeyWriter.HsmLabelPrefix"/>), so the start-up reconciliation neither indexes nor destroys it, and it is
-/// in no key catalogue: no KMS operation can name it.
+/// (<see cref="KeyWriter.HsmLabelPrefix"/>), so the start-up reconciliation neither checks it as a KMS key nor destroys
+/// it (the index only remembers its handle, so finding it at start-up costs no token search), and it is in no key
+/// catalogue: no KMS operation can name it.
 /// </summary>
 public sealed class HsmDigestSigner(IKeyMaterialBackend hsm, IKmsStore store) : IDigestSigner
 {

@@ -30,6 +30,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
 
     private readonly ConcurrentDictionary<(string Label, CKO Class), KeyObject> _keys = new();
 
+    /// <summary>
+    /// Handles of the token objects outside the indexed label prefix that the start-up index passed over (the audit
+    /// trail's digest signing key, say): their first lookup reads and checks the object behind the handle instead of
+    /// searching the whole token, which SoftHSM2 does object by object.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string Label, CKO Class), IObjectHandle> _seenAtIndex = new();
+
     /// <summary>Keys whose objects were found to differ from what was made, with the differences; never used.</summary>
     private readonly ConcurrentDictionary<string, IReadOnlyList<string>> _defects = new(StringComparer.Ordinal);
     private int _disposed;
@@ -134,8 +141,18 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
                         continue; // Destroyed meanwhile (SoftHSM2 reports a vanished token object as CKR_GENERAL_ERROR).
                     }
 
-                    if (snapshot.Label is not { } label || !label.StartsWith(labelPrefix, StringComparison.Ordinal))
+                    if (snapshot.Label is not { } label)
                     {
+                        continue;
+                    }
+
+                    if (!label.StartsWith(labelPrefix, StringComparison.Ordinal))
+                    {
+                        if (snapshot.Class is { } otherClass && KeyObjectClasses.Contains(otherClass))
+                        {
+                            _seenAtIndex[(label, otherClass)] = handle;
+                        }
+
                         continue;
                     }
 
@@ -280,6 +297,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             {
                 DestroySessionCopy(cached);
             }
+
+            _seenAtIndex.TryRemove((label, objectClass), out _);
         }
 
         await RunAsync("destroy a key", session =>
@@ -312,8 +331,21 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
+        if (KeyObjectClasses.Any(c => _keys.ContainsKey((label, c))))
+        {
+            return ValueTask.FromResult(true);
+        }
+
         return RunAsync("look up a key", session =>
         {
+            foreach (var objectClass in KeyObjectClasses)
+            {
+                if (_seenAtIndex.TryGetValue((label, objectClass), out var seen) && ReadSeen(session, seen, label, objectClass) is not null)
+                {
+                    return true;
+                }
+            }
+
             using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(label));
             return FindFirst(session, template) is not null;
         }, cancellationToken);
@@ -549,6 +581,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             return cached.CopyPending ? CopyCachedKey(label, objectClass, cached) : cached;
         }
 
+        // Passed over by the start-up index (outside its label prefix): read the object behind the handle it saw, and
+        // search only when that object is gone or is no longer this key.
+        if (_seenAtIndex.TryRemove((label, objectClass), out var seen) && ReadSeen(session, seen, label, objectClass) is { } known)
+        {
+            return CheckAndRemember(label, objectClass, known);
+        }
+
         // Not indexed at start-up nor made here (e.g. made by another process sharing the token): look it up once.
         using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(objectClass, label));
         var handle = FindFirst(session, template) ?? throw KeyNotFound(label, objectClass);
@@ -563,6 +602,28 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             throw FindFirst(session, template) is null ? KeyNotFound(label, objectClass) : CkrMapper.ToHsmException(e, "read a key");
         }
 
+        return CheckAndRemember(label, objectClass, snapshot);
+    }
+
+    /// <summary>The object a start-up index saw, when it is still there and still this key's token object.</summary>
+    private static ObjectSnapshot? ReadSeen(ISession session, IObjectHandle handle, string label, CKO objectClass)
+    {
+        try
+        {
+            var snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
+            return snapshot.Label == label && snapshot.Class == objectClass && snapshot.Bytes(CKA.CKA_TOKEN) is [1]
+                ? snapshot
+                : null;
+        }
+        catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+        {
+            return null; // Destroyed since (SoftHSM2 reports a vanished token object as CKR_GENERAL_ERROR).
+        }
+    }
+
+    /// <summary>Checks a looked-up key object against the baseline every key object meets, then caches it.</summary>
+    private KeyObject CheckAndRemember(string label, CKO objectClass, ObjectSnapshot snapshot)
+    {
         var differences = snapshot.Differences(AttributeTemplates.Baseline(objectClass));
         if (differences.Count > 0)
         {
