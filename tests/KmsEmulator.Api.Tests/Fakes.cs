@@ -13,6 +13,14 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public virtual async Task SaveKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken cancellationToken = default)
+    {
+        foreach (var key in keys)
+        {
+            await SaveKeyAsync(key, cancellationToken);
+        }
+    }
+
     public virtual Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) => throw Unexpected();
