@@ -98,6 +98,22 @@ public sealed class MultiRegionKeyTests : IAsyncLifetime
         // A single-Region key of the same region cannot be named for a multi-Region ciphertext.
         var single = await _west.NewKeyAsync();
         await KmsAssert.ErrorAsync<IncorrectKeyException>(() => _west.DecryptBlobAsync(fromEast.CiphertextBlob, context, keyId: single.KeyId));
+
+        // The trail records ReplicateKey in the primary's Region as AWS does: the request and the replica's metadata.
+        var record = (await _host.FlushAndReadAsync()).ByRequestId(replicated.ResponseMetadata.RequestId);
+        Assert.Equal("ReplicateKey", (string?)record["eventName"]);
+        Assert.Equal(East, (string?)record["awsRegion"]);
+        Assert.False((bool)record["readOnly"]!);
+        var parameters = record["requestParameters"]!;
+        Assert.Equal(primary.Arn, (string?)parameters["keyId"]);
+        Assert.Equal(West, (string?)parameters["replicaRegion"]);
+        Assert.Equal("replica", (string?)parameters["description"]);
+        Assert.False((bool)parameters["bypassPolicyLockoutSafetyCheck"]!);
+        var metadata = record["responseElements"]!["replicaKeyMetadata"]!;
+        Assert.Equal(replicaArn, (string?)metadata["arn"]);
+        Assert.Equal("Creating", (string?)metadata["keyState"]);
+        Assert.Equal("REPLICA", (string?)metadata["multiRegionConfiguration"]!["multiRegionKeyType"]);
+        Assert.Equal(primary.Arn, (string?)Assert.Single(record["resources"]!.AsArray())!["ARN"]);
     }
 
     [Fact]

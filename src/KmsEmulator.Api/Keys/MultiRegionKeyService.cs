@@ -79,7 +79,12 @@ public sealed class MultiRegionKeyService(KeyWriter writer, KeyLifecycle lifecyc
                 }
 
                 var replica = target ?? throw KmsErrors.KeyDoesNotExist((live.Scope with { Region = region }).KeyArn(live.KeyId));
-                KeyStateRules.Check(KeyStateRule.UpdatePrimaryRegion, replica);
+                // The replica that becomes primary may be disabled (it stays so); not being created, pending
+                // deletion or without its material.
+                if (replica.KeyState != KeyState.Disabled)
+                {
+                    KeyStateRules.Check(KeyStateRule.UpdatePrimaryRegion, replica);
+                }
             },
             cancellationToken);
 
