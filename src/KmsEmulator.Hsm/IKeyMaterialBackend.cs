@@ -146,6 +146,21 @@ public interface IKeyMaterialBackend
     /// when the key is not a key of the target's spec (RSA: with public exponent 65537); <see cref="HsmErrorKind.Unsupported"/>
     /// for other targets or wrapping algorithms.
     /// </exception>
+    /// <summary>
+    /// Copies the key material labelled <paramref name="sourceLabel"/> into new token objects labelled
+    /// <c>target.Label</c> with C_CopyObject, inside the HSM (multi-Region replica keys share their primary's material):
+    /// a secret key, or a key pair's private and public key. Only the label and CKA_ID change; the copies stay private,
+    /// sensitive and non-extractable, and keep what the originals prove (CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
+    /// CKA_LOCAL). The source must be what <paramref name="target"/> describes (apart from its label), and the copies are
+    /// read back and checked like every new key object; copies that differ are destroyed and the call fails.
+    /// </summary>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.KeyNotFound"/> when the source has no (or not every) object; <see cref="HsmErrorKind.Defective"/>
+    /// when the source is not what <paramref name="target"/> describes; <see cref="HsmErrorKind.InvalidInput"/> when objects
+    /// labelled <c>target.Label</c> exist already.
+    /// </exception>
+    ValueTask CopyKeyAsync(string sourceLabel, HsmKeyDescription target, CancellationToken cancellationToken = default);
+
     ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial,
         HsmKeyDescription target, CancellationToken cancellationToken = default);
 }

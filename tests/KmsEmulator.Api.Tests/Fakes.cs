@@ -13,6 +13,14 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public virtual async Task SaveKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken cancellationToken = default)
+    {
+        foreach (var key in keys)
+        {
+            await SaveKeyAsync(key, cancellationToken);
+        }
+    }
+
     public virtual Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) => throw Unexpected();
@@ -72,6 +80,8 @@ internal class UnusedHsm : IKeyMaterialBackend
     public ValueTask<byte[]> ImportKeyPairAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public virtual ValueTask CopyKeyAsync(string sourceLabel, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
 
     private static InvalidOperationException Unexpected() => new("This test must not touch the HSM.");
 }

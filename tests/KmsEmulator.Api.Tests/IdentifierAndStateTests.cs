@@ -66,6 +66,22 @@ public sealed class IdentifierAndStateTests
     [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.PendingDeletion, null)]
     [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.PendingImport, null)]
     [InlineData(KeyStateRule.DeleteImportedMaterial, KeyState.Updating, "KMSInvalidStateException:{0} is updating.")]
+    [InlineData(KeyStateRule.Replicate, KeyState.Enabled, null)]
+    [InlineData(KeyStateRule.Replicate, KeyState.Disabled, "DisabledException:{0} is disabled.")]
+    [InlineData(KeyStateRule.Replicate, KeyState.PendingReplicaDeletion, "KMSInvalidStateException:{0} is pending deletion.")]
+    [InlineData(KeyStateRule.Replicate, KeyState.PendingImport, "KMSInvalidStateException:{0} is pending import.")]
+    [InlineData(KeyStateRule.Replicate, KeyState.Creating, "KMSInvalidStateException:{0} is creating.")]
+    [InlineData(KeyStateRule.Replicate, KeyState.Updating, "KMSInvalidStateException:{0} is updating.")]
+    [InlineData(KeyStateRule.UpdatePrimaryRegion, KeyState.Updating, null)]
+    [InlineData(KeyStateRule.UpdatePrimaryRegion, KeyState.Disabled, "DisabledException:{0} is disabled.")]
+    [InlineData(KeyStateRule.UpdatePrimaryRegion, KeyState.PendingDeletion, "KMSInvalidStateException:{0} is pending deletion.")]
+    [InlineData(KeyStateRule.UpdatePrimaryRegion, KeyState.Creating, "KMSInvalidStateException:{0} is creating.")]
+    [InlineData(KeyStateRule.Cryptographic, KeyState.Updating, null)]
+    [InlineData(KeyStateRule.Cryptographic, KeyState.Creating, "KMSInvalidStateException:{0} is creating.")]
+    [InlineData(KeyStateRule.Cryptographic, KeyState.PendingReplicaDeletion, "KMSInvalidStateException:{0} is pending deletion.")]
+    [InlineData(KeyStateRule.ScheduleDeletion, KeyState.Creating, null)]
+    [InlineData(KeyStateRule.ScheduleDeletion, KeyState.Updating, "KMSInvalidStateException:{0} is updating.")]
+    [InlineData(KeyStateRule.CancelDeletion, KeyState.PendingReplicaDeletion, null)]
     public void The_key_state_table_gives_AWS_errors(KeyStateRule rule, KeyState state, string? expected)
     {
         var key = TestKeys.Create(KeyId, state: state);

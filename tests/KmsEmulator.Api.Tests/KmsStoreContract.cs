@@ -122,6 +122,58 @@ public abstract class KmsStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Multi_Region_keys_load_with_their_primary_region_and_settled_state_and_change_them()
+    {
+        const string mrk = "mrk-0123456789abcdef0123456789abcdef";
+        var primary = Key(mrk, Scope) with { MultiRegion = true, PrimaryRegion = Scope.Region };
+        var replica = Key(mrk, OtherRegion) with
+        {
+            MultiRegion = true,
+            PrimaryRegion = Scope.Region,
+            KeyState = KeyState.Creating,
+            SettledState = KeyState.Enabled,
+            Materials = [primary.Materials[0] with { HsmLabel = primary.Materials[0].HsmLabel + "@" + OtherRegion.Region }],
+        };
+        await Store.SaveKeyAsync(primary);
+        await Store.SaveKeyAsync(replica);
+        var keys = (await Store.LoadAsync()).Keys;
+        AssertSameKey(primary, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(replica, keys.Single(k => k.Scope == OtherRegion));
+
+        // UpdatePrimaryRegion: both change together; the settled state goes when the transient state ends.
+        var newReplica = primary with { PrimaryRegion = OtherRegion.Region, KeyState = KeyState.Updating, SettledState = KeyState.Enabled, Version = 2 };
+        var newPrimary = replica with { PrimaryRegion = OtherRegion.Region, KeyState = KeyState.Updating, SettledState = KeyState.Enabled, Version = 2 };
+        await Store.SaveKeysAsync([newReplica, newPrimary]);
+        var settled = newPrimary with { KeyState = KeyState.Enabled, SettledState = null, Version = 3 };
+        await Store.SaveKeyAsync(settled);
+        keys = (await Store.LoadAsync()).Keys;
+        AssertSameKey(newReplica, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(settled, keys.Single(k => k.Scope == OtherRegion));
+        Assert.False(keys.Single(k => k.Scope == Scope).IsMultiRegionPrimary);
+        Assert.True(keys.Single(k => k.Scope == OtherRegion).IsMultiRegionPrimary);
+    }
+
+    [Fact]
+    public async Task Keys_saved_together_are_saved_all_or_none()
+    {
+        var a = Key(KeyA, Scope);
+        var b = Key(KeyA, OtherRegion) with { Materials = [Material(KeyA, 1, T0) with { HsmLabel = "kmsemu/test/a-west" }] };
+        await Store.SaveKeysAsync([a, b]);
+        var keys = (await Store.LoadAsync()).Keys;
+        AssertSameKey(a, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(b, keys.Single(k => k.Scope == OtherRegion));
+
+        // The second key is stale (written as version 3 while the store holds version 1): the first key's change,
+        // which alone would be fine, must not be written either.
+        var rotatedA = a with { Materials = [.. a.Materials, Material(KeyA, 2, T0.AddDays(1))], CurrentMaterialVersion = 2, Version = 2 };
+        var staleB = b with { Description = "stale", Version = 3 };
+        await Assert.ThrowsAsync<KeyVersionConflictException>(() => Store.SaveKeysAsync([rotatedA, staleB]));
+        keys = (await Store.LoadAsync()).Keys;
+        AssertSameKey(a, keys.Single(k => k.Scope == Scope));
+        AssertSameKey(b, keys.Single(k => k.Scope == OtherRegion));
+    }
+
+    [Fact]
     public async Task A_reopened_store_has_the_same_id_and_everything_that_was_saved()
     {
         var key = Key(KeyA, Scope) with { Tags = [new KeyTag("b", "2"), new KeyTag("a", "1")] };

@@ -14,7 +14,7 @@ public sealed class ConcurrentCreationTests(SoftHsmFixture fixture)
     private const int Creators = 16;
     private const int KeysPerCreator = 12;
 
-    private static readonly (HsmKeySpec? Spec, HsmKeyUsage Usage)[] Kinds =
+    internal static readonly (HsmKeySpec? Spec, HsmKeyUsage Usage)[] Kinds =
     [
         (null, HsmKeyUsage.EncryptDecrypt),
         (HsmKeySpec.Hmac224, HsmKeyUsage.GenerateVerifyMac),
@@ -64,10 +64,10 @@ public sealed class ConcurrentCreationTests(SoftHsmFixture fixture)
         await AssertWholeAsync(reopened, created);
     }
 
-    private static HsmKeyDescription Describe((string Label, HsmKeySpec? Spec, HsmKeyUsage Usage) key) =>
+    internal static HsmKeyDescription Describe((string Label, HsmKeySpec? Spec, HsmKeyUsage Usage) key) =>
         new(key.Label, key.Spec ?? HsmKeySpec.Aes256, key.Usage);
 
-    private static async Task CreateAsync(Pkcs11Backend backend, string label, HsmKeySpec? spec, HsmKeyUsage usage)
+    internal static async Task CreateAsync(Pkcs11Backend backend, string label, HsmKeySpec? spec, HsmKeyUsage usage)
     {
         if (spec is null)
         {
@@ -83,7 +83,7 @@ public sealed class ConcurrentCreationTests(SoftHsmFixture fixture)
         }
     }
 
-    private static async Task AssertWholeAsync(Pkcs11Backend backend, IEnumerable<(string Label, HsmKeySpec? Spec, HsmKeyUsage Usage)> keys)
+    internal static async Task AssertWholeAsync(Pkcs11Backend backend, IEnumerable<(string Label, HsmKeySpec? Spec, HsmKeyUsage Usage)> keys)
     {
         var problems = new List<string>();
         foreach (var (label, spec, usage) in keys)
@@ -184,35 +184,4 @@ public sealed class ConcurrentCreationTests(SoftHsmFixture fixture)
     }
 
     private sealed record ObjectFacts(CKO Class, bool Sensitive, bool Extractable, bool Private, bool NeverExtractable, bool AlwaysSensitive);
-
-    /// <summary>Forces full, compacting collections and runs finalizers in a loop until disposed.</summary>
-    private sealed class GarbageCollectorStorm : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Thread _thread;
-        private int _collections;
-
-        public GarbageCollectorStorm()
-        {
-            _thread = new Thread(() =>
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-                    GC.WaitForPendingFinalizers();
-                    Interlocked.Increment(ref _collections);
-                }
-            }) { IsBackground = true, Name = "gc-storm" };
-            _thread.Start();
-        }
-
-        public int Collections => Volatile.Read(ref _collections);
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _thread.Join();
-            _stop.Dispose();
-        }
-    }
 }

@@ -31,6 +31,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<KeyWriter>();
         services.AddSingleton<KeyLifecycleService>();
         services.AddSingleton<KeyImportService>();
+        services.AddSingleton<MultiRegionKeyService>();
         services.AddSingleton<AliasService>();
         services.AddSingleton<TagService>();
         services.AddSingleton<KeyPolicyService>();
@@ -61,6 +62,7 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, KeyUsageOperations>();
         services.AddSingleton<IOperationGroup, RotationOperations>();
         services.AddSingleton<IOperationGroup, ImportOperations>();
+        services.AddSingleton<IOperationGroup, MultiRegionOperations>();
         services.AddSingleton<OperationTable>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<CloudTrailEndpoint>();

@@ -8,7 +8,9 @@ namespace KmsEmulator.Api.Hosting;
 
 /// <summary>
 /// The key lifecycle's housekeeping, on a timer of the injected clock (and at once when the emulator's clock is moved):
-/// removes keys whose deletion waiting period has ended, and rotates keys whose automatic rotation is due. Callers stop
+/// removes keys whose deletion waiting period has ended, starts the waiting period of multi-Region primary keys whose
+/// last replica is gone, rotates keys whose automatic rotation is due, and ends the transient states Creating and
+/// Updating of multi-Region keys. Callers stop
 /// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
 public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<LifecycleSweeper> logger, AuditTrail? audit = null,
@@ -62,10 +64,16 @@ public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvi
                 await RecordAsync("DeleteKey", deleted);
             }
 
+            // A multi-Region primary whose last replica was deleted starts its own waiting period.
+            await keys.StartPrimaryDeletionWindowsAsync(CancellationToken.None);
+
             foreach (var rotated in await keys.RotateDueKeysAsync(CancellationToken.None))
             {
                 await RecordAsync("RotateKey", rotated);
             }
+
+            // Replicas that were Creating and keys that were Updating after UpdatePrimaryRegion take their settled state.
+            await keys.SettleTransientStatesAsync(CancellationToken.None);
 
             // Imported material whose ValidTo passed is deleted (AWS records DeleteExpiredKeyMaterial); expired
             // import parameters lose their wrapping key pairs.

@@ -27,6 +27,12 @@ public interface IKmsStore
     Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Writes several keys as <see cref="SaveKeyAsync"/> does, in one transaction: all or none (a multi-Region key's
+    /// primary and replicas when they change together, e.g. a rotation that adds the same material version to each).
+    /// </summary>
+    Task SaveKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Deletes a key that is still at <paramref name="current"/>'s version, with its material rows, tags, aliases and
     /// grants; nothing when there is no such key.
     /// </summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 
 namespace KmsEmulator.Api.Keys;
 
@@ -26,6 +27,9 @@ public sealed class KeyCatalog
     private readonly ConcurrentDictionary<(KeyScope Scope, string KeyId), KeyRecord> _keys = new();
     private readonly ConcurrentDictionary<(KeyScope Scope, string AliasName), AliasRecord> _aliases = new();
 
+    /// <summary>The regions that hold a key of each multi-Region key (account, key id): its primary and replicas.</summary>
+    private readonly ConcurrentDictionary<(string AccountId, string KeyId), ImmutableSortedSet<string>> _multiRegion = new();
+
     /// <summary>
     /// Makes the cache hold exactly <paramref name="snapshot"/>. Entries are replaced one by one, never cleared first:
     /// a reader meanwhile sees each key either as it was or as it is in the snapshot, never missing.
@@ -48,7 +52,7 @@ public sealed class KeyCatalog
 
         foreach (var id in _keys.Keys.Where(id => !keys.Contains(id)))
         {
-            _keys.TryRemove(id, out _);
+            RemoveKey(id.Scope, id.KeyId);
         }
 
         foreach (var id in _aliases.Keys.Where(id => !aliases.Contains(id)))
@@ -61,13 +65,36 @@ public sealed class KeyCatalog
 
     public AliasRecord? FindAlias(KeyScope scope, string aliasName) => _aliases.GetValueOrDefault((scope, aliasName));
 
-    public void Put(KeyRecord key) => _keys[(key.Scope, key.KeyId)] = key;
+    public void Put(KeyRecord key)
+    {
+        _keys[(key.Scope, key.KeyId)] = key;
+        if (key.MultiRegion)
+        {
+            _multiRegion.AddOrUpdate(
+                (key.Scope.AccountId, key.KeyId),
+                _ => ImmutableSortedSet.Create(StringComparer.Ordinal, key.Scope.Region),
+                (_, regions) => regions.Add(key.Scope.Region));
+        }
+    }
 
     public void Put(AliasRecord alias) => _aliases[(alias.Scope, alias.AliasName)] = alias;
 
     public void RemoveKey(KeyScope scope, string keyId)
     {
         _keys.TryRemove((scope, keyId), out _);
+        if (_multiRegion.TryGetValue((scope.AccountId, keyId), out var regions))
+        {
+            var rest = regions.Remove(scope.Region);
+            if (rest.IsEmpty)
+            {
+                _multiRegion.TryRemove(KeyValuePair.Create((scope.AccountId, keyId), regions));
+            }
+            else
+            {
+                _multiRegion.TryUpdate((scope.AccountId, keyId), rest, regions);
+            }
+        }
+
         foreach (var alias in AliasesOf(scope, keyId))
         {
             RemoveAlias(scope, alias.AliasName);
@@ -89,6 +116,15 @@ public sealed class KeyCatalog
 
     public List<AliasRecord> AliasesOf(KeyScope scope, string keyId) =>
         _aliases.Values.Where(a => a.Scope == scope && a.TargetKeyId == keyId).OrderBy(a => a.AliasName, StringComparer.Ordinal).ToList();
+
+    /// <summary>
+    /// Every key of the multi-Region key <paramref name="keyId"/> of an account, the primary and its replicas, ordered
+    /// by region; empty for a single-Region key.
+    /// </summary>
+    public List<KeyRecord> MultiRegionKeys(string accountId, string keyId) =>
+        _multiRegion.TryGetValue((accountId, keyId), out var regions)
+            ? regions.Select(region => FindKey(new KeyScope(accountId, region), keyId)).OfType<KeyRecord>().ToList()
+            : [];
 
     /// <summary>Keys in every scope, for the deletion sweep.</summary>
     public IEnumerable<KeyRecord> AllKeys => _keys.Values;

@@ -22,5 +22,13 @@ public sealed class KeyLifecycle(KeyCatalog catalog, TimeProvider clock)
 
     public List<KeyRecord> LiveKeysIn(KeyScope scope) => catalog.KeysIn(scope).Where(k => !IsExpired(k)).ToList();
 
+    /// <summary>The live keys of the multi-Region key <paramref name="key"/> belongs to (itself included), by region.</summary>
+    public List<KeyRecord> MultiRegionSet(KeyRecord key) =>
+        key.MultiRegion ? catalog.MultiRegionKeys(key.Scope.AccountId, key.KeyId).Where(k => !IsExpired(k)).ToList() : [];
+
+    /// <summary>True when <paramref name="key"/> is a multi-Region primary key with live replicas.</summary>
+    public bool HasReplicas(KeyRecord key) =>
+        key.IsMultiRegionPrimary && MultiRegionSet(key).Any(k => k.Scope.Region != key.Scope.Region);
+
     public List<KeyRecord> ExpiredKeys() => catalog.AllKeys.Where(IsExpired).ToList();
 }

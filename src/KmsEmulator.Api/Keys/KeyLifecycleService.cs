@@ -24,7 +24,7 @@ public sealed partial class KeyLifecycleService(
             ? "mrk-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))
             : Guid.NewGuid().ToString("D");
         var now = lifecycle.Now;
-        var material = request.Origin == OriginType.AWS_KMS ? writer.NewMaterial(keyId, 1, now) : null;
+        var material = request.Origin == OriginType.AWS_KMS ? writer.NewMaterial(scope, keyId, 1, now) : null;
 
         return await writer.CreateKeyAsync(
             new KeyRecord
@@ -38,6 +38,7 @@ public sealed partial class KeyLifecycleService(
                 KeyState = material is null ? KeyState.PendingImport : KeyState.Enabled,
                 CreationDate = now,
                 MultiRegion = request.MultiRegion,
+                PrimaryRegion = request.MultiRegion ? scope.Region : null,
                 Policy = request.Policy,
                 Materials = material is null ? [] : [material],
                 CurrentMaterialVersion = material?.Version ?? 0,
@@ -52,17 +53,52 @@ public sealed partial class KeyLifecycleService(
     public Task<KeyRecord> DisableAsync(KeyRecord key, CancellationToken cancellationToken) =>
         writer.UpdateKeyAsync(key, KeyStateRule.EnableDisable, k => k with { KeyState = KeyState.Disabled }, cancellationToken);
 
+    /// <summary>
+    /// Schedules deletion. A multi-Region primary key that still has replicas waits for them in PendingReplicaDeletion,
+    /// with no deletion date yet; its window starts when its last replica is deleted (<see cref="StartPrimaryDeletionWindowsAsync"/>).
+    /// </summary>
     public Task<KeyRecord> ScheduleDeletionAsync(KeyRecord key, int pendingWindowInDays, CancellationToken cancellationToken) =>
         writer.UpdateKeyAsync(
             key,
             KeyStateRule.ScheduleDeletion,
-            k => k with
-            {
-                KeyState = KeyState.PendingDeletion,
-                DeletionDate = lifecycle.Now.AddDays(pendingWindowInDays),
-                PendingDeletionWindowInDays = pendingWindowInDays,
-            },
+            k => lifecycle.HasReplicas(k)
+                ? k with { KeyState = KeyState.PendingReplicaDeletion, DeletionDate = null, PendingDeletionWindowInDays = pendingWindowInDays, SettledState = null }
+                : k with
+                {
+                    KeyState = KeyState.PendingDeletion,
+                    DeletionDate = lifecycle.Now.AddDays(pendingWindowInDays),
+                    PendingDeletionWindowInDays = pendingWindowInDays,
+                    SettledState = null,
+                },
             cancellationToken);
+
+    /// <summary>
+    /// Multi-Region primary keys in PendingReplicaDeletion whose last replica is deleted go to PendingDeletion, their
+    /// waiting period starting now. Returns the keys that changed.
+    /// </summary>
+    public async Task<IReadOnlyList<KeyRecord>> StartPrimaryDeletionWindowsAsync(CancellationToken cancellationToken)
+    {
+        var started = new List<KeyRecord>();
+        foreach (var key in catalog.AllKeys.Where(k => k.KeyState == KeyState.PendingReplicaDeletion && !lifecycle.HasReplicas(k)).ToList())
+        {
+            try
+            {
+                started.Add(await writer.UpdateKeyAsync(key, KeyStateRule.Any, k => k.KeyState == KeyState.PendingReplicaDeletion && !lifecycle.HasReplicas(k)
+                    ? k with { KeyState = KeyState.PendingDeletion, DeletionDate = lifecycle.Now.AddDays(k.PendingDeletionWindowInDays ?? 30) }
+                    : throw new NoLongerDueException(), cancellationToken));
+            }
+            catch (Exception e) when (e is NoLongerDueException || (e is KmsException { Code: KmsErrorCodes.NotFoundException }))
+            {
+                // Changed or deleted since the scan: nothing to do.
+            }
+        }
+
+        return started;
+    }
+
+    /// <summary>Keys in the transient states Creating and Updating take their settled state (the lifecycle sweep).</summary>
+    public Task<IReadOnlyList<KeyRecord>> SettleTransientStatesAsync(CancellationToken cancellationToken) =>
+        writer.SettleTransientStatesAsync(cancellationToken);
 
     public Task<KeyRecord> CancelDeletionAsync(KeyRecord key, CancellationToken cancellationToken) =>
         writer.UpdateKeyAsync(key, KeyStateRule.CancelDeletion, k => k with
@@ -72,6 +108,7 @@ public sealed partial class KeyLifecycleService(
             Import = k.Import is { Present: false } absent ? absent with { StateAfterImport = KeyState.Disabled } : k.Import,
             DeletionDate = null,
             PendingDeletionWindowInDays = null,
+            SettledState = null,
         }, cancellationToken);
 
     public Task<KeyRecord> UpdateDescriptionAsync(KeyRecord key, string description, CancellationToken cancellationToken) =>
@@ -133,8 +170,9 @@ public sealed partial class KeyLifecycleService(
         return rotated;
     }
 
+    // A multi-Region key rotates at its primary, which copies the new version into every replica.
     private static bool IsDue(KeyRecord key, DateTimeOffset now) =>
-        key.RotationEnabled && key.KeyState == KeyState.Enabled && key.NextRotationDate is { } next && next <= now;
+        key.RotationEnabled && !key.IsMultiRegionReplica && key.KeyState == KeyState.Enabled && key.NextRotationDate is { } next && next <= now;
 
     private sealed class NoLongerDueException : Exception;
 

@@ -40,6 +40,24 @@ public sealed record KeyRecord
 
     public bool MultiRegion { get; init; }
 
+    /// <summary>
+    /// For a multi-Region key, the region of its set's primary key (this key's own region when it is the primary, or
+    /// when it is a multi-Region key without replicas); null for single-Region keys.
+    /// </summary>
+    public string? PrimaryRegion { get; init; }
+
+    /// <summary>
+    /// The state a key in a transient state (Creating after ReplicateKey, Updating after UpdatePrimaryRegion) takes at
+    /// the next lifecycle sweep; null otherwise.
+    /// </summary>
+    public KeyState? SettledState { get; init; }
+
+    /// <summary>True for the primary key of a multi-Region key.</summary>
+    public bool IsMultiRegionPrimary => MultiRegion && (PrimaryRegion is null || PrimaryRegion == Scope.Region);
+
+    /// <summary>True for a replica key of a multi-Region key.</summary>
+    public bool IsMultiRegionReplica => MultiRegion && PrimaryRegion is not null && PrimaryRegion != Scope.Region;
+
     /// <summary>The key policy document, exactly as given or the default policy.</summary>
     public required string Policy { get; init; }
 

@@ -29,6 +29,10 @@ public enum KeyStateRule
     Import,
     /// <summary>DeleteImportedKeyMaterial: any state but creating and updating (origin is the row's check).</summary>
     DeleteImportedMaterial,
+    /// <summary>ReplicateKey: the primary must be enabled (not creating or updating either).</summary>
+    Replicate,
+    /// <summary>UpdatePrimaryRegion: as <see cref="Replicate"/>, but a key that is updating may be updated again.</summary>
+    UpdatePrimaryRegion,
 }
 
 /// <summary>
@@ -134,6 +138,23 @@ public static class KeyStateRules
             KeyStateRule.DeleteImportedMaterial,
             (KeyState.Creating, Outcome.IsCreating),
             (KeyState.Updating, Outcome.IsUpdating));
+        Row(
+            KeyStateRule.Replicate,
+            (KeyState.Disabled, Outcome.IsDisabled),
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingImport, Outcome.IsPendingImport),
+            (KeyState.Unavailable, Outcome.IsUnavailable),
+            (KeyState.Creating, Outcome.IsCreating),
+            (KeyState.Updating, Outcome.IsUpdating));
+        Row(
+            KeyStateRule.UpdatePrimaryRegion,
+            (KeyState.Disabled, Outcome.IsDisabled),
+            (KeyState.PendingDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingReplicaDeletion, Outcome.IsPendingDeletion),
+            (KeyState.PendingImport, Outcome.IsPendingImport),
+            (KeyState.Unavailable, Outcome.IsUnavailable),
+            (KeyState.Creating, Outcome.IsCreating));
         return table.ToFrozenDictionary();
     }
 }

@@ -62,7 +62,7 @@ public sealed partial class KeyWriter
             {
                 var live = Live(key, catalog.FindKey(key.Scope, key.KeyId));
                 var parameters = select(live);
-                var material = live.Materials.FirstOrDefault() ?? NewMaterial(live.KeyId, 1, now);
+                var material = live.Materials.FirstOrDefault() ?? NewMaterial(live.Scope, live.KeyId, 1, now);
                 var present = live.Import is { Present: true };
                 var label = present ? $"{HsmLabelPrefix}{live.KeyId}/import-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}" : material.HsmLabel;
                 var checkValue = Convert.ToHexStringLower(await unwrap(parameters, DescribeMaterial(label, live.KeySpec, live.KeyUsage) with { Imported = true }));

@@ -29,8 +29,8 @@ namespace KmsEmulator.Api.Keys;
 /// start-up reconciliation destroys.
 /// </para>
 /// <para>
-/// CreateKey is the write that brings material today; rotation (a new material version of an existing key), imported
-/// material and replica keys are meant to go through <see cref="CommitWithNewMaterialAsync"/> too.
+/// CreateKey brings material through <see cref="CommitWithNewMaterialAsync"/>; rotation, imported material and replica
+/// keys (<c>KeyWriter.MultiRegion.cs</c>, whose material is copied inside the HSM) make theirs under the lock.
 /// </para>
 /// </remarks>
 public sealed partial class KeyWriter(
@@ -100,17 +100,25 @@ public sealed partial class KeyWriter(
                 var live = Live(key, catalog.FindKey(key.Scope, key.KeyId));
                 check(live);
                 var version = (live.Materials.IsEmpty ? 0 : live.Materials.Max(m => m.Version)) + 1;
-                var material = NewMaterial(live.KeyId, version, now) with { RotationType = rotationType };
+                var material = NewMaterial(live.Scope, live.KeyId, version, now) with { RotationType = rotationType };
                 await CreateMaterialAsync(material.HsmLabel, live.KeySpec, live.KeyUsage, cancellationToken);
+                var made = new List<string> { material.HsmLabel };
                 try
                 {
-                    return await CommitKeyAsync(live.Scope, live.KeyId,
-                        current => change(Live(key, current)) with { Materials = live.Materials.Add(material), CurrentMaterialVersion = version },
-                        cancellationToken);
+                    var next = change(live) with { Materials = live.Materials.Add(material), CurrentMaterialVersion = version };
+
+                    // A multi-Region primary shares its material: every replica gets a copy of the new version, made
+                    // inside the HSM, in the same commit, so that a ciphertext of any region decrypts in every other.
+                    var replicas = await ReplicasWithNewMaterialAsync(next, material, made, cancellationToken);
+                    return (await CommitKeysAsync([next, .. replicas], cancellationToken))[0];
                 }
                 catch
                 {
-                    await DestroyUncommittedAsync(material.HsmLabel);
+                    foreach (var label in made)
+                    {
+                        await DestroyUncommittedAsync(label);
+                    }
+
                     throw;
                 }
             },
@@ -122,16 +130,18 @@ public sealed partial class KeyWriter(
     /// </summary>
     public Task<KeyRecord> UpdateKeyAsync(KeyRecord key, KeyStateRule rule, Func<KeyRecord, KeyRecord> change, CancellationToken cancellationToken) =>
         ExclusiveAsync(
-            () => CommitKeyAsync(
-                key.Scope,
-                key.KeyId,
-                current =>
-                {
-                    var live = Live(key, current);
-                    KeyStateRules.Check(rule, live);
-                    return change(live);
-                },
-                cancellationToken),
+            async () =>
+            {
+                var live = Live(key, catalog.FindKey(key.Scope, key.KeyId));
+                KeyStateRules.Check(rule, live);
+                var next = change(live);
+
+                // Rotation settings are shared by a multi-Region key: a change on the primary reaches every replica.
+                var replicas = ReplicasWithSharedSettings(next);
+                return replicas.Count == 0
+                    ? await CommitKeyAsync(live.Scope, live.KeyId, _ => next, cancellationToken)
+                    : (await CommitKeysAsync([next, .. replicas], cancellationToken))[0];
+            },
             cancellationToken);
 
     /// <summary>

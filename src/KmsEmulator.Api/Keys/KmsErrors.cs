@@ -356,6 +356,28 @@ public static class KmsErrors
     public static KmsException GrantLimitExceeded(string keyArn, int limit) =>
         LimitExceeded($"The grant quota for {keyArn} has been reached: a KMS key can have at most {limit} grants.");
 
+    // ---------------------------------------------------------------- multi-Region keys
+
+    /// <summary>ReplicateKey, UpdatePrimaryRegion and the rotation operations on a key that is not a multi-Region primary key (recorded from AWS).</summary>
+    public static KmsException NotMultiRegionPrimary(string keyArn) => Unsupported($"{keyArn} is not a multi-region primary key.");
+
+    /// <summary>ReplicateKey into a region that already holds a key of the multi-Region key (replica or primary).</summary>
+    public static KmsException ReplicaAlreadyExists(string replicaArn) =>
+        new(KmsErrorCodes.AlreadyExistsException, $"Key '{replicaArn}' already exists.");
+
+    public static KmsException ReplicaRegionIsPrimaryRegion(string region) =>
+        Validation($"The replica region {region} must be different from the region of the primary key.");
+
+    public static KmsException ReplicaRegionUnknown(string region) =>
+        Validation($"{region} is not a region KMS supports.");
+
+    public static KmsException ReplicaRegionOtherPartition(string region, string partition) =>
+        Validation($"The replica region {region} must be in the partition of the primary key ({partition}).");
+
+    /// <summary>UpdatePrimaryRegion naming the region the primary key is already in.</summary>
+    public static KmsException AlreadyPrimaryRegion(string keyArn, string region) =>
+        Unsupported($"{keyArn} is already the primary key in {region}.");
+
     // ---------------------------------------------------------------- imported key material
 
     /// <summary>An import operation on a key whose origin is not EXTERNAL (wording as AWS, e.g. for AWS_KMS).</summary>

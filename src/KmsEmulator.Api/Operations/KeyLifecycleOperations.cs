@@ -6,7 +6,7 @@ using KmsEmulator.Policy;
 namespace KmsEmulator.Api.Operations;
 
 /// <summary>CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.</summary>
-public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycle lifecycle, IAuthorizer authorizer) : IOperationGroup
+public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycle lifecycle, MultiRegionKeyService multiRegion, IAuthorizer authorizer) : IOperationGroup
 {
     private const string KeyId = nameof(DescribeKeyRequest.KeyId);
 
@@ -163,11 +163,14 @@ public sealed class KeyLifecycleOperations(KeyLifecycleService keys, KeyLifecycl
                 policy,
                 TagOperations.ToDomain(request.Tags)),
             context.CancellationToken);
-        return new CreateKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(key) };
+        return new CreateKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(key, multiRegion.ViewOf(key)) };
     }
 
-    private static ValueTask<DescribeKeyResponse> DescribeKey(OperationContext<DescribeKeyRequest> context) =>
-        ValueTask.FromResult(new DescribeKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(context.Key(KeyId)) });
+    private ValueTask<DescribeKeyResponse> DescribeKey(OperationContext<DescribeKeyRequest> context)
+    {
+        var key = context.Key(KeyId);
+        return ValueTask.FromResult(new DescribeKeyResponse { KeyMetadata = KeyMetadataMapper.ToWire(key, multiRegion.ViewOf(key)) });
+    }
 
     private ValueTask<ListKeysResponse> ListKeys(OperationContext<ListKeysRequest> context)
     {

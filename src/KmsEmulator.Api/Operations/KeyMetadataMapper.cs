@@ -6,7 +6,9 @@ namespace KmsEmulator.Api.Operations;
 /// <summary>Shapes a <see cref="KeyRecord"/> as the wire <c>KeyMetadata</c>, with the fields AWS returns for it.</summary>
 public static class KeyMetadataMapper
 {
-    public static KeyMetadata ToWire(KeyRecord key)
+    /// <param name="key">The key.</param>
+    /// <param name="multiRegion">For a multi-Region key, its primary and replicas (<see cref="MultiRegionKeyService.ViewOf"/>).</param>
+    public static KeyMetadata ToWire(KeyRecord key, MultiRegionView? multiRegion)
     {
         var capability = KeySpecCapabilities.For(key.KeySpec);
         var pendingDeletion = key.KeyState == KeyState.PendingDeletion;
@@ -37,12 +39,15 @@ public static class KeyMetadataMapper
             MultiRegionConfiguration = key.MultiRegion
                 ? new MultiRegionConfiguration
                 {
-                    MultiRegionKeyType = MultiRegionKeyType.PRIMARY.ToWire(),
-                    PrimaryKey = new MultiRegionKey { Arn = key.Arn, Region = key.Scope.Region },
-                    ReplicaKeys = [],
+                    MultiRegionKeyType = (key.IsMultiRegionPrimary ? MultiRegionKeyType.PRIMARY : MultiRegionKeyType.REPLICA).ToWire(),
+                    PrimaryKey = multiRegion is null
+                        ? new MultiRegionKey { Arn = (key.Scope with { Region = key.PrimaryRegion ?? key.Scope.Region }).KeyArn(key.KeyId), Region = key.PrimaryRegion ?? key.Scope.Region }
+                        : new MultiRegionKey { Arn = multiRegion.Primary.Arn, Region = multiRegion.Primary.Region },
+                    ReplicaKeys = multiRegion?.Replicas.Select(r => new MultiRegionKey { Arn = r.Arn, Region = r.Region }).ToList() ?? [],
                 }
                 : null,
-            CurrentKeyMaterialId = capability.HasKeyMaterialIds ? key.CurrentMaterial?.MaterialId : null,
+            // A replica that is still being created shows no material yet (as AWS's ReplicateKey answer does).
+            CurrentKeyMaterialId = capability.HasKeyMaterialIds && key.KeyState != KeyState.Creating ? key.CurrentMaterial?.MaterialId : null,
             // Imported material (Origin EXTERNAL): shown while the key has it, as AWS does.
             ExpirationModel = key.Import is { Present: true } imported ? imported.ExpirationModel : null,
             ValidTo = key.Import is { Present: true, ValidTo: { } validTo } ? validTo : null,

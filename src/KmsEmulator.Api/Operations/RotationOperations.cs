@@ -36,7 +36,7 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.RotationSettings }],
             CrossAccount = false,
-            Check = c => CheckRotatable(c.Key(KeyId)),
+            Check = c => CheckRotationManaged(c.Key(KeyId)),
             Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId), ("rotationPeriodInDays", r.RotationPeriodInDays)) },
         });
         table.Add(KmsOperation.DisableKeyRotation, new OperationRow<DisableKeyRotationRequest, EmptyResponse>
@@ -49,7 +49,7 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
             },
             Keys = [new() { Member = KeyId, Identifier = r => r.KeyId, Forms = KeyIdentifierForms.KeyIdOrArn, StateRule = KeyStateRule.RotationSettings }],
             CrossAccount = false,
-            Check = c => CheckRotatable(c.Key(KeyId)),
+            Check = c => CheckRotationManaged(c.Key(KeyId)),
             Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
         });
         table.Add(KmsOperation.GetKeyRotationStatus, new OperationRow<GetKeyRotationStatusRequest, GetKeyRotationStatusResponse>
@@ -78,6 +78,7 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
                     live =>
                     {
                         KeyStateRules.Check(KeyStateRule.Cryptographic, live);
+                        CheckRotationManaged(live);
                         CheckOnDemandLimit(live);
                     },
                     live => live,
@@ -88,7 +89,7 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
             CrossAccount = false,
             Check = c =>
             {
-                CheckRotatable(c.Key(KeyId));
+                CheckRotationManaged(c.Key(KeyId));
                 CheckOnDemandLimit(c.Key(KeyId));
             },
             Audit = new() { ReadOnly = false, Request = r => AuditJson.Fields(("keyId", r.KeyId)) },
@@ -118,6 +119,20 @@ public sealed class RotationOperations(KeyWriter writer, TimeProvider clock) : I
         if (key.Origin == OriginType.EXTERNAL)
         {
             throw KmsErrors.OriginExternalNotValid(key.Arn);
+        }
+    }
+
+    /// <summary>
+    /// Rotation of a multi-Region key is managed on its primary, which shares every new material version and its rotation
+    /// settings with the replicas; on a replica AWS answers UnsupportedOperationException. Status and the list of
+    /// rotations can be read on either.
+    /// </summary>
+    public static void CheckRotationManaged(KeyRecord key)
+    {
+        CheckRotatable(key);
+        if (key.IsMultiRegionReplica)
+        {
+            throw KmsErrors.NotMultiRegionPrimary(key.Arn);
         }
     }
 

@@ -87,7 +87,8 @@ public sealed class SqliteKmsStore : IKmsStore
                    version AS Version, rotation_enabled AS RotationEnabled, rotation_period_days AS RotationPeriodDays,
                    next_rotation_date AS NextRotationDate, import_check_value AS ImportCheckValue, import_present AS ImportPresent,
                    import_expiration_model AS ImportExpirationModel, import_valid_to AS ImportValidTo,
-                   import_description AS ImportDescription, import_state_after AS ImportStateAfter
+                   import_description AS ImportDescription, import_state_after AS ImportStateAfter,
+                   primary_region AS PrimaryRegion, settled_state AS SettledState
             FROM keys
             """,
             transaction: transaction);
@@ -126,10 +127,23 @@ public sealed class SqliteKmsStore : IKmsStore
         return new StoreSnapshot(keys, aliases);
     }
 
-    public async Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default)
+    public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => SaveKeysAsync([key], cancellationToken);
+
+    public async Task SaveKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var key in keys)
+        {
+            await WriteKeyAsync(connection, transaction, key);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>One key's row, new material rows, import parameters and tags, in the caller's transaction.</summary>
+    private static async Task WriteKeyAsync(SqliteConnection connection, DbTransaction transaction, KeyRecord key)
+    {
         var id = new { key.Scope.AccountId, key.Scope.Region, key.KeyId };
 
         // A new key (version 1) must not exist yet; a changed one must still be at the version it was changed from.
@@ -139,11 +153,13 @@ public sealed class SqliteKmsStore : IKmsStore
                   INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
                                     creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version,
                                     rotation_enabled, rotation_period_days, next_rotation_date, import_check_value, import_present,
-                                    import_expiration_model, import_valid_to, import_description, import_state_after)
+                                    import_expiration_model, import_valid_to, import_description, import_state_after,
+                                    primary_region, settled_state)
                   VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
                           @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version,
                           @RotationEnabled, @RotationPeriodDays, @NextRotationDate, @ImportCheckValue, @ImportPresent,
-                          @ImportExpirationModel, @ImportValidTo, @ImportDescription, @ImportStateAfter)
+                          @ImportExpirationModel, @ImportValidTo, @ImportDescription, @ImportStateAfter,
+                          @PrimaryRegion, @SettledState)
                   ON CONFLICT (account_id, region, key_id) DO NOTHING
                   """
                 : """
@@ -153,7 +169,8 @@ public sealed class SqliteKmsStore : IKmsStore
                       current_material_version = @CurrentMaterialVersion, version = @Version,
                       rotation_enabled = @RotationEnabled, rotation_period_days = @RotationPeriodDays, next_rotation_date = @NextRotationDate,
                       import_check_value = @ImportCheckValue, import_present = @ImportPresent, import_expiration_model = @ImportExpirationModel,
-                      import_valid_to = @ImportValidTo, import_description = @ImportDescription, import_state_after = @ImportStateAfter
+                      import_valid_to = @ImportValidTo, import_description = @ImportDescription, import_state_after = @ImportStateAfter,
+                      primary_region = @PrimaryRegion, settled_state = @SettledState
                   WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1
                   """,
             KeyRow.From(key),
@@ -199,8 +216,6 @@ public sealed class SqliteKmsStore : IKmsStore
                 new { id.AccountId, id.Region, id.KeyId, position, tag.Key, tag.Value },
                 transaction);
         }
-
-        await transaction.CommitAsync(cancellationToken);
     }
 
     // Materials, tags, aliases and grants go with the key (ON DELETE CASCADE).
@@ -341,7 +356,8 @@ public sealed class SqliteKmsStore : IKmsStore
         string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
         string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
         string Policy, long CurrentMaterialVersion, long Version, long RotationEnabled, long? RotationPeriodDays, long? NextRotationDate,
-        string? ImportCheckValue, long ImportPresent, string? ImportExpirationModel, long? ImportValidTo, string? ImportDescription, string? ImportStateAfter)
+        string? ImportCheckValue, long ImportPresent, string? ImportExpirationModel, long? ImportValidTo, string? ImportDescription, string? ImportStateAfter,
+        string? PrimaryRegion, string? SettledState)
     {
         public static KeyRow From(KeyRecord key) => new(
             key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
@@ -349,7 +365,7 @@ public sealed class SqliteKmsStore : IKmsStore
             key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
             key.CurrentMaterialVersion, key.Version, key.RotationEnabled ? 1 : 0, key.RotationPeriodInDays, key.NextRotationDate?.ToUnixTimeMilliseconds(),
             key.Import?.CheckValue, key.Import?.Present == true ? 1 : 0, key.Import?.ExpirationModel, key.Import?.ValidTo?.ToUnixTimeMilliseconds(),
-            key.Import?.Description, key.Import?.StateAfterImport.ToWire());
+            key.Import?.Description, key.Import?.StateAfterImport.ToWire(), key.PrimaryRegion, key.SettledState?.ToWire());
 
         public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
         {
@@ -373,6 +389,8 @@ public sealed class SqliteKmsStore : IKmsStore
             NextRotationDate = NextRotationDate is { } next ? FromMillis(next) : null,
             Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt), m.RotationType))],
             Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
+            PrimaryRegion = PrimaryRegion,
+            SettledState = SettledState is null ? null : Parse<Generated.KeyState>(SettledState, KeyStateWire.TryParse),
             Import = ImportCheckValue is null
                 ? null
                 : new ImportedMaterial(

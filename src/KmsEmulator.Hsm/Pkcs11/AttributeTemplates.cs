@@ -244,6 +244,19 @@ internal static class AttributeTemplates
     /// <summary>Makes a session object out of a token object with C_CopyObject.</summary>
     public static Pkcs11Attribute[] SessionCopy() => [new(CKA.CKA_TOKEN, false)];
 
+    /// <summary>
+    /// The template of a C_CopyObject that makes a token copy of a key under a new label: it names only the label and
+    /// CKA_ID (which PKCS#11 lets a copy change) and that the copy is a private token object, so every other attribute,
+    /// sensitivity and extractability included, comes from the original.
+    /// </summary>
+    public static Pkcs11Attribute[] CopyRenamed(string label) =>
+    [
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_PRIVATE, true),
+        new(CKA.CKA_LABEL, label),
+        new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
+    ];
+
     /// <summary>Finds the token object of this class with this label.</summary>
     public static Pkcs11Attribute[] TokenObjectLabelled(CKO objectClass, string label) =>
     [

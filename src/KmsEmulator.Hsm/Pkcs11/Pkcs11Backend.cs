@@ -363,6 +363,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
         }
 
         _sessions.Dispose();
+        _copyGate.Dispose();
         try
         {
             lock (_anchorLock)
