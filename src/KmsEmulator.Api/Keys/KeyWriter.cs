@@ -188,8 +188,8 @@ public sealed partial class KeyWriter(
     }
 
     /// <summary>
-    /// The protocol of every write that brings new key material (CreateKey; rotation, import and replicas to come):
-    /// makes <paramref name="materials"/> in the HSM as <paramref name="basis"/>'s spec and usage say, outside the lock;
+    /// The protocol of a write that brings a new key's material (CreateKey; rotation, import and replicas make theirs
+    /// under the lock instead, as the class remarks say): makes <paramref name="materials"/> in the HSM as <paramref name="basis"/>'s spec and usage say, outside the lock;
     /// then under the lock applies <paramref name="change"/> to the key's current record (null for a key that does not
     /// exist yet), commits the result at the key's next version and publishes it. Whatever stops the commit (the
     /// change's own checks, the store, a stale version, cancellation), the material made here is destroyed again.
