@@ -18,7 +18,7 @@ public sealed class ClientCompatibilityTests : IAsyncLifetime
     [SkippableFact]
     public async Task The_AWS_CLI_boto3_the_JavaScript_SDK_and_the_Encryption_SDK_work_unchanged()
     {
-        var script = Path.Combine(RepositoryRoot(), "tests", "compat", "run-all.sh");
+        var script = Path.Combine(RepositoryRoot.Path, "tests", "compat", "run-all.sh");
         var start = new ProcessStartInfo("bash", [script, _host.Url])
         {
             RedirectStandardOutput = true,
@@ -36,18 +36,5 @@ public sealed class ClientCompatibilityTests : IAsyncLifetime
         Assert.True(process.ExitCode == 0, "tests/compat/run-all.sh failed:\n" + output);
         var summary = output.Split('\n').LastOrDefault(l => l.StartsWith("compat: ", StringComparison.Ordinal)) ?? string.Empty;
         Skip.If(summary.StartsWith("compat: 0 passed", StringComparison.Ordinal), "No client is installed here: " + summary);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KmsEmulator.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KmsEmulator.sln not found above " + AppContext.BaseDirectory);
     }
 }

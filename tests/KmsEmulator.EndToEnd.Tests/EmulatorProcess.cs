@@ -24,24 +24,44 @@ internal sealed partial class EmulatorProcess : IAsyncDisposable
 
     public string Url { get; }
 
-    public static async Task<EmulatorProcess> StartAsync(string dataDir, params string[] extraArgs)
+    public static Task<EmulatorProcess> StartAsync(string dataDir, params string[] extraArgs) =>
+        StartAsync(dataDir, throughStartScript: false, extraArgs);
+
+    /// <summary>
+    /// Starts the emulator as the Docker image does (docker/Dockerfile): through <c>tools/run.sh</c> with
+    /// <c>KMS_EMULATOR_APP</c> naming the built DLL, so the script runs it without building.
+    /// </summary>
+    public static Task<EmulatorProcess> StartThroughScriptAsync(string dataDir, params string[] extraArgs) =>
+        StartAsync(dataDir, throughStartScript: true, extraArgs);
+
+    private static async Task<EmulatorProcess> StartAsync(string dataDir, bool throughStartScript, string[] extraArgs)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "KmsEmulator.Api.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing from the test output directory.");
 
-        var start = new ProcessStartInfo(DotnetHost())
+        var dotnet = DotnetHost();
+        var start = new ProcessStartInfo(throughStartScript ? "bash" : dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (var argument in new[] { dll, "--urls", "http://127.0.0.1:0", "--data-dir", dataDir }.Concat(extraArgs))
+        string[] program = throughStartScript ? [Path.Combine(RepositoryRoot.Path, "tools", "run.sh")] : [dll];
+        foreach (var argument in program.Concat(["--urls", "http://127.0.0.1:0", "--data-dir", dataDir]).Concat(extraArgs))
         {
             start.ArgumentList.Add(argument);
         }
 
         start.Environment.Remove("SOFTHSM2_CONF");
+        if (throughStartScript)
+        {
+            start.Environment["KMS_EMULATOR_APP"] = dll;
+            if (Path.GetDirectoryName(dotnet) is { Length: > 0 } dotnetFolder)
+            {
+                start.Environment["PATH"] = dotnetFolder + Path.PathSeparator + start.Environment["PATH"];
+            }
+        }
 
         var output = new StringBuilder();
         var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

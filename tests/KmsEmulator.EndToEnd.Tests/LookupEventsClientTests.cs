@@ -258,22 +258,9 @@ public sealed class LookupEventsClientTests(LookupFixture fixture) : IClassFixtu
     {
         var python = FindPythonWithBoto3();
         Skip.If(python is null, "No python3 with boto3 is installed (apt-get install python3-boto3).");
-        var script = Path.Combine(RepositoryRoot(), "tests", "compat", "lookup_events.py");
+        var script = Path.Combine(RepositoryRoot.Path, "tests", "compat", "lookup_events.py");
         var (exit, stdout, stderr) = await RunAsync(python!, [script, fixture.Url], JsonSerializer.Serialize(calls));
         Assert.True(exit == 0, $"lookup_events.py failed ({exit}): {stderr}");
         return JsonNode.Parse(stdout)!.AsArray();
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KmsEmulator.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KmsEmulator.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -1,6 +1,6 @@
-namespace KmsEmulator.Api.Tests;
+namespace KmsEmulator.Tests.Shared;
 
-/// <summary>The checkout's root folder (the one holding KmsEmulator.sln).</summary>
+/// <summary>The checkout's root folder (the one holding KmsEmulator.sln). Shared by the test projects.</summary>
 internal static class RepositoryRoot
 {
     public static string Path { get; } = Find();
