@@ -31,6 +31,13 @@ public interface IKeyMaterialBackend
     /// <summary>Destroys every object with this label (a key pair's private and public key alike). Missing objects are not an error.</summary>
     ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Destroys every object whose label is one of <paramref name="labels"/>, as <see cref="DestroyAsync"/> does for one,
+    /// in one pass over the token instead of a search per label (a reset of many keys). Returns how many token objects
+    /// were destroyed.
+    /// </summary>
+    ValueTask<int> DestroyManyAsync(IReadOnlySet<string> labels, CancellationToken cancellationToken = default);
+
     /// <summary>True when an object with this label exists on the token.</summary>
     ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default);
 

@@ -31,6 +31,8 @@ internal class UnusedStore : IKmsStore
 
     public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public virtual Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default) => throw Unexpected();
+
     private static InvalidOperationException Unexpected() => new("This test must not touch the store.");
 }
 
@@ -48,6 +50,8 @@ internal class UnusedHsm : IKeyMaterialBackend
     public virtual ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public virtual ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public virtual ValueTask<int> DestroyManyAsync(IReadOnlySet<string> labels, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 

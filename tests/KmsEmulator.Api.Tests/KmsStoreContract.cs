@@ -335,6 +335,31 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal(2, snapshot.Keys.Count);
     }
 
+    [Fact]
+    public async Task Deleting_everything_leaves_an_empty_store_with_the_same_id_that_takes_new_keys()
+    {
+        var id = Store.StoreId;
+        var parameters = new ImportParameters("ab".PadRight(64, 'c'), "kmsemu/test/wrap-1", "RSA_3072", "RSA_AES_KEY_WRAP_SHA_256", T0, T0.AddHours(24));
+        await Store.SaveKeyAsync(Key(KeyA, Scope) with { Origin = OriginType.EXTERNAL, ImportParameters = [parameters] });
+        await Store.SaveKeyAsync(Key(KeyB, OtherRegion));
+        await Store.SaveAliasAsync(new AliasRecord(Scope, "alias/app", KeyA, T0, T0), [new KeyVersion(Scope, KeyA, 2)]);
+        await Store.SaveGrantAsync(new KeyVersion(Scope, KeyA, 3), Grant(KeyA));
+
+        Assert.Equal((2, 1), await Store.DeleteAllAsync());
+
+        var snapshot = await Store.LoadAsync();
+        Assert.Empty(snapshot.Keys);
+        Assert.Empty(snapshot.Aliases);
+        AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyA));
+        AssertNoRowsNaming(await CountRowsNamingKeyAsync(OtherRegion, KeyB));
+        Assert.Equal(id, Store.StoreId);
+        Assert.Equal((0, 0), await Store.DeleteAllAsync());
+
+        await Store.SaveKeyAsync(Key(KeyA, Scope));
+        var reopened = await ReopenStoreAsync();
+        Assert.Equal(KeyA, Assert.Single((await reopened.LoadAsync()).Keys).KeyId);
+    }
+
     // ---------------------------------------------------------------- grants
 
     [Fact]

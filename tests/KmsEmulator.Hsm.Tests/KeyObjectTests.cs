@@ -175,6 +175,33 @@ public sealed class KeyObjectTests : IDisposable
     }
 
     [Fact]
+    public async Task Destroying_many_keys_in_one_pass_takes_their_objects_and_copies_and_nothing_else()
+    {
+        var aes = TestData.KeyLabel("many-aes");
+        var pair = TestData.KeyLabel("many-pair");
+        var kept = TestData.KeyLabel("many-kept");
+        await _backend.CreateAesKeyAsync(aes);
+        await _backend.CreateKeyPairAsync(pair, HsmKeySpec.EcP256, HsmKeyUsage.SignVerify);
+        await _backend.CreateAesKeyAsync(kept);
+        using var other = _fixture.Open(TokenLabel);
+        await other.EncryptAesGcmAsync(aes, TestData.Iv(), default, TestData.Bytes(8));
+        await _backend.SignAsync(pair, SignatureScheme.EcdsaSha256, TestData.Bytes(32), inputIsDigest: true);
+        Assert.NotEmpty(await HsmObjects.ReadSessionCopiesAsync(_backend, aes, CKA.CKA_TOKEN));
+
+        var destroyed = await _backend.DestroyManyAsync(new HashSet<string>(StringComparer.Ordinal) { aes, pair, TestData.KeyLabel("many-missing") });
+
+        Assert.Equal(3, destroyed); // The AES key, and the pair's private and public key.
+        Assert.False(await _backend.ExistsAsync(aes));
+        Assert.False(await _backend.ExistsAsync(pair));
+        Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(_backend, aes, CKA.CKA_TOKEN));
+        Assert.Empty(await HsmObjects.ReadSessionCopiesAsync(_backend, pair, CKA.CKA_TOKEN));
+        await TestData.ThrowsHsm(HsmErrorKind.KeyNotFound,
+            () => other.EncryptAesGcmAsync(aes, TestData.Iv(), default, TestData.Bytes(8)).AsTask());
+        Assert.True(await _backend.ExistsAsync(kept));
+        await _backend.EncryptAesGcmAsync(kept, TestData.Iv(), default, TestData.Bytes(8));
+    }
+
+    [Fact]
     public async Task A_key_destroyed_while_another_backend_first_uses_it_leaves_no_usable_copy()
     {
         // Probabilistic: the backend making its first copy must land between the destroy's search and its destruction

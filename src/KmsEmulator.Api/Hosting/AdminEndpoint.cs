@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using KmsEmulator.Api.Keys;
 using Microsoft.Extensions.Options;
 
 namespace KmsEmulator.Api.Hosting;
@@ -12,9 +13,13 @@ namespace KmsEmulator.Api.Hosting;
 /// <item><c>POST /_emulator/clock</c> with <c>{"advanceSeconds": N}</c>: moves the emulator's clock forward by N
 /// seconds and answers as GET once what the new time calls for is done (keys whose deletion window ended are gone,
 /// due automatic rotations have happened).</item>
+/// <item><c>GET /_emulator/state</c>: every key (ARN, state, spec, manager, multi-Region) and alias (ARN, target) of
+/// every account and Region.</item>
+/// <item><c>POST /_emulator/reset</c>: deletes every key, alias and grant and destroys their HSM objects (AWS managed keys
+/// are made again on their next use); the audit trail is kept and records the reset as nothing (it is not a KMS call).</item>
 /// </list>
 /// </summary>
-public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options)
+public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options, KeyWriter writer, KeyCatalog catalog)
 {
     public const string Prefix = "/_emulator/";
 
@@ -24,9 +29,21 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
+        if (request.Path == Prefix + "state")
+        {
+            await StateAsync(context);
+            return;
+        }
+
+        if (request.Path == Prefix + "reset")
+        {
+            await ResetAsync(context);
+            return;
+        }
+
         if (request.Path != Prefix + "clock")
         {
-            await WriteAsync(context, StatusCodes.Status404NotFound, w => w.WriteString("message", $"No emulator control at {request.Path}; there is /_emulator/clock."));
+            await WriteAsync(context, StatusCodes.Status404NotFound, w => w.WriteString("message", $"No emulator control at {request.Path}; there are /_emulator/clock, /_emulator/state and /_emulator/reset."));
             return;
         }
 
@@ -62,6 +79,66 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
         {
             w.WriteString("now", clock.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
             w.WriteNumber("offsetSeconds", clock.Offset.TotalSeconds);
+        });
+    }
+
+    private async Task StateAsync(HttpContext context)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method))
+        {
+            await WriteAsync(context, StatusCodes.Status405MethodNotAllowed, w => w.WriteString("message", "Use GET."));
+            return;
+        }
+
+        var keys = catalog.AllKeys
+            .OrderBy(k => k.Scope.AccountId, StringComparer.Ordinal).ThenBy(k => k.Scope.Region, StringComparer.Ordinal).ThenBy(k => k.KeyId, StringComparer.Ordinal)
+            .ToList();
+        var aliases = catalog.AllAliases
+            .OrderBy(a => a.Scope.AccountId, StringComparer.Ordinal).ThenBy(a => a.Scope.Region, StringComparer.Ordinal).ThenBy(a => a.AliasName, StringComparer.Ordinal)
+            .ToList();
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartArray("keys");
+            foreach (var key in keys)
+            {
+                w.WriteStartObject();
+                w.WriteString("keyArn", key.Scope.KeyArn(key.KeyId));
+                w.WriteString("keyState", key.KeyState.ToString());
+                w.WriteString("keySpec", key.KeySpec.ToString());
+                w.WriteString("keyManager", key.KeyManager.ToString());
+                w.WriteBoolean("multiRegion", key.MultiRegion);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteStartArray("aliases");
+            foreach (var alias in aliases)
+            {
+                w.WriteStartObject();
+                w.WriteString("aliasArn", alias.Scope.AliasArn(alias.AliasName));
+                w.WriteString("targetKeyId", alias.TargetKeyId);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        });
+    }
+
+    private async Task ResetAsync(HttpContext context)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            await WriteAsync(context, StatusCodes.Status405MethodNotAllowed, w => w.WriteString("message", "Use POST."));
+            return;
+        }
+
+        var result = await writer.ResetAsync(context.RequestAborted);
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteNumber("keysDeleted", result.Keys);
+            w.WriteNumber("aliasesDeleted", result.Aliases);
+            w.WriteNumber("hsmObjectsDestroyed", result.HsmObjects);
+            w.WriteString("auditTrail", "kept");
         });
     }
 

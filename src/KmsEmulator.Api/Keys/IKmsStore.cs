@@ -58,6 +58,12 @@ public interface IKmsStore
     /// the key has no such grant.
     /// </summary>
     Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes every key with its material rows, tags, aliases, grants and import parameters, in one transaction (the
+    /// emulator's reset). The store's identity and schema stay. Returns how many keys and aliases there were.
+    /// </summary>
+    Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>The whole store at one moment.</summary>

@@ -128,4 +128,6 @@ public sealed class KeyCatalog
 
     /// <summary>Keys in every scope, for the deletion sweep.</summary>
     public IEnumerable<KeyRecord> AllKeys => _keys.Values;
+
+    public IEnumerable<AliasRecord> AllAliases => _aliases.Values;
 }

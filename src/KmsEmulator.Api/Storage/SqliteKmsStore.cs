@@ -236,6 +236,17 @@ public sealed class SqliteKmsStore : IKmsStore
         await transaction.CommitAsync(cancellationToken);
     }
 
+    public async Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var aliases = await connection.ExecuteAsync("DELETE FROM aliases", transaction: transaction);
+        await connection.ExecuteAsync("DELETE FROM grants; DELETE FROM import_parameters; DELETE FROM key_tags; DELETE FROM key_materials;", transaction: transaction);
+        var keys = await connection.ExecuteAsync("DELETE FROM keys", transaction: transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return (keys, aliases);
+    }
+
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) =>
         WriteAsync(
             next,

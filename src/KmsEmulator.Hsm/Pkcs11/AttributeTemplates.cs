@@ -278,6 +278,9 @@ internal static class AttributeTemplates
     /// <summary>Finds every token object.</summary>
     public static Pkcs11Attribute[] TokenObjects() => [new(CKA.CKA_TOKEN, true)];
 
+    /// <summary>Finds every session object this application can see (the in-HSM session copies of keys).</summary>
+    public static Pkcs11Attribute[] SessionObjects() => [new(CKA.CKA_TOKEN, false)];
+
     /// <summary>The PKCS#11 key type of a key pair spec.</summary>
     public static CKK KeyTypeOf(HsmKeySpec spec) =>
         KeySpecs.IsRsa(spec) ? CKK.CKK_RSA

@@ -328,6 +328,90 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public async ValueTask<int> DestroyManyAsync(IReadOnlySet<string> labels, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Count == 0)
+        {
+            return 0;
+        }
+
+        foreach (var entry in _keys.Where(k => labels.Contains(k.Key.Label)).ToList())
+        {
+            if (_keys.TryRemove(entry))
+            {
+                DestroySessionCopy(entry.Value);
+            }
+        }
+
+        var destroyed = await RunAsync("destroy keys", session =>
+        {
+            // Token objects by label, read in the one pass; then the session copies of them that this process made (a
+            // copy made from a token object meanwhile is found by the second search, as in DestroyAsync).
+            var count = 0;
+            using (var all = Pkcs11Template.From(session, AttributeTemplates.TokenObjects()))
+            {
+                foreach (var handle in session.FindAllObjects(all.Attributes))
+                {
+                    if (ReadLabel(session, handle) is { } label && labels.Contains(label) && TryDestroy(session, handle))
+                    {
+                        count++;
+                    }
+                }
+            }
+
+            using (var copies = Pkcs11Template.From(session, AttributeTemplates.SessionObjects()))
+            {
+                foreach (var handle in session.FindAllObjects(copies.Attributes))
+                {
+                    if (ReadLabel(session, handle) is { } label && labels.Contains(label))
+                    {
+                        TryDestroy(session, handle);
+                    }
+                }
+            }
+
+            return count;
+        }, cancellationToken).ConfigureAwait(false);
+
+        foreach (var label in labels)
+        {
+            _defects.TryRemove(label, out _);
+            foreach (var objectClass in KeyObjectClasses)
+            {
+                _seenAtIndex.TryRemove((label, objectClass), out _);
+            }
+        }
+
+        return destroyed;
+
+        static string? ReadLabel(ISession session, IObjectHandle handle)
+        {
+            try
+            {
+                return ObjectSnapshot.Read(session, handle, [CKA.CKA_LABEL]).Label;
+            }
+            catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+            {
+                return null; // Destroyed meanwhile.
+            }
+        }
+
+        static bool TryDestroy(ISession session, IObjectHandle handle)
+        {
+            try
+            {
+                session.DestroyObject(handle);
+                return true;
+            }
+            catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
+            {
+                return false; // Destroyed meanwhile.
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
