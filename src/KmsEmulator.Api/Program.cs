@@ -11,6 +11,22 @@ if (AuditVerifyCommand.Matches(args))
     return AuditVerifyCommand.Run(args[2..], Console.Out);
 }
 
+if (CommandLine.WantsHelp(args))
+{
+    Console.Out.Write(CommandLine.Help());
+    return 0;
+}
+
+if (CommandLine.Check(args) is { Count: > 0 } problems)
+{
+    foreach (var problem in problems)
+    {
+        Console.Error.WriteLine(problem);
+    }
+
+    return 2;
+}
+
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
 try
 {
@@ -19,6 +35,13 @@ try
     KmsEmulatorApp.LogListening(app);
     await app.WaitForShutdownAsync();
     return 0;
+}
+catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+{
+    // A bad value in a --config file or an environment variable (the command line was checked above): the binder's
+    // message names the key, the value and the type; a stack trace would add nothing.
+    Log.Fatal("KmsEmulator could not start: {Message}", e.Message);
+    return 2;
 }
 catch (Exception e) when (e is not HostAbortedException)
 {

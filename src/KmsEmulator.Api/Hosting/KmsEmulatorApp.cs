@@ -25,7 +25,8 @@ public static class KmsEmulatorApp
 {
     public const string DefaultUrl = "http://127.0.0.1:4599";
 
-    private static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    /// <summary>Short command-line switches and the configuration keys they set.</summary>
+    internal static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
     {
         ["--data-dir"] = "Kms:DataDir",
         ["--config"] = "Kms:ConfigFile",
