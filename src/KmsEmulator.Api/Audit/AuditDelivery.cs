@@ -85,6 +85,24 @@ public sealed partial class AuditDelivery(
 
     private async Task RunAsync()
     {
+        trail.Delivery.Started();
+        try
+        {
+            await DeliverUntilCompletedAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            trail.Delivery.Failed(e, clock.GetUtcNow());
+            throw;
+        }
+        finally
+        {
+            trail.Delivery.Stopped();
+        }
+    }
+
+    private async Task DeliverUntilCompletedAsync()
+    {
         var reader = trail.Reader;
         var flushes = new List<TaskCompletionSource>();
         Task<bool>? waiting = null;
@@ -174,6 +192,7 @@ public sealed partial class AuditDelivery(
                 // Never stop recording because one commit failed (a full disk, say); say so loudly and go on. Whoever
                 // waits for a flush learns that it failed rather than waiting for ever.
                 LogDeliveryFailed(e);
+                trail.Delivery.Failed(e, clock.GetUtcNow());
                 waiting = null;
                 commitDue = null;
                 _pending.Clear();
@@ -250,6 +269,7 @@ public sealed partial class AuditDelivery(
         }
 
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
+        trail.Delivery.Succeeded(clock.GetUtcNow());
     }
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)

@@ -57,6 +57,7 @@ public static class KmsEmulatorApp
         // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
         var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
         builder.Services.AddSingleton<IKmsStore>(store);
+        builder.Services.AddSingleton<IStoreProbe>(store);
 
         // Key material: the PKCS#11 token (created on first start for SoftHSM2). Loading the module reads every token
         // object (SoftHSM2 keeps one file per object), so it runs while the store's snapshot is read.
@@ -75,6 +76,7 @@ public static class KmsEmulatorApp
 
         var hsm = await opening;
         builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
+        builder.Services.AddSingleton<IHsmStatus>(hsm);
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
@@ -98,15 +100,17 @@ public static class KmsEmulatorApp
         configure?.Invoke(builder);
         var app = builder.Build();
 
-        // No routing: every request is GET /health, a CloudTrail call (by its X-Amz-Target) or a KMS call, which
-        // answers anything else itself.
+        // No routing: every request is GET /health, GET /metrics, a CloudTrail call (by its X-Amz-Target) or a KMS
+        // call, which answers anything else itself (KMS calls are POST /, so neither GET path can be one).
         app.UseAwsRequestIds();
         var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
         var health = app.Services.GetRequiredService<HealthEndpoint>();
+        var metrics = app.Services.GetRequiredService<MetricsEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoint>();
         var cloudTrail = app.Services.GetRequiredService<CloudTrailEndpoint>();
         app.Run(context =>
             HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context)
+            : metrics.Matches(context.Request) ? metrics.HandleAsync(context)
             : admin.Matches(context.Request) ? admin.HandleAsync(context)
             : CloudTrailEndpoint.Matches(context.Request) ? cloudTrail.HandleAsync(context)
             : endpoint.HandleAsync(context));
