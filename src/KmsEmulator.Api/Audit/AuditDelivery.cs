@@ -58,6 +58,7 @@ public sealed partial class AuditDelivery(
             await index.PruneAsync(clock.GetUtcNow().AddDays(-_options.RetentionDays), cancellationToken).ConfigureAwait(false);
         }
 
+        trail.Delivery.Started(); // before the loop's first turn, so that health sees it running once start-up is done
         _loop = Task.Run(RunAsync, CancellationToken.None);
     }
 
@@ -85,7 +86,6 @@ public sealed partial class AuditDelivery(
 
     private async Task RunAsync()
     {
-        trail.Delivery.Started();
         try
         {
             await DeliverUntilCompletedAsync().ConfigureAwait(false);
@@ -269,7 +269,7 @@ public sealed partial class AuditDelivery(
         }
 
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
-        trail.Delivery.Succeeded(clock.GetUtcNow());
+        trail.Delivery.Succeeded();
     }
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)

@@ -9,7 +9,7 @@ public sealed class AuditDeliveryStatus
     private readonly Lock _lock = new();
     private int _running;
     private long _failures;
-    private DateTimeOffset? _lastSuccessAt;
+    private bool _failing;
     private DateTimeOffset? _lastFailureAt;
     private string? _lastError;
 
@@ -26,9 +26,7 @@ public sealed class AuditDeliveryStatus
         {
             lock (_lock)
             {
-                return _lastError is { } error && _lastFailureAt is { } at && (_lastSuccessAt is null || _lastSuccessAt < at)
-                    ? (error, at)
-                    : null;
+                return _failing && _lastError is { } error && _lastFailureAt is { } at ? (error, at) : null;
             }
         }
     }
@@ -49,11 +47,11 @@ public sealed class AuditDeliveryStatus
 
     internal void Stopped() => Volatile.Write(ref _running, 0);
 
-    internal void Succeeded(DateTimeOffset at)
+    internal void Succeeded()
     {
         lock (_lock)
         {
-            _lastSuccessAt = at;
+            _failing = false;
         }
     }
 
@@ -65,6 +63,7 @@ public sealed class AuditDeliveryStatus
             // The type and message only: the message of an IO or SQLite error names a path, never a secret.
             _lastError = $"{exception.GetType().Name}: {exception.Message}";
             _lastFailureAt = at;
+            _failing = true;
         }
     }
 }

@@ -8,8 +8,8 @@ namespace KmsEmulator.Api.Hosting;
 /// The HSM and store checks behind <c>GET /health</c>: each is one cheap round trip (C_GetSessionInfo on the HSM's
 /// long-lived session; opening the SQLite file and reading the store id), bounded by <see cref="HealthOptions.Timeout"/>
 /// and remembered for <see cref="HealthOptions.CacheInterval"/>, so that polling /health under load costs nothing and
-/// concurrent polls share one check. A check that hangs counts as failed once its timeout passes, and no second one
-/// is started while it still hangs.
+/// concurrent polls share one check. A check that hangs counts as failed once its timeout passes; while it still hangs,
+/// later checks wait for it again (bounded by the timeout) instead of starting another.
 /// </summary>
 public sealed class HealthMonitor
 {
@@ -67,26 +67,25 @@ public sealed class HealthMonitor
         private async Task RefreshAsync(TaskCompletionSource<string?> refresh)
         {
             string? problem;
-            if (_probe is { IsCompleted: false })
-            {
-                problem = $"The previous check of the {name} has not answered yet.";
-            }
-            else
+            // A check still running from before (one that hung past its timeout) is waited for again rather than a
+            // second one started beside it.
+            if (_probe is not { IsCompleted: false })
             {
                 // On the thread pool: the HSM probe is a blocking PKCS#11 call, and a hung one must not hold the caller.
                 _probe = Task.Run(() => probe(CancellationToken.None));
-                try
-                {
-                    problem = await _probe.WaitAsync(timeout, clock).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    problem = $"The {name} did not answer within {timeout.TotalSeconds:0.###} s.";
-                }
-                catch (Exception e)
-                {
-                    problem = $"The {name} check failed ({e.GetType().Name}: {e.Message}).";
-                }
+            }
+
+            try
+            {
+                problem = await _probe.WaitAsync(timeout, clock).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                problem = $"The {name} did not answer within {timeout.TotalSeconds:0.###} s.";
+            }
+            catch (Exception e)
+            {
+                problem = $"The {name} check failed ({e.GetType().Name}: {e.Message}).";
             }
 
             lock (_lock)
