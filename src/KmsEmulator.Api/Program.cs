@@ -17,7 +17,10 @@ try
     await using var app = await KmsEmulatorApp.BuildAsync(args);
     await app.StartAsync();
     KmsEmulatorApp.LogListening(app);
+    // SIGTERM or Ctrl+C: Kestrel stops accepting and lets requests in flight finish (Kms:ShutdownTimeout), audit
+    // delivery writes every queued record, then the HSM sessions are closed.
     await app.WaitForShutdownAsync();
+    KmsEmulatorApp.CloseHsm(app);
     return 0;
 }
 catch (Exception e) when (e is not HostAbortedException)

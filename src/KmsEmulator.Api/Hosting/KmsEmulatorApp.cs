@@ -53,6 +53,8 @@ public static class KmsEmulatorApp
 
         var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
         AddLogging(builder);
+        // A graceful stop: Kestrel lets requests in flight finish for this long, then audit delivery drains the queue.
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
 
         // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
         var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
@@ -75,8 +77,10 @@ public static class KmsEmulatorApp
         }
 
         var hsm = await opening;
-        builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
-        builder.Services.AddSingleton<IHsmStatus>(hsm);
+        // Registered by factory so that the container owns the backend: disposing the app (after the server has
+        // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions.
+        builder.Services.AddSingleton<IKeyMaterialBackend>(_ => hsm);
+        builder.Services.AddSingleton<IHsmStatus>(_ => hsm);
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
@@ -143,6 +147,20 @@ public static class KmsEmulatorApp
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
         var options = app.Services.GetRequiredService<IOptions<KmsOptions>>().Value;
         app.Logger.LogInformation("KmsEmulator listening on {Addresses} with data in {DataDir}", string.Join(", ", addresses), Path.GetFullPath(options.DataDir));
+    }
+
+    /// <summary>
+    /// After a graceful stop (the server drained, the audit trail written out): closes the HSM's sessions and says so.
+    /// Disposing the app would close them too; this does it first so that the log can tell.
+    /// </summary>
+    public static void CloseHsm(WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IKeyMaterialBackend>() is IDisposable backend)
+        {
+            backend.Dispose();
+        }
+
+        app.Logger.LogInformation("KmsEmulator stopped: requests finished, audit trail written, HSM sessions closed");
     }
 
     /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>

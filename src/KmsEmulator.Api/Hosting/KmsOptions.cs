@@ -19,6 +19,12 @@ public sealed class KmsOptions
     /// </summary>
     public TimeSpan ClockOffset { get; set; }
 
+    /// <summary>
+    /// How long a graceful stop (SIGTERM, Ctrl+C) lets requests in flight finish before their connections are closed.
+    /// The audit trail is then still written out completely, and the HSM sessions are closed.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The emulator-only admin endpoints under <c>/_emulator/</c> (<c>Kms:Admin:Enabled</c>).</summary>
     public AdminOptions Admin { get; set; } = new();
 
