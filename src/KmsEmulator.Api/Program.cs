@@ -12,10 +12,12 @@ if (AuditVerifyCommand.Matches(args))
 }
 
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
+var started = false;
 try
 {
     await using var app = await KmsEmulatorApp.BuildAsync(args);
     await app.StartAsync();
+    started = true;
     KmsEmulatorApp.LogListening(app);
     // SIGTERM or Ctrl+C: Kestrel stops accepting and lets requests in flight finish (Kms:ShutdownTimeout), audit
     // delivery writes every queued record, then the HSM sessions are closed.
@@ -25,7 +27,15 @@ try
 }
 catch (Exception e) when (e is not HostAbortedException)
 {
-    Log.Fatal(e, "KmsEmulator could not start");
+    if (started)
+    {
+        Log.Fatal(e, "KmsEmulator failed while stopping");
+    }
+    else
+    {
+        Log.Fatal(e, "KmsEmulator could not start");
+    }
+
     return 1;
 }
 finally
