@@ -28,12 +28,17 @@ if (CommandLine.Check(args) is { Count: > 0 } problems)
 }
 
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
+var started = false;
 try
 {
     await using var app = await KmsEmulatorApp.BuildAsync(args);
     await app.StartAsync();
+    started = true;
     KmsEmulatorApp.LogListening(app);
+    // SIGTERM or Ctrl+C: Kestrel stops accepting and lets requests in flight finish (Kms:ShutdownTimeout), audit
+    // delivery writes every queued record, then the HSM sessions are closed.
     await app.WaitForShutdownAsync();
+    KmsEmulatorApp.CloseHsm(app);
     return 0;
 }
 catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
@@ -45,7 +50,15 @@ catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to conver
 }
 catch (Exception e) when (e is not HostAbortedException)
 {
-    Log.Fatal(e, "KmsEmulator could not start");
+    if (started)
+    {
+        Log.Fatal(e, "KmsEmulator failed while stopping");
+    }
+    else
+    {
+        Log.Fatal(e, "KmsEmulator could not start");
+    }
+
     return 1;
 }
 finally

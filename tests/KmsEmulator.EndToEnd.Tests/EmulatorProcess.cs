@@ -104,6 +104,24 @@ internal sealed partial class EmulatorProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+    public string Output => Snapshot(_output);
+
+    /// <summary>Sends SIGTERM (a graceful stop, as from <c>docker stop</c>) and returns at once.</summary>
+    public void Terminate() => Assert.Equal(0, SendSignal(_process.Id, SigTerm));
+
+    /// <summary>Waits, at most <paramref name="bound"/>, for the process to exit and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan bound)
+    {
+        await _process.WaitForExitAsync().WaitAsync(bound);
+        return _process.ExitCode;
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
     /// <summary>Kills the process (SIGKILL: no graceful shutdown) and waits until it is gone.</summary>
     public async Task KillAsync()
     {

@@ -42,6 +42,61 @@ public sealed class SessionPoolTests(SoftHsmFixture fixture)
         Assert.Equal(16, random.Length);
     }
 
+    [Fact]
+    public async Task The_pool_reports_its_size_the_sessions_in_use_and_the_callers_waiting()
+    {
+        var options = fixture.Options(TokenLabel);
+        options.SessionPoolSize = 1;
+        using var backend = Pkcs11Backend.Open(options);
+        Assert.Equal(new HsmPoolUsage(1, 0, 0), backend.PoolUsage);
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+
+        // The work runs on the caller's thread once it has a session, so the holder gets a thread of its own.
+        var holder = Task.Factory.StartNew(
+            () => backend.RunAsync("hold the only session", _ =>
+            {
+                entered.Set();
+                release.Wait();
+                return 0;
+            }, default).AsTask(),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Equal(new HsmPoolUsage(1, 1, 0), backend.PoolUsage);
+
+        var waiter = backend.RunAsync("wait for it", _ => 0, default).AsTask();
+        Assert.Equal(new HsmPoolUsage(1, 1, 1), backend.PoolUsage);
+
+        release.Set();
+        await Task.WhenAll(holder, waiter);
+        Assert.Equal(new HsmPoolUsage(1, 0, 0), backend.PoolUsage);
+    }
+
+    [Fact]
+    public async Task The_health_probe_reports_a_logged_out_token_and_a_closed_backend()
+    {
+        var options = fixture.Options(TokenLabel);
+        using var backend = Pkcs11Backend.Open(options);
+        Assert.Null(await backend.ProbeAsync());
+
+        await backend.RunAsync("log out", session =>
+        {
+            session.Logout();
+            return 0;
+        }, default);
+        Assert.Equal("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION).", await backend.ProbeAsync());
+
+        await backend.RunAsync("log in", session =>
+        {
+            session.Login(Net.Pkcs11Interop.Common.CKU.CKU_USER, options.UserPin);
+            return 0;
+        }, default);
+        Assert.Null(await backend.ProbeAsync());
+
+        backend.Dispose();
+        Assert.Equal("The HSM backend is closed.", await backend.ProbeAsync());
+    }
+
     private static async Task EncryptAndDecrypt(Pkcs11Backend backend, string key, int operations)
     {
         for (var i = 0; i < operations; i++)

@@ -58,6 +58,7 @@ public sealed partial class AuditDelivery(
             await index.PruneAsync(clock.GetUtcNow().AddDays(-_options.RetentionDays), cancellationToken).ConfigureAwait(false);
         }
 
+        trail.Delivery.Started(); // before the loop's first turn, so that health sees it running once start-up is done
         _loop = Task.Run(RunAsync, CancellationToken.None);
     }
 
@@ -84,6 +85,23 @@ public sealed partial class AuditDelivery(
     }
 
     private async Task RunAsync()
+    {
+        try
+        {
+            await DeliverUntilCompletedAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            trail.Delivery.Failed(e, clock.GetUtcNow());
+            throw;
+        }
+        finally
+        {
+            trail.Delivery.Stopped();
+        }
+    }
+
+    private async Task DeliverUntilCompletedAsync()
     {
         var reader = trail.Reader;
         var flushes = new List<TaskCompletionSource>();
@@ -174,6 +192,7 @@ public sealed partial class AuditDelivery(
                 // Never stop recording because one commit failed (a full disk, say); say so loudly and go on. Whoever
                 // waits for a flush learns that it failed rather than waiting for ever.
                 LogDeliveryFailed(e);
+                trail.Delivery.Failed(e, clock.GetUtcNow());
                 waiting = null;
                 commitDue = null;
                 _pending.Clear();
@@ -250,6 +269,7 @@ public sealed partial class AuditDelivery(
         }
 
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
+        trail.Delivery.Succeeded();
     }
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)

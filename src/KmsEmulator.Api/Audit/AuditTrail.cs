@@ -21,7 +21,8 @@ public sealed partial class AuditTrail
         Enabled = options.Value.Enabled;
         _usage = usage;
         _logger = logger;
-        _queue = Channel.CreateBounded<AuditItem>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
+        QueueCapacity = Math.Max(1, options.Value.QueueCapacity);
+        _queue = Channel.CreateBounded<AuditItem>(new BoundedChannelOptions(QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
@@ -29,6 +30,12 @@ public sealed partial class AuditTrail
     }
 
     public bool Enabled { get; }
+
+    /// <summary>How many records the queue holds at most.</summary>
+    public int QueueCapacity { get; }
+
+    /// <summary>Whether delivery runs and how its last commit went (for health and metrics).</summary>
+    public AuditDeliveryStatus Delivery { get; } = new();
 
     /// <summary>Records waiting to be written (for health and metrics).</summary>
     public int QueueDepth => _queue.Reader.CanCount ? _queue.Reader.Count : 0;

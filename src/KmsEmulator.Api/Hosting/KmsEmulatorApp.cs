@@ -54,10 +54,13 @@ public static class KmsEmulatorApp
 
         var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
         AddLogging(builder);
+        // A graceful stop: Kestrel lets requests in flight finish for this long, then audit delivery drains the queue.
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
 
         // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
         var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
         builder.Services.AddSingleton<IKmsStore>(store);
+        builder.Services.AddSingleton<IStoreProbe>(store);
 
         // Key material: the PKCS#11 token (created on first start for SoftHSM2). Loading the module reads every token
         // object (SoftHSM2 keeps one file per object), so it runs while the store's snapshot is read.
@@ -75,7 +78,10 @@ public static class KmsEmulatorApp
         }
 
         var hsm = await opening;
-        builder.Services.AddSingleton<IKeyMaterialBackend>(hsm);
+        // Registered by factory so that the container owns the backend: disposing the app (after the server has
+        // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions.
+        builder.Services.AddSingleton<IKeyMaterialBackend>(_ => hsm);
+        builder.Services.AddSingleton<IHsmStatus>(_ => hsm);
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
@@ -99,15 +105,17 @@ public static class KmsEmulatorApp
         configure?.Invoke(builder);
         var app = builder.Build();
 
-        // No routing: every request is GET /health, a CloudTrail call (by its X-Amz-Target) or a KMS call, which
-        // answers anything else itself.
+        // No routing: every request is GET /health, GET /metrics, a CloudTrail call (by its X-Amz-Target) or a KMS
+        // call, which answers anything else itself (KMS calls are POST /, so neither GET path can be one).
         app.UseAwsRequestIds();
         var endpoint = app.Services.GetRequiredService<KmsEndpoint>();
         var health = app.Services.GetRequiredService<HealthEndpoint>();
+        var metrics = app.Services.GetRequiredService<MetricsEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoint>();
         var cloudTrail = app.Services.GetRequiredService<CloudTrailEndpoint>();
         app.Run(context =>
             HealthEndpoint.Matches(context.Request) ? health.HandleAsync(context)
+            : metrics.Matches(context.Request) ? metrics.HandleAsync(context)
             : admin.Matches(context.Request) ? admin.HandleAsync(context)
             : CloudTrailEndpoint.Matches(context.Request) ? cloudTrail.HandleAsync(context)
             : endpoint.HandleAsync(context));
@@ -140,6 +148,20 @@ public static class KmsEmulatorApp
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
         var options = app.Services.GetRequiredService<IOptions<KmsOptions>>().Value;
         app.Logger.LogInformation("KmsEmulator listening on {Addresses} with data in {DataDir}", string.Join(", ", addresses), Path.GetFullPath(options.DataDir));
+    }
+
+    /// <summary>
+    /// After a graceful stop (the server drained, the audit trail written out): closes the HSM's sessions and says so.
+    /// Disposing the app would close them too; this does it first so that the log can tell.
+    /// </summary>
+    public static void CloseHsm(WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IKeyMaterialBackend>() is IDisposable backend)
+        {
+            backend.Dispose();
+        }
+
+        app.Logger.LogInformation("KmsEmulator stopped: requests finished, audit trail written, HSM sessions closed");
     }
 
     /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>

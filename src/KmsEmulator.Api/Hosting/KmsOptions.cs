@@ -19,10 +19,22 @@ public sealed class KmsOptions
     /// </summary>
     public TimeSpan ClockOffset { get; set; }
 
+    /// <summary>
+    /// How long a graceful stop (SIGTERM, Ctrl+C) lets requests in flight finish before their connections are closed.
+    /// The audit trail is then still written out completely, and the HSM sessions are closed.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The emulator-only admin endpoints under <c>/_emulator/</c> (<c>Kms:Admin:Enabled</c>).</summary>
     public AdminOptions Admin { get; set; } = new();
 
     public HsmOptions Hsm { get; set; } = new();
+
+    /// <summary><c>GET /health</c> (<c>Kms:Health</c>).</summary>
+    public HealthOptions Health { get; set; } = new();
+
+    /// <summary><c>GET /metrics</c> (<c>Kms:Metrics</c>).</summary>
+    public MetricsOptions Metrics { get; set; } = new();
 
     public string DatabasePath => Path.Combine(Path.GetFullPath(DataDir), "kms.db");
 
@@ -34,4 +46,24 @@ public sealed class AdminOptions
 {
     /// <summary>Whether <c>/_emulator/</c> answers (the clock control). Off by default: it needs no credentials.</summary>
     public bool Enabled { get; set; }
+}
+
+/// <summary>The <c>Kms:Health</c> section: how <c>GET /health</c> checks the HSM and the store.</summary>
+public sealed class HealthOptions
+{
+    /// <summary>
+    /// How long one check of the HSM and the store answers every <c>/health</c> request before the next is made, so
+    /// that frequent polling costs nothing.
+    /// </summary>
+    public TimeSpan CacheInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a check of the HSM or the store may take before it counts as failed.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>The <c>Kms:Metrics</c> section: the Prometheus endpoint.</summary>
+public sealed class MetricsOptions
+{
+    /// <summary>Whether <c>GET /metrics</c> answers (requests are counted either way; counting costs next to nothing).</summary>
+    public bool Enabled { get; set; } = true;
 }

@@ -64,9 +64,12 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<IOperationGroup, ImportOperations>();
         services.AddSingleton<IOperationGroup, MultiRegionOperations>();
         services.AddSingleton<OperationTable>();
+        services.AddSingleton<RequestMetrics>();
         services.AddSingleton<KmsEndpoint>();
         services.AddSingleton<CloudTrailEndpoint>();
+        services.AddSingleton<HealthMonitor>();
         services.AddSingleton<HealthEndpoint>();
+        services.AddSingleton<MetricsEndpoint>();
         services.AddSingleton<AdminEndpoint>();
         return services;
     }

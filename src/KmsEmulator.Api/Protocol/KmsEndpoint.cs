@@ -17,7 +17,7 @@ namespace KmsEmulator.Api.Protocol;
 /// Reads the target and body, builds the request context, runs the operation's pipeline and writes the AWS JSON
 /// answer. Every failure becomes an AWS-style JSON error; nothing escapes as a 500 page or a stack trace.
 /// </summary>
-public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver identity, AuditTrail audit, TimeProvider clock, ILogger<KmsEndpoint> logger)
+public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver identity, AuditTrail audit, TimeProvider clock, RequestMetrics metrics, ILogger<KmsEndpoint> logger)
 {
     public const string TargetPrefix = "TrentService.";
 
@@ -35,6 +35,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         var started = Stopwatch.GetTimestamp();
         var requestId = RequestIds.Of(http);
         var operationName = "-";
+        KmsOperation? parsed = null;
         string? keyId = null;
         KmsException? error = null;
         string? errorCode = null;
@@ -47,6 +48,9 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         async ValueTask RecordAsync()
         {
             recorded = true;
+            // Counted here, like the audit record, before the answer is written: a client that has its answer finds
+            // its request in /metrics. The duration is therefore the time to the outcome, without writing the answer.
+            metrics.Record(parsed, errorCode ?? error?.Code, Stopwatch.GetTimestamp() - started);
             if (row is not null)
             {
                 await audit.RecordAsync(BuildAuditEvent(http, requestId, row, context, facts, errorCode ?? error?.Code, error?.Message, clock.GetUtcNow()));
@@ -58,6 +62,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         try
         {
             var operation = ParseTarget(http.Request);
+            parsed = operation;
             operationName = operation.Name();
             row = table[operation];
             facts.ReadOnly = row.ReadOnly;

@@ -15,13 +15,22 @@ namespace KmsEmulator.Api.Storage;
 /// numbered migrations embedded in the assembly, one transaction per call. Every write checks and increments the
 /// version of each key it changes in that transaction (<see cref="KeyVersionConflictException"/> when it is stale).
 /// </summary>
-public sealed class SqliteKmsStore : IKmsStore
+public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
 {
     private readonly string _connectionString;
+
+    /// <summary>The same file, opened afresh for each health probe: never created, never taken from the pool.</summary>
+    private readonly string _probeConnectionString;
 
     private SqliteKmsStore(string connectionString, string storeId)
     {
         _connectionString = connectionString;
+        _probeConnectionString = new SqliteConnectionStringBuilder(connectionString)
+        {
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            DefaultTimeout = 5,
+        }.ToString();
         StoreId = storeId;
     }
 
@@ -351,6 +360,26 @@ public sealed class SqliteKmsStore : IKmsStore
             "SELECT version FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId",
             new { key.Scope.AccountId, key.Scope.Region, key.KeyId },
             transaction);
+
+    /// <summary>
+    /// Opens the database file anew (a pooled connection would go on reading a file that was deleted or replaced
+    /// under it) and reads the store id, which must be the one this store started with.
+    /// </summary>
+    public async Task<string?> ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var connection = new SqliteConnection(_probeConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            var storeId = await connection.QuerySingleOrDefaultAsync<string>(
+                new CommandDefinition("SELECT value FROM store_meta WHERE name = 'store_id'", cancellationToken: cancellationToken));
+            return storeId == StoreId ? null : "The store file holds another store (its store id changed).";
+        }
+        catch (SqliteException e)
+        {
+            return $"The store cannot be read (SQLite error {e.SqliteErrorCode}: {e.Message}).";
+        }
+    }
 
     private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
     {

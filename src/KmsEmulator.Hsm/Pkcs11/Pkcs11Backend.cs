@@ -13,7 +13,7 @@ namespace KmsEmulator.Hsm.Pkcs11;
 /// was asked for before it is used. Operations run on a pool of sessions, each used by one caller at a time, while an
 /// anchor session keeps the token logged in for the backend's lifetime.
 /// </summary>
-public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
+public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDisposable
 {
     private const int GcmIvBytes = 12;
     private const ulong GcmIvBits = GcmIvBytes * 8;
@@ -433,6 +433,45 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IDisposable
             using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectsLabelled(label));
             return FindFirst(session, template) is not null;
         }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public HsmPoolUsage PoolUsage => new(_sessions.Size, _sessions.InUse, _sessions.Waiting);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// C_GetSessionInfo on the anchor session, which holds the login and the session copies of keys: it fails when the
+    /// session was closed (C_CloseAllSessions, a module or token reset) and shows a public state when the token was
+    /// logged out. Pooled sessions are not asked: a busy pool would make the probe wait, and a lost pooled session is
+    /// replaced on its next use anyway.
+    /// </remarks>
+    public ValueTask<string?> ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        if (!IsReady)
+        {
+            return ValueTask.FromResult<string?>("The HSM backend is closed.");
+        }
+
+        try
+        {
+            CKS state;
+            lock (_anchorLock)
+            {
+                state = _anchor.GetSessionInfo().State;
+            }
+
+            return ValueTask.FromResult(state is CKS.CKS_RW_USER_FUNCTIONS or CKS.CKS_RO_USER_FUNCTIONS
+                ? null
+                : $"The HSM session is not logged in ({state}).");
+        }
+        catch (Pkcs11Exception e)
+        {
+            return ValueTask.FromResult<string?>($"The HSM session does not answer ({e.RV}).");
+        }
+        catch (ObjectDisposedException)
+        {
+            return ValueTask.FromResult<string?>("The HSM backend is closed.");
+        }
     }
 
     /// <summary>

@@ -15,10 +15,14 @@ internal sealed class SessionPool : IDisposable
     /// <summary>Idle sessions; null stands for a place whose session was discarded and is opened again on next use.</summary>
     private readonly Channel<ISession?> _idle;
 
+    private int _inUse;
+    private int _waiting;
+
     /// <summary>Opens <paramref name="size"/> sessions with <paramref name="openSession"/>, which must return a logged-in session.</summary>
     public SessionPool(int size, Func<ISession> openSession)
     {
         _openSession = openSession;
+        Size = size;
         _idle = Channel.CreateBounded<ISession?>(size);
         try
         {
@@ -34,13 +38,35 @@ internal sealed class SessionPool : IDisposable
         }
     }
 
+    /// <summary>Places in the pool.</summary>
+    public int Size { get; }
+
+    /// <summary>Sessions checked out right now.</summary>
+    public int InUse => Volatile.Read(ref _inUse);
+
+    /// <summary>Callers waiting for a session right now.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>
     /// Runs <paramref name="work"/> on a session that no one else uses meanwhile. When the session is found lost,
     /// it is replaced and <paramref name="work"/> runs once more on the new one.
     /// </summary>
     public async ValueTask<T> RunAsync<T>(Func<ISession, T> work, CancellationToken cancellationToken)
     {
-        var session = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (!_idle.Reader.TryRead(out var session))
+        {
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                session = await _idle.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+        }
+
+        Interlocked.Increment(ref _inUse);
         try
         {
             for (var attempt = 1; ; attempt++)
@@ -63,6 +89,7 @@ internal sealed class SessionPool : IDisposable
         }
         finally
         {
+            Interlocked.Decrement(ref _inUse);
             if (!_idle.Writer.TryWrite(session))
             {
                 Close(session);
