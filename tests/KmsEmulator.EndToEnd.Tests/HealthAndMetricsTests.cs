@@ -138,6 +138,10 @@ public sealed class HealthAndMetricsTests : IAsyncLifetime
     {
         var backend = (Pkcs11Backend)_host.Services.GetRequiredService<IKeyMaterialBackend>();
         Assert.Equal(HttpStatusCode.OK, (await HealthAsync()).Status);
+        using var kms = _host.CreateClient();
+        var key = await kms.NewKeyAsync("used before the logout");
+        var context = Blob.Context(("token", "logged out"));
+        var before = (await kms.EncryptTextAsync(key.KeyId, "before", context)).CiphertextBlob;
 
         // Logging out through any session logs the whole token out for this process, the emulator's own session too.
         await backend.RunAsync("log out", session => { session.Logout(); return 0; }, CancellationToken.None);
@@ -153,6 +157,11 @@ public sealed class HealthAndMetricsTests : IAsyncLifetime
         await backend.RunAsync("log in", session => { session.Login(CKU.CKU_USER, new HsmOptions().UserPin); return 0; }, CancellationToken.None);
         _host.Clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(HttpStatusCode.OK, (await HealthAsync()).Status);
+
+        // The key used before works again: the in-HSM session copy the logout took is made anew from the token object.
+        Assert.Equal("before", Blob.Text((await kms.DecryptBlobAsync(before, context)).Plaintext));
+        var after = (await kms.EncryptTextAsync(key.KeyId, "after", context)).CiphertextBlob;
+        Assert.Equal("after", Blob.Text((await kms.DecryptBlobAsync(after, context)).Plaintext));
     }
 
     [Fact]
