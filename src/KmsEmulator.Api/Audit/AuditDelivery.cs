@@ -236,14 +236,18 @@ public sealed partial class AuditDelivery(
         }
 
         var indexed = new List<IndexedEvent>(_pending.Count);
-        var used = new List<(IndexedEvent Row, AuditEvent Event)>();
+        // The newest use of each key in this commit: the only one the usage tracker can still hold from it.
+        var newestUse = new Dictionary<string, AuditEvent>(StringComparer.Ordinal);
         foreach (var auditEvent in _pending)
         {
             var row = Append(auditEvent, auditEvent.RecipientAccountId, callerCopy: false);
             indexed.Add(row);
-            if (row.UsedKeyArns.Count > 0)
+            foreach (var keyArn in row.UsedKeyArns)
             {
-                used.Add((row, auditEvent));
+                if (!newestUse.TryGetValue(keyArn, out var newest) || auditEvent.EventTime >= newest.EventTime)
+                {
+                    newestUse[keyArn] = auditEvent;
+                }
             }
 
             if (auditEvent.SharedEventId is not null)
@@ -262,9 +266,9 @@ public sealed partial class AuditDelivery(
         if (index is not null)
         {
             await index.AppendAsync(indexed, CancellationToken.None).ConfigureAwait(false);
-            foreach (var (row, auditEvent) in used)
+            foreach (var (keyArn, auditEvent) in newestUse)
             {
-                trail.Persisted(row, auditEvent);
+                trail.Persisted(keyArn, auditEvent);
             }
         }
 

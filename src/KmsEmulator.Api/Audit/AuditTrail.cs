@@ -84,13 +84,8 @@ public sealed partial class AuditTrail
     /// <summary>No more events: delivery drains the queue and stops.</summary>
     internal void Complete() => _queue.Writer.TryComplete();
 
-    internal void Persisted(IndexedEvent indexed, AuditEvent auditEvent)
-    {
-        foreach (var keyArn in indexed.UsedKeyArns)
-        {
-            _usage.Persisted(keyArn, UsageOf(auditEvent));
-        }
-    }
+    /// <summary>The history now holds this use of the key: the tracker may drop it unless a newer one came.</summary>
+    internal void Persisted(string keyArn, AuditEvent auditEvent) => _usage.Persisted(keyArn, UsageOf(auditEvent));
 
     private async ValueTask WaitForRoomAsync(AuditItem item)
     {

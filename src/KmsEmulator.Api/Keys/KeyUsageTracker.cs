@@ -17,30 +17,62 @@ public interface IKeyUsageHistory
 
 /// <summary>
 /// The last use of each key: uses not yet in the history are kept here, so GetKeyLastUsage sees a use as soon as its
-/// request has answered, and dropped once the history holds them, so memory stays small with many keys.
+/// request has answered, and dropped once the history holds them.
 /// </summary>
+/// <remarks>
+/// Every successful cryptographic request records here, so recording takes no lock: each key has a slot, found
+/// without locking once it exists, whose use is swapped in with a compare-exchange (a dictionary update would lock the
+/// key's stripe, which every request on a busy key then waits for). A slot stays when its use is dropped: one small
+/// object per key ever used.
+/// </remarks>
 public sealed class KeyUsageTracker(TimeProvider clock, IKeyUsageHistory? history = null)
 {
-    private readonly ConcurrentDictionary<string, KeyUsage> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Slot> _pending = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _started = clock.GetUtcNow();
 
     /// <summary>Since when uses are recorded (the history's start, or this process's without a history).</summary>
     public DateTimeOffset TrackingStart => history?.TrackingStart ?? _started;
 
     /// <summary>Notes a successful use; an older use never replaces a newer one.</summary>
-    public void Record(string keyArn, KeyUsage usage) =>
-        _pending.AddOrUpdate(keyArn, static (_, added) => added, static (_, current, added) => current.Timestamp > added.Timestamp ? current : added, usage);
+    public void Record(string keyArn, KeyUsage usage)
+    {
+        var slot = _pending.GetOrAdd(keyArn, static _ => new Slot());
+        while (true)
+        {
+            var current = Volatile.Read(ref slot.Usage);
+            if (current is not null && current.Timestamp > usage.Timestamp)
+            {
+                return;
+            }
+
+            if (ReferenceEquals(Interlocked.CompareExchange(ref slot.Usage, usage, current), current))
+            {
+                return;
+            }
+        }
+    }
 
     /// <summary>Forgets a pending use once the history holds it (unless a newer one came meanwhile).</summary>
-    public void Persisted(string keyArn, KeyUsage usage) => _pending.TryRemove(KeyValuePair.Create(keyArn, usage));
+    public void Persisted(string keyArn, KeyUsage usage)
+    {
+        if (_pending.TryGetValue(keyArn, out var slot) && Volatile.Read(ref slot.Usage) is { } current && current.Equals(usage))
+        {
+            Interlocked.CompareExchange(ref slot.Usage, null, current);
+        }
+    }
 
     public async ValueTask<KeyUsage?> LastAsync(string keyArn, CancellationToken cancellationToken)
     {
-        if (_pending.TryGetValue(keyArn, out var pending))
+        if (_pending.TryGetValue(keyArn, out var slot) && Volatile.Read(ref slot.Usage) is { } pending)
         {
             return pending;
         }
 
         return history is null ? null : await history.FindAsync(keyArn, cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed class Slot
+    {
+        public KeyUsage? Usage;
     }
 }
