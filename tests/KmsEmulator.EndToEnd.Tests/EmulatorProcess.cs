@@ -36,7 +36,7 @@ internal sealed partial class EmulatorProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (var argument in new[] { dll, "--urls", "http://127.0.0.1:0", "--data-dir", dataDir }.Concat(extraArgs))
+        foreach (var argument in new[] { dll, "--urls", "http://127.0.0.1:0", "--Kms:Tls:Enabled=false", "--data-dir", dataDir }.Concat(extraArgs))
         {
             start.ArgumentList.Add(argument);
         }
