@@ -194,6 +194,51 @@ public sealed class TlsTests : IAsyncLifetime
         Assert.NotNull(httpsOnly.HttpsUrl);
     }
 
+    [Theory]
+    [InlineData("pem")]
+    [InlineData("pem-with-key-inside")]
+    [InlineData("pfx")]
+    public async Task A_configured_certificate_is_served_instead_of_a_generated_one(string form)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "kmsemu-cert-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        try
+        {
+            using var key = System.Security.Cryptography.RSA.Create(2048);
+            var request = new CertificateRequest("CN=configured.test", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
+            var certificatePath = Path.Combine(directory, "server.pem");
+            var keyPath = Path.Combine(directory, "server.key");
+            string[] args = form switch
+            {
+                "pem" => [$"--Kms:Tls:CertificatePath={certificatePath}", $"--Kms:Tls:KeyPath={keyPath}"],
+                "pem-with-key-inside" => [$"--Kms:Tls:CertificatePath={certificatePath}"],
+                _ => [$"--Kms:Tls:PfxPath={Path.Combine(directory, "server.pfx")}", "--Kms:Tls:PfxPassword=pfx-password"],
+            };
+            await File.WriteAllTextAsync(certificatePath, certificate.ExportCertificatePem() + "\n" + (form == "pem-with-key-inside" ? key.ExportPkcs8PrivateKeyPem() : string.Empty));
+            await File.WriteAllTextAsync(keyPath, key.ExportRSAPrivateKeyPem());
+            await File.WriteAllBytesAsync(Path.Combine(directory, "server.pfx"), certificate.Export(X509ContentType.Pkcs12, "pfx-password"));
+
+            await using var host = await EmulatorHost.StartNewAsync([.. EmulatorHost.TlsHostArgs, .. args]);
+
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(IPAddress.Loopback, new Uri(host.HttpsUrl!).Port);
+            await using var tls = new SslStream(tcp.GetStream());
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "configured.test",
+                // Only which certificate is served matters here; its trust is the other tests' subject.
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            });
+            Assert.Equal(certificate.Thumbprint, new X509Certificate2(tls.RemoteCertificate!).Thumbprint);
+            Assert.False(Directory.Exists(Path.Combine(host.DataDir, "tls")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>An SDK client for the HTTPS listener whose HTTP client trusts the emulator's CA (and nothing else).</summary>
     private AmazonKeyManagementServiceClient CreateHttpsClient() =>
         new(

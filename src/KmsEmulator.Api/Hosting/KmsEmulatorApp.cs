@@ -45,12 +45,9 @@ public static class KmsEmulatorApp
         builder.WebHost.UseUrls(ListenerUrls(builder.Configuration["urls"], httpOptions, tlsOptions));
         AddLogging(builder);
 
-        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
-        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
-        builder.Services.AddSingleton<IKmsStore>(store);
-
         // HTTPS: the configured certificate, or the local CA and server certificate in <data-dir>/tls (made on first
-        // start). The certificate's clock is the machine's, not the movable emulator clock: clients check it in real time.
+        // start), read before the store opens so that a certificate error leaves nothing open. Certificates follow the
+        // machine's clock, not the movable emulator clock: clients check them in real time.
         var tls = tlsOptions.Enabled ? TlsListener.Create(tlsOptions, options.DataDir, TimeProvider.System, message => Log.Information("TLS: {Message}", message)) : null;
         if (tls?.Authority is { } authority)
         {
@@ -63,6 +60,10 @@ public static class KmsEmulatorApp
             // The slim builder leaves out Kestrel's HTTPS configuration; https:// addresses need it.
             builder.WebHost.UseKestrelHttpsConfiguration();
         }
+
+        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
+        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
+        builder.Services.AddSingleton<IKmsStore>(store);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

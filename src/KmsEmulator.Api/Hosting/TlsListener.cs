@@ -32,6 +32,21 @@ public sealed class TlsListener
     /// <summary>The certificate named by configuration, or the local CA in the data directory (created on first start).</summary>
     public static TlsListener Create(TlsOptions options, string dataDir, TimeProvider clock, Action<string> log)
     {
+        try
+        {
+            return CreateCore(options, dataDir, clock, log);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            var source = options.PfxPath is { Length: > 0 } ? $"Kms:Tls:PfxPath {options.PfxPath}"
+                : options.CertificatePath is { Length: > 0 } ? $"Kms:Tls:CertificatePath {options.CertificatePath}"
+                : "the local CA of Kms:Tls:Directory";
+            throw new InvalidOperationException($"The HTTPS listener's certificate could not be read from {source}: {e.Message}", e);
+        }
+    }
+
+    private static TlsListener CreateCore(TlsOptions options, string dataDir, TimeProvider clock, Action<string> log)
+    {
         if (options.PfxPath is { Length: > 0 } pfx)
         {
             if (options.CertificatePath is { Length: > 0 })
