@@ -20,7 +20,7 @@ public sealed class TlsListener
         _certificate = certificate;
         _chain = chain;
         _authority = authority;
-        _context = SslStreamCertificateContext.Create(certificate, chain, offline: true);
+        _context = SslStreamCertificateContext.Create(ForServer(certificate), chain, offline: true);
     }
 
     /// <summary>The generated CA, or null when the certificate comes from configuration.</summary>
@@ -92,7 +92,7 @@ public sealed class TlsListener
     public void Configure(HttpsConnectionAdapterOptions https)
     {
         https.SslProtocols = TlsOptions.Protocols;
-        https.ServerCertificate = Certificate;
+        https.ServerCertificate = ForServer(Certificate);
         https.ServerCertificateChain = _chain;
         https.OnAuthenticate = (connection, ssl) =>
         {
@@ -105,12 +105,6 @@ public sealed class TlsListener
 
     private static TlsListener Configured(X509Certificate2 leaf, X509Certificate2Collection chain, string path, Action<string> log)
     {
-        if (OperatingSystem.IsWindows())
-        {
-            // SChannel needs a key it can persist; a PEM key is ephemeral.
-            leaf = X509CertificateLoader.LoadPkcs12(leaf.Export(X509ContentType.Pkcs12), null);
-        }
-
         log($"HTTPS certificate from {path}: {leaf.Subject}, valid until {leaf.NotAfter.ToUniversalTime():u}");
         if (leaf.NotAfter.ToUniversalTime() < DateTime.UtcNow)
         {
@@ -120,9 +114,13 @@ public sealed class TlsListener
         return new TlsListener(leaf, chain, null);
     }
 
+    /// <summary>On Windows, SChannel cannot serve a certificate whose key was loaded from PEM (an ephemeral key).</summary>
+    private static X509Certificate2 ForServer(X509Certificate2 certificate) =>
+        OperatingSystem.IsWindows() ? X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null) : certificate;
+
     private void OnRenewed(X509Certificate2 certificate)
     {
-        Volatile.Write(ref _context, SslStreamCertificateContext.Create(certificate, _chain.Count > 0 ? [_authority!.CaCertificate] : null, offline: true));
+        Volatile.Write(ref _context, SslStreamCertificateContext.Create(ForServer(certificate), [_authority!.CaCertificate], offline: true));
         _certificate = certificate;
     }
 }
