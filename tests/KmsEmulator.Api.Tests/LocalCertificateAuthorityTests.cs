@@ -77,6 +77,27 @@ public sealed class LocalCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void A_renewal_that_fails_keeps_the_current_certificate_and_is_tried_again_an_hour_later()
+    {
+        var authority = Open();
+        var before = authority.ServerCertificate;
+        var caKey = Path.Combine(_directory, LocalCertificateAuthority.CaKeyFile);
+        var caKeyText = File.ReadAllText(caKey);
+        File.Delete(caKey);
+
+        _clock.Advance(LocalCertificateAuthority.ServerLifetime - RenewBefore + TimeSpan.FromDays(1));
+        Assert.Equal(before.Thumbprint, authority.ServerCertificate.Thumbprint);
+        Assert.Contains(_log, line => line.Contains("could not be renewed", StringComparison.Ordinal));
+
+        File.WriteAllText(caKey, caKeyText);
+        _clock.Advance(TimeSpan.FromMinutes(59));
+        Assert.Equal(before.Thumbprint, authority.ServerCertificate.Thumbprint);
+        _clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.NotEqual(before.Thumbprint, authority.ServerCertificate.Thumbprint);
+        Assert.True(LocalCertificateAuthority.IsIssuedBy(authority.ServerCertificate, authority.CaCertificate, _clock.GetUtcNow()));
+    }
+
+    [Fact]
     public void An_expired_server_certificate_found_at_start_is_replaced_by_one_of_the_same_CA()
     {
         var first = Open();

@@ -25,6 +25,9 @@ public sealed class LocalCertificateAuthority
     /// <summary>How long the generated CA is valid.</summary>
     public static readonly TimeSpan CaLifetime = TimeSpan.FromDays(3650);
 
+    /// <summary>How long a failed renewal waits before the next attempt.</summary>
+    private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromHours(1);
+
     /// <summary>How far back a new certificate's NotBefore is set, for clients whose clocks are a little behind.</summary>
     private static readonly TimeSpan BackDate = TimeSpan.FromMinutes(5);
 
@@ -37,7 +40,7 @@ public sealed class LocalCertificateAuthority
     private readonly Action<string> _log;
     private readonly Lock _renewal = new();
     private volatile X509Certificate2 _server;
-    private DateTimeOffset _renewAt;
+    private long _renewAtUtcTicks; // read without the lock on every handshake: one word, never torn
 
     private LocalCertificateAuthority(string directory, TimeProvider clock, TimeSpan renewBefore, Action<string> log, X509Certificate2 ca, X509Certificate2 server)
     {
@@ -47,7 +50,7 @@ public sealed class LocalCertificateAuthority
         _log = log;
         CaCertificate = ca;
         _server = server;
-        _renewAt = RenewalTime(server, renewBefore);
+        _renewAtUtcTicks = RenewalTime(server, renewBefore).UtcTicks;
     }
 
     /// <summary>The CA certificate (public part only).</summary>
@@ -61,13 +64,22 @@ public sealed class LocalCertificateAuthority
     {
         get
         {
-            if (_clock.GetUtcNow() >= _renewAt)
+            if (_clock.GetUtcNow().UtcTicks >= Volatile.Read(ref _renewAtUtcTicks))
             {
                 lock (_renewal)
                 {
-                    if (_clock.GetUtcNow() >= _renewAt)
+                    if (_clock.GetUtcNow().UtcTicks >= Volatile.Read(ref _renewAtUtcTicks))
                     {
-                        Renew();
+                        try
+                        {
+                            Renew();
+                        }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+                        {
+                            // The current certificate stays in use (clients refuse it once it has expired); retried in an hour.
+                            _log($"The HTTPS server certificate could not be renewed ({e.Message}); trying again in an hour.");
+                            Volatile.Write(ref _renewAtUtcTicks, (_clock.GetUtcNow() + RetryAfterFailure).UtcTicks);
+                        }
                     }
                 }
             }
@@ -130,7 +142,7 @@ public sealed class LocalCertificateAuthority
         var server = IssueServerCertificate(_directory, CaCertificate, now);
         _log($"Renewed the HTTPS server certificate, valid until {server.NotAfter.ToUniversalTime():u}");
         _server = server;
-        _renewAt = RenewalTime(server, _renewBefore);
+        Volatile.Write(ref _renewAtUtcTicks, RenewalTime(server, _renewBefore).UtcTicks);
         Renewed?.Invoke(server);
     }
 
@@ -198,6 +210,7 @@ public sealed class LocalCertificateAuthority
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationTime = now.UtcDateTime;
         chain.ChainPolicy.VerificationTimeIgnored = false;
         return chain.Build(server) && chain.ChainElements.Count == 2 && chain.ChainElements[1].Certificate.RawDataMemory.Span.SequenceEqual(ca.RawDataMemory.Span);
