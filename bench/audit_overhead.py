@@ -30,7 +30,7 @@ def start(work, name, build_dir, extra):
     url = f"http://{rb.HOST}:{port}"
     data_dir = os.path.join(work, f"data-{name}")
     log = open(os.path.join(work, f"{name}.log"), "ab")
-    process = rb.start(["dotnet", os.path.join(build_dir, "KmsEmulator.Api.dll"), "--urls", url, "--data-dir", data_dir,
+    process = rb.start(["dotnet", os.path.join(build_dir, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false", "--data-dir", data_dir,
                         "--Kms:LogLevel=Information", *extra], log)
     rb.wait_healthy(url, process, timeout=120)
     key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]

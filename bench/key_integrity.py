@@ -152,7 +152,7 @@ def main():
     log = open(os.path.join(args.work, "emulator.log"), "ab")
 
     def start():
-        process = rb.start(["dotnet", os.path.join(args.work, "emulator", "KmsEmulator.Api.dll"), "--urls", url,
+        process = rb.start(["dotnet", os.path.join(args.work, "emulator", "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false",
                             "--data-dir", data_dir, "--Kms:LogLevel=Warning"], log)
         rb.wait_healthy(url, process, timeout=600)
         return process

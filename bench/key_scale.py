@@ -40,7 +40,7 @@ def start_emulator(work, data_dir, port, log_name):
     url = f"http://{rb.HOST}:{port}"
     log = open(os.path.join(work, log_name), "ab")
     started = time.monotonic()
-    process = rb.start(["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", url, "--data-dir", data_dir,
+    process = rb.start(["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false", "--data-dir", data_dir,
                         "--Kms:LogLevel=Warning"], log)
     rb.wait_healthy(url, process, timeout=1800)
     return process, url, time.monotonic() - started

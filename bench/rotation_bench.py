@@ -45,7 +45,7 @@ def main():
     port = rb.free_port()
     url = f"http://{rb.HOST}:{port}"
     log = open(os.path.join(args.work, "emulator.log"), "ab")
-    process = rb.start(["dotnet", os.path.join(build, "KmsEmulator.Api.dll"), "--urls", url, "--data-dir",
+    process = rb.start(["dotnet", os.path.join(build, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false", "--data-dir",
                         os.path.join(args.work, "data"), "--Kms:LogLevel=Warning"], log)
     try:
         rb.wait_healthy(url, process, timeout=120)

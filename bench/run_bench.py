@@ -7,12 +7,14 @@ alongside it. Also measures start-up time to a healthy /health (second start on 
 idle memory (RSS) of the emulator.
 
 Usage: bench/run_bench.py [--duration 10] [--warmup 10] [--rounds 3] [--connections 16,64] [--ops Encrypt,Decrypt,...]
-                          [--log-level Information] [--strict] [--out bench/results/latest.json]
+                          [--log-level Information] [--strict] [--tls] [--out bench/results/latest.json]
 Each connection count runs --rounds interleaved rounds (floor, every operation, then permissive and strict Encrypt);
 fractions are computed within a round and their median (and range) reported, which keeps a slow spell on a shared
 machine from favouring one target.
 With --strict, a second emulator runs in strict mode (SigV4 verified, a 20-statement key policy evaluated) and its
 Encrypt is measured right after the permissive emulator's Encrypt in each round.
+With --tls, the emulator also listens on HTTPS (its generated certificate; wrk does not verify it) and Encrypt over
+HTTPS is measured right after Encrypt over plain HTTP in each round, both on kept-alive connections.
 Needs: wrk (apt-get install wrk), SoftHSM2, the .NET SDK. Only loopback addresses are used.
 """
 import argparse
@@ -172,7 +174,7 @@ def summarize(measured):
         middle = len(values) // 2
         return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
     summary = {key: median([m[key] for m in measured]) for key in ("rps", "p50_ms", "p99_ms")}
-    for key in ("fraction_of_floor", "fraction_of_permissive"):
+    for key in ("fraction_of_floor", "fraction_of_permissive", "fraction_of_http"):
         if key in measured[0]:
             summary[key] = round(median([m[key] for m in measured]), 3)
             summary[key + "_range"] = [round(min(m[key] for m in measured), 3), round(max(m[key] for m in measured), 3)]
@@ -206,6 +208,7 @@ def main():
     parser.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey,Sign-RSA_2048-PSS,Sign-ECC_NIST_P256,Verify-RSA_2048-PSS,GenerateMac")
     parser.add_argument("--log-level", default="Information", help="emulator Kms:LogLevel (Information logs one line per request)")
     parser.add_argument("--strict", action="store_true", help="also run the emulator in strict mode (SigV4 verified, 20-statement key policy) and compare")
+    parser.add_argument("--tls", action="store_true", help="also measure Encrypt over the emulator's HTTPS listener and compare it with plain HTTP")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count; medians are reported")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.json"))
     args = parser.parse_args()
@@ -223,6 +226,13 @@ def main():
     port = free_port()
     url = f"http://{HOST}:{port}"
     emulator_cmd = ["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", url, "--data-dir", data_dir, f"--Kms:LogLevel={args.log_level}"]
+    https_url = None
+    if args.tls:
+        https_port = free_port()
+        https_url = f"https://{HOST}:{https_port}"
+        emulator_cmd.append(f"--Kms:Tls:Port={https_port}")
+    else:
+        emulator_cmd.append("--Kms:Tls:Enabled=false")
     with open(os.path.join(work, "emulator-first.log"), "w") as log:
         first = start(emulator_cmd, log)
         wait_healthy(url, first)
@@ -247,7 +257,7 @@ def main():
             json.dump({"Kms": {"Auth": {"Mode": "Strict"}, "Principals": [principal]}}, f)
         strict_url = f"http://{HOST}:{free_port()}"
         strict = start(["dotnet", os.path.join(work, "emulator", "KmsEmulator.Api.dll"), "--urls", strict_url, "--data-dir", os.path.join(work, "strict-data"),
-                        f"--Kms:LogLevel={args.log_level}", "--config", config], open(os.path.join(work, "strict.log"), "w"))
+                        f"--Kms:LogLevel={args.log_level}", "--Kms:Tls:Enabled=false", "--config", config], open(os.path.join(work, "strict.log"), "w"))
         wait_healthy(strict_url, strict)
     try:
         key = kms(url, "CreateKey", {"Description": "bench"})["KeyMetadata"]["KeyId"]
@@ -285,6 +295,8 @@ def main():
             run_wrk(url, op, os.path.join(work, op + ".json"), 16, max(2, args.warmup // len(ops)))
         if strict:
             run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), 16, args.warmup, strict=True)
+        if https_url:
+            run_wrk(https_url, "Encrypt", os.path.join(work, "Encrypt.json"), 16, args.warmup)
 
         # Each round measures every target once, in the same order; rounds interleave, so a slow spell on a shared
         # machine touches every target alike. Fractions are taken within a round; the report gives their medians.
@@ -297,6 +309,12 @@ def main():
                     r = run_wrk(url, op, os.path.join(work, op + ".json"), c, args.duration)
                     r["fraction_of_floor"] = r["rps"] / floor_result["rps"]
                     rounds.setdefault(op, []).append(r)
+                if https_url:
+                    plain = run_wrk(url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
+                    r = run_wrk(https_url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
+                    r["fraction_of_floor"] = r["rps"] / floor_result["rps"]
+                    r["fraction_of_http"] = r["rps"] / plain["rps"]
+                    rounds.setdefault("Encrypt over HTTPS (TLS, kept-alive)", []).append(r)
                 if strict:
                     permissive = run_wrk(url, "Encrypt", os.path.join(work, "Encrypt.json"), c, args.duration)
                     r = run_wrk(strict_url, "Encrypt", os.path.join(work, "Encrypt-strict.json"), c, args.duration, strict=True)
@@ -327,6 +345,9 @@ def main():
         if "fraction_of_permissive" in r:
             low, high = r["fraction_of_permissive_range"]
             note = f"; vs permissive Encrypt in the same round: {r['fraction_of_permissive']:.2f} ({low:.2f}–{high:.2f})"
+        if "fraction_of_http" in r:
+            low, high = r["fraction_of_http_range"]
+            note = f"; vs Encrypt over plain HTTP in the same round: {r['fraction_of_http']:.2f} ({low:.2f}–{high:.2f})"
         print(f"| {r['target']}{note} | {r['connections']} | {r['rps']:,.0f} | {fraction} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -11,20 +11,34 @@ public sealed class ClientCompatibilityTests : IAsyncLifetime
 {
     private EmulatorHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await EmulatorHost.StartNewAsync();
+    public async Task InitializeAsync() => _host = await EmulatorHost.StartNewAsync(EmulatorHost.TlsHostArgs);
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [SkippableFact]
-    public async Task The_AWS_CLI_boto3_the_JavaScript_SDK_and_the_Encryption_SDK_work_unchanged()
+    public Task The_AWS_CLI_boto3_the_JavaScript_SDK_and_the_Encryption_SDK_work_unchanged() => RunAllAsync(_host.Url, new Dictionary<string, string>());
+
+    /// <summary>The same clients over the HTTPS listener, trusting the generated CA as docs/tls.md tells users to.</summary>
+    [SkippableFact]
+    public Task The_same_clients_work_over_HTTPS_trusting_the_generated_CA_through_AWS_CA_BUNDLE_and_NODE_EXTRA_CA_CERTS()
+    {
+        var ca = Path.Combine(_host.DataDir, "tls", "ca.pem");
+        return RunAllAsync(_host.HttpsUrl!, new Dictionary<string, string> { ["AWS_CA_BUNDLE"] = ca, ["NODE_EXTRA_CA_CERTS"] = ca });
+    }
+
+    private static async Task RunAllAsync(string endpoint, Dictionary<string, string> environment)
     {
         var script = Path.Combine(RepositoryRoot.Path, "tests", "compat", "run-all.sh");
-        var start = new ProcessStartInfo("bash", [script, _host.Url])
+        var start = new ProcessStartInfo("bash", [script, endpoint])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
         start.Environment.Remove("SOFTHSM2_CONF");
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
 
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -56,7 +56,14 @@ public sealed class EmulatorHost : IAsyncDisposable
     /// <summary>Further command-line arguments, e.g. <c>--config</c> with principals and strict mode.</summary>
     public string[] ExtraArgs { get; }
 
+    /// <summary>The plain HTTP listener's address (empty when it is off).</summary>
     public string Url { get; private set; } = string.Empty;
+
+    /// <summary>The HTTPS listener's address, when it was turned on (<see cref="TlsHostArgs"/>).</summary>
+    public string? HttpsUrl { get; private set; }
+
+    /// <summary>Arguments that turn the HTTPS listener on, on a free loopback port.</summary>
+    public static readonly string[] TlsHostArgs = ["--Kms:Tls:Enabled=true", "--Kms:Tls:Port=0"];
 
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The host is stopped.");
 
@@ -90,11 +97,16 @@ public sealed class EmulatorHost : IAsyncDisposable
             "--Kms:Hsm:TokenLabel=" + tokenLabel,
             "--Kms:Hsm:TokenDirectory=" + TokenDirectory,
             "--Kms:LogLevel=Warning",
+            // The HTTPS listener's default port is fixed (4600); tests that want it pass --Kms:Tls:Enabled=true
+            // --Kms:Tls:Port=0 (see TlsHostArgs).
+            "--Kms:Tls:Enabled=false",
             .. extraArgs,
         ];
         host._app = await KmsEmulatorApp.BuildAsync(args, builder => builder.Services.Replace(ServiceDescriptor.Singleton(new ClockSource(clock))));
         await host._app.StartAsync();
-        host.Url = host._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        var addresses = host._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
+        host.Url = addresses.SingleOrDefault(a => a.StartsWith("http://", StringComparison.Ordinal)) ?? string.Empty;
+        host.HttpsUrl = addresses.SingleOrDefault(a => a.StartsWith("https://", StringComparison.Ordinal));
         return host;
     }
 

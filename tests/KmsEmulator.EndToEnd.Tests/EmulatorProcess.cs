@@ -48,7 +48,7 @@ internal sealed partial class EmulatorProcess : IAsyncDisposable
             WorkingDirectory = AppContext.BaseDirectory,
         };
         string[] program = throughStartScript ? [Path.Combine(RepositoryRoot.Path, "tools", "run.sh")] : [dll];
-        foreach (var argument in program.Concat(["--urls", "http://127.0.0.1:0", "--data-dir", dataDir]).Concat(extraArgs))
+        foreach (var argument in program.Concat(["--urls", "http://127.0.0.1:0", "--Kms:Tls:Enabled=false", "--data-dir", dataDir]).Concat(extraArgs))
         {
             start.ArgumentList.Add(argument);
         }

@@ -30,6 +30,8 @@ public static partial class CommandLine
         (KmsOptions.Section, typeof(IdentityOptions)),
         (KmsOptions.Section + ":Auth", typeof(AuthOptions)),
         (AuditOptions.Section, typeof(AuditOptions)),
+        (HttpListenerOptions.Section, typeof(HttpListenerOptions)),
+        (TlsOptions.Section, typeof(TlsOptions)),
     ];
 
     /// <summary>Keys read without an options class.</summary>

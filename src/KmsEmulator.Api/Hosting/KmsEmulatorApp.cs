@@ -40,27 +40,47 @@ public static class KmsEmulatorApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args] });
         AddConfigurationSources(builder.Configuration, args);
 
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
+        var tlsOptions = builder.Configuration.GetSection(TlsOptions.Section).Get<TlsOptions>() ?? new TlsOptions();
+        var httpOptions = builder.Configuration.GetSection(HttpListenerOptions.Section).Get<HttpListenerOptions>() ?? new HttpListenerOptions();
+        builder.WebHost.UseUrls(ListenerUrls(builder.Configuration["urls"], httpOptions, tlsOptions));
+        AddLogging(builder);
+        // A graceful stop: Kestrel lets requests in flight finish for this long, then audit delivery drains the queue.
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
+
+        // HTTPS: the configured certificate, or the local CA and server certificate in <data-dir>/tls (made on first
+        // start), read before the store opens so that a certificate error leaves nothing open. Certificates follow the
+        // machine's clock, not the movable emulator clock: clients check them in real time.
+        var tls = tlsOptions.Enabled ? TlsListener.Create(tlsOptions, options.DataDir, TimeProvider.System, message => Log.Information("TLS: {Message}", message)) : null;
+        if (tls?.Authority is { } authority)
         {
-            builder.WebHost.UseUrls(DefaultUrl);
+            Log.Information("TLS: clients of the HTTPS listener trust the CA in {CaPath}", authority.CaCertificatePath);
         }
+
+        if (tls is not null)
+        {
+            builder.Services.AddSingleton(tls);
+            // The slim builder leaves out Kestrel's HTTPS configuration; https:// addresses need it.
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
+        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
+        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
+        builder.Services.AddSingleton<IKmsStore>(store);
+        builder.Services.AddSingleton<IStoreProbe>(store);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             // KMS requests raise it to discard an oversized body before answering (KmsEndpoint.MaxDiscardedBodyBytes).
             kestrel.Limits.MaxRequestBodySize = KmsEndpoint.MaxBodyBytes;
+            // Endpoints keep Kestrel's default protocols, HTTP/1.1 and HTTP/2: HTTP/2 is offered by ALPN on the TLS
+            // listener; plain HTTP connections are HTTP/1.1 (setting it explicitly only adds a warning for those).
+            if (tls is not null)
+            {
+                kestrel.ConfigureHttpsDefaults(tls.Configure);
+            }
         });
-
-        var options = builder.Configuration.GetSection(KmsOptions.Section).Get<KmsOptions>() ?? new KmsOptions();
-        AddLogging(builder);
-        // A graceful stop: Kestrel lets requests in flight finish for this long, then audit delivery drains the queue.
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
-
-        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
-        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
-        builder.Services.AddSingleton<IKmsStore>(store);
-        builder.Services.AddSingleton<IStoreProbe>(store);
 
         // Key material: the PKCS#11 token (created on first start for SoftHSM2). Loading the module reads every token
         // object (SoftHSM2 keeps one file per object), so it runs while the store's snapshot is read.
@@ -122,6 +142,44 @@ public static class KmsEmulatorApp
 
         await LoadAsync(app.Services, snapshot);
         return app;
+    }
+
+    /// <summary>
+    /// The addresses Kestrel binds: those of <c>--urls</c> (plain HTTP, 127.0.0.1:4599 when unset) unless
+    /// <c>Kms:Http:Enabled</c> is false, and the HTTPS listener of <c>Kms:Tls</c> unless it is off.
+    /// </summary>
+    internal static string ListenerUrls(string? urls, HttpListenerOptions http, TlsOptions tls)
+    {
+        var configured = (string.IsNullOrWhiteSpace(urls) ? DefaultUrl : urls)
+            .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var addresses = new List<string>();
+        foreach (var url in configured)
+        {
+            var https = url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+            if (https && !tls.Enabled)
+            {
+                throw new InvalidOperationException($"--urls names {url}, but Kms:Tls:Enabled is false.");
+            }
+
+            if (https || http.Enabled)
+            {
+                addresses.Add(url);
+            }
+        }
+
+        if (tls.Enabled)
+        {
+            if (tls.Port is < 0 or > 65535)
+            {
+                throw new InvalidOperationException($"Kms:Tls:Port must be a port number (0 for a free one), not {tls.Port}.");
+            }
+
+            addresses.Add(tls.Url);
+        }
+
+        return addresses.Count > 0
+            ? string.Join(';', addresses)
+            : throw new InvalidOperationException("Both listeners are off (Kms:Http:Enabled and Kms:Tls:Enabled are false): turn one on.");
     }
 
     /// <summary>

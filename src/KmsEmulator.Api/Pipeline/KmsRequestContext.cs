@@ -14,7 +14,8 @@ public sealed record KmsRequestContext(
     string Region,
     DateTimeOffset ReceivedAt,
     string? SourceIp,
-    string? UserAgent)
+    string? UserAgent,
+    bool SecureTransport = false)
 {
     /// <summary>The caller's own account and region: where keys named by bare id or alias name are looked up.</summary>
     public KeyScope Scope => new(Caller.AccountId, Region);

@@ -130,7 +130,7 @@ public sealed class PolicyAuthorizer(IKnownPrincipals principals, KeyCatalog cat
     private ContextKeys.Builder BaseKeys(KmsRequestContext request, OperationRequest? operation, string action, ConditionKeySet? referenced = null)
     {
         var builder = (referenced is null ? ContextKeys.CreateBuilder() : ContextKeys.CreateBuilder(referenced.Set))
-            .Add("aws:SecureTransport", "false")
+            .Add("aws:SecureTransport", request.SecureTransport ? "true" : "false")
             .Add("aws:RequestedRegion", request.Region);
         if (referenced is null)
         {

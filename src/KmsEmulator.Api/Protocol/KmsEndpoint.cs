@@ -75,7 +75,8 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
                 region,
                 clock.GetUtcNow(),
                 http.Connection.RemoteIpAddress?.ToString(),
-                http.Request.Headers.UserAgent);
+                http.Request.Headers.UserAgent,
+                SecureTransport: http.Request.IsHttps);
 
             var result = await row.ExecuteAsync(context, body, facts, cancellationToken);
             keyId = result.KeyId;
