@@ -22,7 +22,8 @@ public sealed partial class DockerFilesTests
     }
 
     [Theory]
-    [InlineData("EXPOSE 4599", "EXPOSE 4598")]
+    [InlineData("EXPOSE 4599 4600", "EXPOSE 4599")]
+    [InlineData("\"--Kms:Tls:Address\", \"0.0.0.0\"", "\"--Kms:Tls:Address\", \"127.0.0.1\"")]
     [InlineData("http://127.0.0.1:4599/health", "http://127.0.0.1:4599/healthz")]
     [InlineData("\"--data-dir\", \"/data\"", "\"--data-dir\", \"/var/kms\"")]
     [InlineData("ENV KMS_EMULATOR_APP=/app/KmsEmulator.Api.dll", "ENV KMS_EMULATOR_APP=/app/KmsEmulator.dll")]
@@ -35,6 +36,7 @@ public sealed partial class DockerFilesTests
 
     [Theory]
     [InlineData("\"127.0.0.1:4599:4599\"", "\"4599:4599\"")]
+    [InlineData("\"127.0.0.1:4600:4600\"", "\"0.0.0.0:4600:4600\"")]
     [InlineData("kms-data:/data", "kms-data:/srv")]
     [InlineData("dockerfile: docker/Dockerfile", "dockerfile: docker/Containerfile")]
     public void A_changed_fact_in_the_compose_file_is_caught(string fact, string changed)
@@ -72,15 +74,22 @@ public sealed partial class DockerFilesTests
             problems.Add($"KMS_EMULATOR_APP does not name the published /app/{dll}");
         }
 
-        // Port: the one the emulator listens on by default, exposed, listened on inside the container, and health-checked.
-        if (Instruction(dockerfile, "EXPOSE") != port.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        // Ports: the HTTP and HTTPS ports the emulator listens on by default, exposed and listened on at the container's
+        // interface; the HTTP one is health-checked.
+        var tlsPort = new TlsOptions().Port;
+        if (Instruction(dockerfile, "EXPOSE") != $"{port} {tlsPort}")
         {
-            problems.Add($"EXPOSE is not {port}");
+            problems.Add($"EXPOSE is not {port} {tlsPort}");
         }
 
         if (Argument(entrypoint, "--urls") != $"http://0.0.0.0:{port}")
         {
             problems.Add($"the entry point does not listen on port {port} of the container's interface");
+        }
+
+        if (Argument(entrypoint, "--Kms:Tls:Address") != "0.0.0.0")
+        {
+            problems.Add($"the entry point does not put the HTTPS listener (port {tlsPort}) on the container's interface");
         }
 
         // Health check: curl on the port, at a path /health answers.
@@ -119,9 +128,12 @@ public sealed partial class DockerFilesTests
             problems.Add("compose does not build docker/Dockerfile from the repository root");
         }
 
-        if (!compose.Contains($"- \"127.0.0.1:{port}:{port}\"", StringComparison.Ordinal))
+        foreach (var published in new[] { port, tlsPort })
         {
-            problems.Add($"compose does not publish port {port} on 127.0.0.1");
+            if (!compose.Contains($"- \"127.0.0.1:{published}:{published}\"", StringComparison.Ordinal))
+            {
+                problems.Add($"compose does not publish port {published} on 127.0.0.1");
+            }
         }
 
         if (!Regex.IsMatch(compose, $@"^\s+- [a-z0-9-]+:{Regex.Escape(volume ?? "?")}$", RegexOptions.Multiline))
