@@ -75,6 +75,30 @@ public sealed class AuditDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Clearing_delivers_what_came_before_then_deletes_the_files_and_empties_the_index_and_the_observers()
+    {
+        var (trail, delivery) = Build(new AuditOptions());
+        await delivery.StartAsync(CancellationToken.None);
+        await trail.RecordAsync(Event("Encrypt"));
+        await trail.FlushAsync().WaitAsync(Bound);
+        var before = Assert.Single(_observer.Delivered);
+        Assert.True(File.Exists(Path.Combine(_root, before.RelativePath)));
+
+        await trail.ClearAsync().WaitAsync(Bound);
+        await trail.RecordAsync(Event("Decrypt"));
+        await trail.FlushAsync().WaitAsync(Bound);
+        await delivery.StoppedAsync(CancellationToken.None);
+
+        Assert.False(File.Exists(Path.Combine(_root, before.RelativePath)), "the file delivered before the clear is gone");
+        Assert.Equal(1, _observer.Cleared);
+        Assert.Equal(_clock.GetUtcNow(), _index.ClearedAt);
+        Assert.Equal(["Decrypt"], _index.Events.Select(e => e.EventName));
+        var after = _observer.Delivered.Last();
+        Assert.Equal(["Decrypt"], ReadRecords(Path.Combine(_root, after.RelativePath)).Select(r => (string?)r["eventName"]));
+        Assert.Single(Directory.GetFiles(Path.Combine(_root, "AWSLogs"), "*.json.gz", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task A_full_queue_makes_the_caller_wait_rather_than_drop_a_record()
     {
         var (trail, delivery) = Build(new AuditOptions { QueueCapacity = 1 });
@@ -197,6 +221,15 @@ public sealed class AuditDeliveryTests : IDisposable
 
         public ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public ValueTask ClearAsync(DateTimeOffset trackingStart, CancellationToken cancellationToken)
+        {
+            _events.Clear();
+            ClearedAt = trackingStart;
+            return ValueTask.CompletedTask;
+        }
+
+        public DateTimeOffset? ClearedAt { get; private set; }
+
         public async Task WaitForAsync(int count)
         {
             while (true)
@@ -230,6 +263,14 @@ public sealed class AuditDeliveryTests : IDisposable
         public ValueTask CompleteAsync(CancellationToken cancellationToken)
         {
             Completed = true;
+            return ValueTask.CompletedTask;
+        }
+
+        public int Cleared { get; private set; }
+
+        public ValueTask ClearedAsync(CancellationToken cancellationToken)
+        {
+            Cleared++;
             return ValueTask.CompletedTask;
         }
     }

@@ -323,5 +323,7 @@ public sealed class HealthTests : IDisposable
         public ValueTask<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken) => ValueTask.FromResult(0);
 
         public ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask ClearAsync(DateTimeOffset trackingStart, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

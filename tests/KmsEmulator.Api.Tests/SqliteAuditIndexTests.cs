@@ -118,6 +118,28 @@ public sealed class SqliteAuditIndexTests : IDisposable
     }
 
     [Fact]
+    public async Task Clearing_forgets_every_event_and_key_use_and_restarts_tracking_across_a_reopen()
+    {
+        using (var index = Open())
+        {
+            await index.AppendAsync([Event("Encrypt", 1, used: [KeyA]), Event("Decrypt", 2, used: [KeyA])], CancellationToken.None);
+            _clock.Advance(TimeSpan.FromDays(1));
+
+            await index.ClearAsync(_clock.GetUtcNow(), CancellationToken.None);
+
+            Assert.Empty((await index.LookupAsync(Query(), CancellationToken.None)).Events);
+            Assert.Null(await index.FindAsync(KeyA, CancellationToken.None));
+            Assert.Equal(_clock.GetUtcNow(), index.TrackingStart);
+            await index.AppendAsync([Event("Sign", 3, used: [KeyA])], CancellationToken.None);
+        }
+
+        using var reopened = Open();
+        Assert.Equal(_clock.GetUtcNow(), reopened.TrackingStart);
+        Assert.Equal(["Sign"], Names(await reopened.LookupAsync(Query(), CancellationToken.None)));
+        Assert.Equal("Sign", (await reopened.FindAsync(KeyA, CancellationToken.None))?.Operation);
+    }
+
+    [Fact]
     public async Task A_lookup_without_attribute_returns_the_callers_account_and_region_newest_first_with_the_exact_record()
     {
         using var index = Open();

@@ -83,6 +83,43 @@ public sealed class ResetTests
     }
 
     [Fact]
+    public async Task A_reset_that_clears_the_audit_trail_leaves_only_what_came_after_and_that_verifies()
+    {
+        await using var host = await EmulatorHost.StartNewAsync("--Kms:Admin:Enabled=true");
+        using var kms = host.CreateClient();
+        using var http = new HttpClient { BaseAddress = new Uri(host.Url) };
+        var old = await kms.NewKeyAsync("before the reset");
+        await kms.EncryptTextAsync(old.KeyId, "recorded, then cleared");
+        var before = await host.FlushAndReadAsync();
+        Assert.Contains(before, r => r.ToJsonString().Contains(old.KeyId, StringComparison.Ordinal));
+
+        var refused = await http.PostAsync("/_emulator/reset", JsonContent.Create(new { auditTrail = "shred" }));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal(old.KeyId, (await kms.DescribeKeyAsync(new DescribeKeyRequest { KeyId = old.KeyId })).KeyMetadata.KeyId);
+
+        var reset = await http.PostAsync("/_emulator/reset", JsonContent.Create(new { auditTrail = "clear" }));
+
+        Assert.Equal(HttpStatusCode.OK, reset.StatusCode);
+        Assert.Equal("cleared", (string?)(await reset.Content.ReadFromJsonAsync<JsonObject>())!["auditTrail"]);
+        Assert.Empty(await host.FlushAndReadAsync());
+
+        var fresh = await kms.NewKeyAsync("after the reset");
+        var encrypted = await kms.EncryptTextAsync(fresh.KeyId, "recorded");
+        var usage = await kms.GetKeyLastUsageAsync(new GetKeyLastUsageRequest { KeyId = fresh.KeyId });
+        Assert.Equal(encrypted.ResponseMetadata.RequestId, usage.KeyLastUsage.KmsRequestId);
+        var after = await host.FlushAndReadAsync();
+        Assert.DoesNotContain(after, r => r.ToJsonString().Contains(old.KeyId, StringComparison.Ordinal));
+        Assert.Contains(after, r => (string?)r["requestID"] == encrypted.ResponseMetadata.RequestId);
+
+        // A graceful stop writes the final digest: the trail that is left, begun after the reset, verifies.
+        var auditDir = AuditTrailReader.AuditRoot(host);
+        await host.StopAsync();
+        var report = new KmsEmulator.Api.Audit.TrailVerifier(auditDir, "kms-emulator-audit").Verify();
+        Assert.True(report.Intact, string.Join("\n", report.Lines()));
+        Assert.True(report.LogFiles >= 1);
+    }
+
+    [Fact]
     public async Task Without_the_option_there_is_no_reset()
     {
         await using var host = await EmulatorHost.StartNewAsync();

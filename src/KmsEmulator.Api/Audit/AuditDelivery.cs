@@ -152,6 +152,7 @@ public sealed partial class AuditDelivery(
                     break;
                 }
 
+                TaskCompletionSource? clearing = null;
                 while (_pending.Count < BatchSize && reader.TryRead(out var item))
                 {
                     if (item.Event is { } auditEvent)
@@ -163,10 +164,25 @@ public sealed partial class AuditDelivery(
 
                         _pending.Add(auditEvent);
                     }
+                    else if (item.Clear)
+                    {
+                        // Everything queued before the clear is written first; what comes after it is read next time.
+                        clearing = item.Flushed;
+                        break;
+                    }
                     else if (item.Flushed is { } flushed)
                     {
                         flushes.Add(flushed);
                     }
+                }
+
+                if (clearing is not null)
+                {
+                    flushes.Add(clearing);
+                    commitDue = null;
+                    await CommitAsync().ConfigureAwait(false);
+                    await DeliverAsync(_ => true).ConfigureAwait(false);
+                    await ClearTrailAsync().ConfigureAwait(false);
                 }
 
                 if (flushes.Count > 0 || _pending.Count >= Math.Clamp(_options.CommitRecords, 1, BatchSize)
@@ -207,6 +223,33 @@ public sealed partial class AuditDelivery(
 
         await CommitAsync().ConfigureAwait(false);
         await DeliverAsync(_ => true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Clears the delivered trail (every file is delivered by now): the digest writer ends its chains first, so that no
+    /// digest written meanwhile lists a deleted file; then the log files and digests go, the index and the key uses are
+    /// emptied. The JSON-lines copy, a stream for log shippers, is left alone.
+    /// </summary>
+    private async Task ClearTrailAsync()
+    {
+        foreach (var observer in _observers)
+        {
+            await observer.ClearedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var logs = Path.Combine(paths.Root, LogFile.LogsFolder);
+        if (Directory.Exists(logs))
+        {
+            Directory.Delete(logs, recursive: true);
+        }
+
+        if (index is not null)
+        {
+            await index.ClearAsync(clock.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        trail.ClearUsage();
+        LogCleared();
     }
 
     private DateTimeOffset? NextDeadline()
@@ -393,6 +436,9 @@ public sealed partial class AuditDelivery(
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Audit: writing a batch of records failed; delivery goes on")]
     private partial void LogDeliveryFailed(Exception exception);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Audit: the trail was cleared (log files, digests, LookupEvents index and key uses) by an emulator reset")]
+    private partial void LogCleared();
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Audit: recovered {Count} records from {Path}, left by an unclean stop")]
     private partial void LogRecovered(string path, int count);

@@ -77,6 +77,26 @@ public sealed partial class AuditTrail
         return _queue.Writer.TryWrite(new AuditItem(null, done)) ? done.Task : FlushWhenRoomAsync(done);
     }
 
+    /// <summary>
+    /// Clears the trail (the emulator's reset, on request): every event recorded before the call is delivered, then
+    /// the log files and digests are deleted, the LookupEvents index and the key uses are emptied, and the digest
+    /// chains start again. Completes when that is done.
+    /// </summary>
+    public async Task ClearAsync()
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _queue.Writer.WriteAsync(new AuditItem(null, done, Clear: true)).ConfigureAwait(false);
+        await done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets the key uses not yet in the index (they were cleared with it).</summary>
+    internal void ClearUsage() => _usage.Clear();
+
     /// <summary>The use an event stands for, as GetKeyLastUsage reports it.</summary>
     public static KeyUsage UsageOf(AuditEvent auditEvent) =>
         new(auditEvent.EventName, auditEvent.EventTime, auditEvent.EventId.ToString(), auditEvent.RequestId);
@@ -118,4 +138,4 @@ public sealed partial class AuditTrail
 }
 
 /// <summary>What the queue carries: an event, or a flush request that completes once everything before it is delivered.</summary>
-internal readonly record struct AuditItem(AuditEvent? Event, TaskCompletionSource? Flushed);
+internal readonly record struct AuditItem(AuditEvent? Event, TaskCompletionSource? Flushed, bool Clear = false);

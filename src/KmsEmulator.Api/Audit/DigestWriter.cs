@@ -132,6 +132,23 @@ public sealed partial class DigestWriter(
         }
     }
 
+    /// <summary>The trail was cleared: every chain ends with it, and the next digests start new ones.</summary>
+    public async ValueTask ClearedAsync(CancellationToken cancellationToken)
+    {
+        await WhenIdleAsync().ConfigureAwait(false);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _state = new DigestState();
+            _startedAt = clock.GetUtcNow();
+            _state.Save(paths.Root);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_timer is { } timer)

@@ -14,6 +14,12 @@ public interface IAuditIndex
 
     /// <summary>One page of a LookupEvents query (<see cref="AuditLookup"/>): newest first, served by the index alone.</summary>
     ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Forgets every event and key use (the trail was cleared); key uses are tracked again from
+    /// <paramref name="trackingStart"/>.
+    /// </summary>
+    ValueTask ClearAsync(DateTimeOffset trackingStart, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -54,4 +60,7 @@ public interface IAuditFileObserver
 
     /// <summary>Delivery has stopped for good (graceful shutdown): cover what is left.</summary>
     ValueTask CompleteAsync(CancellationToken cancellationToken);
+
+    /// <summary>The trail was cleared: every delivered file is gone, and what follows starts afresh.</summary>
+    ValueTask ClearedAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

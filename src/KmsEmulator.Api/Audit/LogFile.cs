@@ -14,6 +14,9 @@ namespace KmsEmulator.Api.Audit;
 internal sealed class LogFile : IDisposable
 {
     public const string PartialFolder = ".partial";
+
+    /// <summary>The folder under the audit root that holds every log file and digest (CloudTrail's S3 prefix).</summary>
+    public const string LogsFolder = "AWSLogs";
     private static readonly byte[] Header = "{\"Records\":[\n"u8.ToArray();
     private static readonly byte[] Separator = ",\n"u8.ToArray();
     private static readonly byte[] Footer = "\n]}\n"u8.ToArray();
@@ -96,7 +99,7 @@ internal sealed class LogFile : IDisposable
         var utc = now.UtcDateTime;
         var day = utc.ToString("yyyy'/'MM'/'dd", CultureInfo.InvariantCulture);
         var stamp = utc.ToString("yyyyMMdd'T'HHmm'Z'", CultureInfo.InvariantCulture);
-        return $"AWSLogs/{accountId}/CloudTrail/{region}/{day}/{accountId}_CloudTrail_{region}_{stamp}_{RandomSuffix()}.json.gz";
+        return $"{LogsFolder}/{accountId}/CloudTrail/{region}/{day}/{accountId}_CloudTrail_{region}_{stamp}_{RandomSuffix()}.json.gz";
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using Microsoft.Extensions.Options;
 
@@ -16,10 +17,11 @@ namespace KmsEmulator.Api.Hosting;
 /// <item><c>GET /_emulator/state</c>: every key (ARN, state, spec, manager, multi-Region) and alias (ARN, target) of
 /// every account and Region.</item>
 /// <item><c>POST /_emulator/reset</c>: deletes every key, alias and grant and destroys their HSM objects (AWS managed keys
-/// are made again on their next use); the audit trail is kept and records the reset as nothing (it is not a KMS call).</item>
+/// are made again on their next use). The audit trail is kept (the reset is not a KMS call and has no record), or with
+/// <c>{"auditTrail": "clear"}</c> cleared too: log files, digests, the LookupEvents index and key uses.</item>
 /// </list>
 /// </summary>
-public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options, KeyWriter writer, KeyCatalog catalog)
+public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options, KeyWriter writer, KeyCatalog catalog, AuditTrail trail)
 {
     public const string Prefix = "/_emulator/";
 
@@ -132,13 +134,42 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
             return;
         }
 
+        var clearTrail = false;
+        using var content = new MemoryStream();
+        await context.Request.Body.CopyToAsync(content, context.RequestAborted);
+        if (content.Length > 0)
+        {
+            try
+            {
+                using var body = JsonDocument.Parse(content.ToArray());
+                clearTrail = body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("auditTrail", out var choice)
+                    ? choice.GetString() switch
+                    {
+                        "keep" => false,
+                        "clear" => true,
+                        _ => throw new FormatException(),
+                    }
+                    : body.RootElement.ValueKind == JsonValueKind.Object ? false : throw new FormatException();
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+            {
+                await WriteAsync(context, StatusCodes.Status400BadRequest, w => w.WriteString("message", "Send no body, or {\"auditTrail\": \"keep\"} or {\"auditTrail\": \"clear\"}."));
+                return;
+            }
+        }
+
         var result = await writer.ResetAsync(context.RequestAborted);
+        if (clearTrail)
+        {
+            await trail.ClearAsync();
+        }
+
         await WriteAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteNumber("keysDeleted", result.Keys);
             w.WriteNumber("aliasesDeleted", result.Aliases);
             w.WriteNumber("hsmObjectsDestroyed", result.HsmObjects);
-            w.WriteString("auditTrail", "kept");
+            w.WriteString("auditTrail", clearTrail && trail.Enabled ? "cleared" : trail.Enabled ? "kept" : "off");
         });
     }
 

@@ -61,6 +61,9 @@ public sealed class KeyUsageTracker(TimeProvider clock, IKeyUsageHistory? histor
         }
     }
 
+    /// <summary>Forgets every pending use (the audit trail and its history were cleared).</summary>
+    public void Clear() => _pending.Clear();
+
     public async ValueTask<KeyUsage?> LastAsync(string keyArn, CancellationToken cancellationToken)
     {
         if (_pending.TryGetValue(keyArn, out var slot) && Volatile.Read(ref slot.Usage) is { } pending)

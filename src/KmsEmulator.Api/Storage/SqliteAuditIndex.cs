@@ -56,8 +56,11 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
         TrackingStart = trackingStart;
     }
 
-    /// <summary>When this index was first created: since then every key use is kept (GetKeyLastUsage's TrackingStartDate).</summary>
-    public DateTimeOffset TrackingStart { get; }
+    /// <summary>
+    /// When this index was first created, or last cleared: since then every key use is kept (GetKeyLastUsage's
+    /// TrackingStartDate).
+    /// </summary>
+    public DateTimeOffset TrackingStart { get; private set; }
 
     /// <summary>The index of a data directory: <c>&lt;dataDir&gt;/audit.db</c>.</summary>
     public static string PathIn(string dataDir) => Path.Combine(Path.GetFullPath(dataDir), FileName);
@@ -123,6 +126,32 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
             _writer?.Dispose();
             _writer = null;
             throw;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async ValueTask ClearAsync(DateTimeOffset trackingStart, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _writer?.Dispose();
+            _writer = null;
+            await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await connection.ExecuteAsync(
+                """
+                DELETE FROM chunk_terms; DELETE FROM chunks; DELETE FROM key_last_use; DELETE FROM event_scopes;
+                UPDATE audit_meta SET value = @value WHERE name = @name;
+                """,
+                new { name = TrackingStartName, value = trackingStart.UtcTicks.ToString(CultureInfo.InvariantCulture) },
+                transaction).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            TrackingStart = trackingStart;
         }
         finally
         {
