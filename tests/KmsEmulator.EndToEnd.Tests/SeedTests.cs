@@ -1,10 +1,14 @@
+using System.Reflection;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using KmsEmulator.Api.Hosting;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Hsm;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace KmsEmulator.EndToEnd.Tests;
@@ -158,5 +162,63 @@ public sealed class SeedTests
         File.WriteAllText(seed, $"Keys:\n  - KeyId: {AppKey}\n    Aliases: [alias/aws/s3]\n");
         failure = await Assert.ThrowsAsync<SeedException>(() => EmulatorHost.StartNewAsync("--seed", seed));
         Assert.Contains($"Keys[0] (key id {AppKey}), field Aliases", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_apply_removes_the_keys_and_aliases_it_created()
+    {
+        var seed = WriteSeed("seed.json", SeedJson());
+        var dataDir = Path.Combine(Path.GetTempPath(), $"kmsemu-seed-{Guid.NewGuid():N}", "data");
+        var token = "s" + Guid.NewGuid().ToString("N")[..12];
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+
+        // The signing key (the third entry) cannot be made: the two keys before it were created and must go again.
+        var failure = await Assert.ThrowsAsync<SeedException>(() => EmulatorHost.StartConfiguredAsync(dataDir, token, clock, FailingCreateFor(SignKey), "--seed", seed));
+        Assert.Contains("applying it failed", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("nothing of it was kept", failure.Message, StringComparison.Ordinal);
+
+        await using var host = await EmulatorHost.StartAsync(dataDir, token, clock);
+        using var kms = host.CreateClient();
+        Assert.Empty((await kms.ListKeysAsync(new ListKeysRequest())).Keys);
+        Assert.DoesNotContain((await kms.ListAliasesAsync(new ListAliasesRequest())).Aliases, a => a.TargetKeyId is not null);
+        Assert.Equal(0, await HsmObjectsAsync(host));
+    }
+
+    private static Action<WebApplicationBuilder> FailingCreateFor(string keyId) => builder =>
+    {
+        var original = builder.Services.Last(d => d.ServiceType == typeof(IKeyMaterialBackend));
+        builder.Services.Replace(ServiceDescriptor.Singleton<IKeyMaterialBackend>(services =>
+        {
+            var proxy = DispatchProxy.Create<IKeyMaterialBackend, FailingHsm>();
+            ((FailingHsm)(object)proxy).Setup((IKeyMaterialBackend)original.ImplementationFactory!(services), keyId);
+            return proxy;
+        }));
+    };
+
+    /// <summary>The real HSM, except that creating material for one key id fails.</summary>
+    public class FailingHsm : DispatchProxy
+    {
+        private IKeyMaterialBackend? _inner;
+        private string _keyId = string.Empty;
+
+        public void Setup(IKeyMaterialBackend inner, string keyId) => (_inner, _keyId) = (inner, keyId);
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name.StartsWith("Create", StringComparison.Ordinal) && args?[0] is string label && label.Contains(_keyId, StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException("the test's HSM refuses to create " + label);
+            }
+
+            try
+            {
+                return targetMethod.Invoke(_inner, args);
+            }
+            catch (TargetInvocationException e) when (e.InnerException is not null)
+            {
+                ExceptionDispatchInfo.Throw(e.InnerException);
+                throw;
+            }
+        }
     }
 }

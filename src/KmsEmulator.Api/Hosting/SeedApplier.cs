@@ -69,7 +69,7 @@ public sealed class SeedApplier(KeyWriter writer, KeyCatalog catalog, KeyLifecyc
                 createdAliases.Add((entry.Scope, alias));
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             await RollBackAsync(createdKeys, createdAliases);
             throw new SeedException($"Seed file {path}: applying it failed ({e.Message}); nothing of it was kept.");
