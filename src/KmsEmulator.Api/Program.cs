@@ -48,6 +48,12 @@ catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to conver
     Log.Fatal("KmsEmulator could not start: {Message}", e.Message);
     return 2;
 }
+catch (SeedException e)
+{
+    // The message names the seed file, the entry and the field; nothing of the seed was applied.
+    Log.Fatal("KmsEmulator could not start: {Message}", e.Message);
+    return 2;
+}
 catch (Exception e) when (e is not HostAbortedException)
 {
     if (started)

@@ -87,7 +87,11 @@ public sealed class EmulatorHost : IAsyncDisposable
     }
 
     /// <summary>Starts a host on an existing data directory and token (a restart).</summary>
-    public static async Task<EmulatorHost> StartAsync(string dataDir, string tokenLabel, FakeTimeProvider clock, params string[] extraArgs)
+    public static Task<EmulatorHost> StartAsync(string dataDir, string tokenLabel, FakeTimeProvider clock, params string[] extraArgs) =>
+        StartConfiguredAsync(dataDir, tokenLabel, clock, configure: null, extraArgs);
+
+    /// <summary>Starts a host on a data directory and token, with a further hook on the builder (e.g. a failing HSM).</summary>
+    public static async Task<EmulatorHost> StartConfiguredAsync(string dataDir, string tokenLabel, FakeTimeProvider clock, Action<WebApplicationBuilder>? configure, params string[] extraArgs)
     {
         var host = new EmulatorHost(dataDir, tokenLabel, clock, extraArgs);
         string[] args =
@@ -102,7 +106,11 @@ public sealed class EmulatorHost : IAsyncDisposable
             "--Kms:Tls:Enabled=false",
             .. extraArgs,
         ];
-        host._app = await KmsEmulatorApp.BuildAsync(args, builder => builder.Services.Replace(ServiceDescriptor.Singleton(new ClockSource(clock))));
+        host._app = await KmsEmulatorApp.BuildAsync(args, builder =>
+        {
+            builder.Services.Replace(ServiceDescriptor.Singleton(new ClockSource(clock)));
+            configure?.Invoke(builder);
+        });
         await host._app.StartAsync();
         var addresses = host._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
         host.Url = addresses.SingleOrDefault(a => a.StartsWith("http://", StringComparison.Ordinal)) ?? string.Empty;

@@ -39,6 +39,7 @@ public static partial class CommandLine
     [
         new("urls", typeof(string), KmsEmulatorApp.DefaultUrl, "--urls"),
         new("Kms:ConfigFile", typeof(string), "none", "--config"),
+        new("Kms:Seed", typeof(string), "none", "--seed"),
         new("Kms:LogLevel", typeof(Serilog.Events.LogEventLevel), "Information"),
     ];
 

@@ -30,6 +30,7 @@ public static class KmsEmulatorApp
     {
         ["--data-dir"] = "Kms:DataDir",
         ["--config"] = "Kms:ConfigFile",
+        ["--seed"] = "Kms:Seed",
     };
 
     /// <param name="args">Command-line arguments (--urls, --data-dir, --config, or any Kms:* key).</param>
@@ -44,6 +45,12 @@ public static class KmsEmulatorApp
         var tlsOptions = builder.Configuration.GetSection(TlsOptions.Section).Get<TlsOptions>() ?? new TlsOptions();
         var httpOptions = builder.Configuration.GetSection(HttpListenerOptions.Section).Get<HttpListenerOptions>() ?? new HttpListenerOptions();
         builder.WebHost.UseUrls(ListenerUrls(builder.Configuration["urls"], httpOptions, tlsOptions));
+
+        // The seed file is read and checked on its own before anything is opened: a malformed seed changes nothing.
+        var seedPath = builder.Configuration["Kms:Seed"] is { Length: > 0 } seedFile ? Path.GetFullPath(seedFile) : null;
+        var seed = seedPath is null
+            ? null
+            : SeedFile.Load(seedPath, builder.Configuration["Kms:DefaultAccountId"] ?? new IdentityOptions().DefaultAccountId, builder.Configuration["Kms:DefaultRegion"] ?? new IdentityOptions().DefaultRegion);
         AddLogging(builder);
         // A graceful stop: Kestrel lets requests in flight finish for this long, then audit delivery drains the queue.
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
@@ -140,7 +147,16 @@ public static class KmsEmulatorApp
             : CloudTrailEndpoint.Matches(context.Request) ? cloudTrail.HandleAsync(context)
             : endpoint.HandleAsync(context));
 
-        await LoadAsync(app.Services, snapshot);
+        try
+        {
+            await LoadAsync(app.Services, snapshot, seedPath, seed);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         return app;
     }
 
@@ -222,11 +238,22 @@ public static class KmsEmulatorApp
         app.Logger.LogInformation("KmsEmulator stopped: requests finished, audit trail written, HSM sessions closed");
     }
 
-    /// <summary>Fills the catalogue from the store and makes the HSM agree with it, then reports ready.</summary>
-    private static async Task LoadAsync(IServiceProvider services, StoreSnapshot snapshot)
+    /// <summary>
+    /// Fills the catalogue from the store and makes the HSM agree with it, applies the seed file (docs/seeding.md), then
+    /// reports ready.
+    /// </summary>
+    private static async Task LoadAsync(IServiceProvider services, StoreSnapshot snapshot, string? seedPath, IReadOnlyList<SeedKey>? seed)
     {
-        services.GetRequiredService<KeyWriter>().LoadCatalog(snapshot);
+        var writer = services.GetRequiredService<KeyWriter>();
+        writer.LoadCatalog(snapshot);
         var inventory = await services.GetRequiredService<KeyLifecycleService>().ReconcileAsync(CancellationToken.None);
+        if (seedPath is not null && seed is not null)
+        {
+            var outcome = await new SeedApplier(writer, services.GetRequiredService<KeyCatalog>(), services.GetRequiredService<KeyLifecycle>())
+                .ApplyAsync(seedPath, seed, CancellationToken.None);
+            Log.Information("Seed {SeedPath}: {Created} keys and {Aliases} aliases created, {Unchanged} keys already there", seedPath, outcome.KeysCreated, outcome.AliasesCreated, outcome.Unchanged);
+        }
+
         services.GetRequiredService<KmsReadiness>().MarkReady(inventory);
     }
 
