@@ -142,14 +142,17 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
             try
             {
                 using var body = JsonDocument.Parse(content.ToArray());
-                clearTrail = body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("auditTrail", out var choice)
-                    ? choice.GetString() switch
-                    {
-                        "keep" => false,
-                        "clear" => true,
-                        _ => throw new FormatException(),
-                    }
-                    : body.RootElement.ValueKind == JsonValueKind.Object ? false : throw new FormatException();
+                if (body.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    throw new FormatException();
+                }
+
+                clearTrail = body.RootElement.TryGetProperty("auditTrail", out var choice) && choice.GetString() switch
+                {
+                    "keep" => false,
+                    "clear" => true,
+                    _ => throw new FormatException(),
+                };
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
             {

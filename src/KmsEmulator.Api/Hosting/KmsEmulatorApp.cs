@@ -249,7 +249,7 @@ public static class KmsEmulatorApp
         var inventory = await services.GetRequiredService<KeyLifecycleService>().ReconcileAsync(CancellationToken.None);
         if (seedPath is not null && seed is not null)
         {
-            var outcome = await new SeedApplier(writer, services.GetRequiredService<KeyCatalog>(), services.GetRequiredService<KeyLifecycle>())
+            var outcome = await new SeedApplier(writer, services.GetRequiredService<KeyCatalog>(), services.GetRequiredService<KeyLifecycle>(), services.GetRequiredService<KeyLifecycleService>())
                 .ApplyAsync(seedPath, seed, CancellationToken.None);
             Log.Information("Seed {SeedPath}: {Created} keys and {Aliases} aliases created, {Unchanged} keys already there", seedPath, outcome.KeysCreated, outcome.AliasesCreated, outcome.Unchanged);
         }

@@ -18,7 +18,7 @@ public sealed record SeedOutcome(int KeysCreated, int AliasesCreated, int Unchan
 /// enabled) that differs from the key's is a conflict (docs/seeding.md says why). Aliases the entry names that do not
 /// exist are created, so that a deleted key or alias comes back on the next start.
 /// </remarks>
-public sealed class SeedApplier(KeyWriter writer, KeyCatalog catalog, KeyLifecycle lifecycle)
+public sealed class SeedApplier(KeyWriter writer, KeyCatalog catalog, KeyLifecycle lifecycle, KeyLifecycleService keys)
 {
     public async Task<SeedOutcome> ApplyAsync(string path, IReadOnlyList<SeedKey> seed, CancellationToken cancellationToken)
     {
@@ -93,26 +93,21 @@ public sealed class SeedApplier(KeyWriter writer, KeyCatalog catalog, KeyLifecyc
 
     private KeyRecord NewRecord(SeedKey entry)
     {
-        var now = lifecycle.Now;
-        var material = writer.NewMaterial(entry.KeyId, 1, now);
         var rotation = entry.RotationEnabled == true;
-        return new KeyRecord
+        var key = keys.NewRecord(entry.Scope, entry.KeyId, new NewKey(
+            entry.Description ?? string.Empty,
+            entry.KeySpec,
+            entry.KeyUsage,
+            OriginType.AWS_KMS,
+            MultiRegion: false,
+            entry.Policy ?? DefaultKeyPolicy.For(entry.Scope.RootArn),
+            entry.Tags ?? []));
+        return key with
         {
-            Scope = entry.Scope,
-            KeyId = entry.KeyId,
-            Description = entry.Description ?? string.Empty,
-            KeySpec = entry.KeySpec,
-            KeyUsage = entry.KeyUsage,
-            Origin = OriginType.AWS_KMS,
             KeyState = entry.Enabled == false ? KeyState.Disabled : KeyState.Enabled,
-            CreationDate = now,
-            Policy = entry.Policy ?? DefaultKeyPolicy.For(entry.Scope.RootArn),
-            Materials = [material],
-            CurrentMaterialVersion = material.Version,
-            Tags = entry.Tags is null ? [] : [.. entry.Tags],
             RotationEnabled = rotation,
             RotationPeriodInDays = rotation ? entry.RotationPeriodInDays : null,
-            NextRotationDate = rotation ? now.AddDays(entry.RotationPeriodInDays ?? 365) : null,
+            NextRotationDate = rotation ? key.CreationDate.AddDays(entry.RotationPeriodInDays ?? 365) : null,
         };
     }
 

@@ -23,28 +23,35 @@ public sealed partial class KeyLifecycleService(
         var keyId = request.MultiRegion
             ? "mrk-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))
             : Guid.NewGuid().ToString("D");
+        return await writer.CreateKeyAsync(NewRecord(scope, keyId, request), cancellationToken);
+    }
+
+    /// <summary>
+    /// The record of a new key as CreateKey makes it, at the current time: Enabled with its first material version
+    /// (to be made in the HSM by <see cref="KeyWriter.CreateKeyAsync"/>), or PendingImport without material for Origin
+    /// EXTERNAL. The seed file starts from it too.
+    /// </summary>
+    public KeyRecord NewRecord(KeyScope scope, string keyId, NewKey request)
+    {
         var now = lifecycle.Now;
         var material = request.Origin == OriginType.AWS_KMS ? writer.NewMaterial(scope, keyId, 1, now) : null;
-
-        return await writer.CreateKeyAsync(
-            new KeyRecord
-            {
-                Scope = scope,
-                KeyId = keyId,
-                Description = request.Description,
-                KeySpec = request.KeySpec,
-                KeyUsage = request.KeyUsage,
-                Origin = request.Origin,
-                KeyState = material is null ? KeyState.PendingImport : KeyState.Enabled,
-                CreationDate = now,
-                MultiRegion = request.MultiRegion,
-                PrimaryRegion = request.MultiRegion ? scope.Region : null,
-                Policy = request.Policy,
-                Materials = material is null ? [] : [material],
-                CurrentMaterialVersion = material?.Version ?? 0,
-                Tags = [.. request.Tags],
-            },
-            cancellationToken);
+        return new KeyRecord
+        {
+            Scope = scope,
+            KeyId = keyId,
+            Description = request.Description,
+            KeySpec = request.KeySpec,
+            KeyUsage = request.KeyUsage,
+            Origin = request.Origin,
+            KeyState = material is null ? KeyState.PendingImport : KeyState.Enabled,
+            CreationDate = now,
+            MultiRegion = request.MultiRegion,
+            PrimaryRegion = request.MultiRegion ? scope.Region : null,
+            Policy = request.Policy,
+            Materials = material is null ? [] : [material],
+            CurrentMaterialVersion = material?.Version ?? 0,
+            Tags = [.. request.Tags],
+        };
     }
 
     public Task<KeyRecord> EnableAsync(KeyRecord key, CancellationToken cancellationToken) =>

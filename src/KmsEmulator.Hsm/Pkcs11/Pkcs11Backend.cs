@@ -311,14 +311,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
                 using var template = Pkcs11Template.From(session, AttributeTemplates.ObjectsLabelled(label));
                 foreach (var handle in session.FindAllObjects(template.Attributes))
                 {
-                    try
-                    {
-                        session.DestroyObject(handle);
-                    }
-                    catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
-                    {
-                        // Destroyed meanwhile, e.g. a copy its backend dropped after losing a race to cache it.
-                    }
+                    TryDestroy(session, handle);
                 }
             }
 
@@ -397,17 +390,19 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             }
         }
 
-        static bool TryDestroy(ISession session, IObjectHandle handle)
+    }
+
+    /// <summary>Destroys an object; false when it was destroyed meanwhile (e.g. a copy its backend dropped after losing a race to cache it).</summary>
+    private static bool TryDestroy(ISession session, IObjectHandle handle)
+    {
+        try
         {
-            try
-            {
-                session.DestroyObject(handle);
-                return true;
-            }
-            catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
-            {
-                return false; // Destroyed meanwhile.
-            }
+            session.DestroyObject(handle);
+            return true;
+        }
+        catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV))
+        {
+            return false;
         }
     }
 
