@@ -67,7 +67,7 @@ public sealed partial class Pkcs11Backend
         foreach (var objectClass in classes)
         {
             using var find = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(objectClass, sourceLabel));
-            var handles = session.FindAllObjects(find.Attributes);
+            var handles = FindAll(session, find);
             if (handles.Count != 1)
             {
                 throw handles.Count == 0
@@ -93,7 +93,7 @@ public sealed partial class Pkcs11Backend
             {
                 // The template lives until C_CopyObject has returned (Pkcs11Template): only the label and id change.
                 using var rename = Pkcs11Template.From(session, AttributeTemplates.CopyRenamed(target.Label));
-                copies.Add((objectClass, session.CopyObject(handle, rename.Attributes)));
+                copies.Add((objectClass, _tokenObjects.Creating(() => session.CopyObject(handle, rename.Attributes))));
             }
 
             var made = new List<(CKO Class, KeyObject Key)>(copies.Count);

@@ -144,7 +144,7 @@ public sealed partial class Pkcs11Backend
 
                 using (var template = Pkcs11Template.From(session, [.. publicTemplate, publicValue]))
                 {
-                    publicHandle = session.CreateObject(template.Attributes);
+                    publicHandle = _tokenObjects.Creating(() => session.CreateObject(template.Attributes));
                 }
 
                 var publicSnapshot = ObjectSnapshot.Read(session, publicHandle, ObjectSnapshot.KeyAttributes);
@@ -300,7 +300,7 @@ public sealed partial class Pkcs11Backend
                 using var target = Pkcs11Template.From(session, template);
                 using var parameters = OaepSha1Parameters(session);
                 using var oaep = session.Factories.MechanismFactory.Create(CKM.CKM_RSA_PKCS_OAEP, parameters);
-                return UnwrapOrFail(() => session.UnwrapKey(oaep, wrappingKey.Handle, wrapped, target.Attributes));
+                return UnwrapOrFail(() => _tokenObjects.Creating(() => session.UnwrapKey(oaep, wrappingKey.Handle, wrapped, target.Attributes)));
             }
 
             case ImportWrappingAlgorithm.RsaOaepSha256:
@@ -311,7 +311,7 @@ public sealed partial class Pkcs11Backend
                 {
                     RequireMaterialLength(spec, material.Length);
                     using var target = Pkcs11Template.From(session, [.. template, new(CKA.CKA_VALUE, material)]);
-                    return session.CreateObject(target.Attributes);
+                    return _tokenObjects.Creating(() => session.CreateObject(target.Attributes));
                 }
                 finally
                 {
@@ -339,7 +339,7 @@ public sealed partial class Pkcs11Backend
                 {
                     using var target = Pkcs11Template.From(session, template);
                     using var mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_AES_KEY_WRAP_PAD);
-                    return UnwrapOrFail(() => session.UnwrapKey(mechanism, ephemeral, keyWrap, target.Attributes));
+                    return UnwrapOrFail(() => _tokenObjects.Creating(() => session.UnwrapKey(mechanism, ephemeral, keyWrap, target.Attributes)));
                 }
                 finally
                 {
