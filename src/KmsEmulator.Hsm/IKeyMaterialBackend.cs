@@ -141,6 +141,18 @@ public interface IKeyMaterialBackend
         HsmKeyDescription target, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The check value <see cref="ImportSecretKeyAsync"/> computes for imported material, computed for AES-256 or HMAC
+    /// material given in plaintext (a seed file's), to recognise material already imported without reading it out of the
+    /// HSM: the material becomes a private, sensitive, non-extractable session object (never a token object), which is
+    /// read back and checked, computes the check value inside the HSM, and is destroyed. Nothing stays on the token.
+    /// </summary>
+    /// <exception cref="HsmException">
+    /// <see cref="HsmErrorKind.InvalidInput"/> when the material does not fit the spec (AES: 32 bytes; HMAC: at least the
+    /// spec's length); <see cref="HsmErrorKind.Unsupported"/> for a spec that is not AES or HMAC.
+    /// </exception>
+    ValueTask<byte[]> CheckValueOfSecretAsync(HsmKeySpec spec, ReadOnlyMemory<byte> material, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Imports a wrapped RSA or EC (NIST P-256/384/521, secp256k1) private key (PKCS#8, wrapped with RSA_AES_KEY_WRAP_SHA_1
     /// or _SHA_256) as a key pair labelled <c>target.Label</c>: the private key is unwrapped in the HSM into a private,
     /// sensitive, non-extractable token object with only the usage <c>target.Usage</c> needs, and the public key object is

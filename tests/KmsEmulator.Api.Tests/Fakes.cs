@@ -85,6 +85,8 @@ internal class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm, ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public ValueTask<byte[]> CheckValueOfSecretAsync(HsmKeySpec spec, ReadOnlyMemory<byte> material, CancellationToken cancellationToken = default) => throw Unexpected();
+
     public virtual ValueTask CopyKeyAsync(string sourceLabel, HsmKeyDescription target, CancellationToken cancellationToken = default) => throw Unexpected();
 
     private static InvalidOperationException Unexpected() => new("This test must not touch the HSM.");

@@ -241,6 +241,68 @@ public sealed class ImportTests(SoftHsmFixture fixture) : IDisposable
         Assert.False(await _backend.ExistsAsync(label));
     }
 
+    [Theory]
+    [InlineData(HsmKeySpec.Aes256, 32)]
+    [InlineData(HsmKeySpec.Hmac224, 28)]
+    [InlineData(HsmKeySpec.Hmac256, 40)]
+    [InlineData(HsmKeySpec.Hmac384, 48)]
+    [InlineData(HsmKeySpec.Hmac512, 128)]
+    public async Task The_check_value_of_plaintext_material_is_that_of_the_same_material_imported(HsmKeySpec spec, int length)
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        var material = TestData.Bytes(length);
+        var target = spec == HsmKeySpec.Aes256 ? HsmKeyDescription.Aes(TestData.KeyLabel("kcv-plain")) : HsmKeyDescription.Hmac(TestData.KeyLabel("kcv-plain"), spec);
+        var imported = await _backend.ImportSecretKeyAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
+            Wrap(spki, ImportWrappingAlgorithm.RsaAesKeyWrapSha256, material), target);
+
+        Assert.Equal(imported, await _backend.CheckValueOfSecretAsync(spec, material));
+        Assert.NotEqual(imported, await _backend.CheckValueOfSecretAsync(spec, TestData.Bytes(length)));
+        Assert.False(await _backend.ExistsAsync("kmsemu-check-value-probe"));
+    }
+
+    [Fact]
+    public async Task The_check_value_of_plaintext_material_refuses_what_an_import_refuses()
+    {
+        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.CheckValueOfSecretAsync(HsmKeySpec.Aes256, TestData.Bytes(16)).AsTask());
+        await TestData.ThrowsHsm(HsmErrorKind.InvalidInput, () => _backend.CheckValueOfSecretAsync(HsmKeySpec.Hmac512, TestData.Bytes(63)).AsTask());
+        await TestData.ThrowsHsm(HsmErrorKind.Unsupported, () => _backend.CheckValueOfSecretAsync(HsmKeySpec.Rsa2048, TestData.Bytes(32)).AsTask());
+    }
+
+    [Theory]
+    [InlineData(HsmKeySpec.Rsa2048)]
+    [InlineData(HsmKeySpec.EcP256)]
+    [InlineData(HsmKeySpec.EcP521)]
+    [InlineData(HsmKeySpec.EcSecp256k1)]
+    public async Task The_public_key_of_a_plaintext_PKCS8_key_is_the_one_its_import_returns(HsmKeySpec spec)
+    {
+        var (wrappingLabel, spki) = await WrappingKeyAsync();
+        using AsymmetricAlgorithm key = spec == HsmKeySpec.Rsa2048 ? RSA.Create(2048) : ECDsa.Create(spec switch
+        {
+            HsmKeySpec.EcP256 => ECCurve.NamedCurves.nistP256,
+            HsmKeySpec.EcP521 => ECCurve.NamedCurves.nistP521,
+            _ => ECCurve.CreateFromFriendlyName("secP256k1"),
+        });
+        var pkcs8 = key.ExportPkcs8PrivateKey();
+
+        var imported = await _backend.ImportKeyPairAsync(wrappingLabel, ImportWrappingAlgorithm.RsaAesKeyWrapSha256,
+            Wrap(spki, ImportWrappingAlgorithm.RsaAesKeyWrapSha256, pkcs8), new HsmKeyDescription(TestData.KeyLabel("pkcs8"), spec, HsmKeyUsage.SignVerify));
+
+        Assert.Equal(imported, KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(spec, pkcs8));
+    }
+
+    [Fact]
+    public void A_plaintext_PKCS8_key_of_another_spec_or_no_key_at_all_is_InvalidInput()
+    {
+        using var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        using var rsa3072 = RSA.Create(3072);
+
+        Assert.Equal(HsmErrorKind.InvalidInput, Assert.Throws<HsmException>(() => KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(HsmKeySpec.EcP256, p384.ExportPkcs8PrivateKey())).Kind);
+        Assert.Equal(HsmErrorKind.InvalidInput, Assert.Throws<HsmException>(() => KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(HsmKeySpec.Rsa2048, rsa3072.ExportPkcs8PrivateKey())).Kind);
+        Assert.Equal(HsmErrorKind.InvalidInput, Assert.Throws<HsmException>(() => KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(HsmKeySpec.Rsa2048, p384.ExportPkcs8PrivateKey())).Kind);
+        Assert.Equal(HsmErrorKind.InvalidInput, Assert.Throws<HsmException>(() => KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(HsmKeySpec.EcP256, TestData.Bytes(100))).Kind);
+        Assert.Equal(HsmErrorKind.Unsupported, Assert.Throws<HsmException>(() => KmsEmulator.Hsm.Crypto.Pkcs8PublicKey.Of(HsmKeySpec.Ed25519, TestData.Bytes(48))).Kind);
+    }
+
     [Fact]
     public async Task The_wrapping_key_pair_may_only_unwrap_and_decrypt()
     {

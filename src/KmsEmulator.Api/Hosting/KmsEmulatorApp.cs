@@ -1,5 +1,6 @@
 using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
+using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Api.Protocol;
 using KmsEmulator.Api.Protocol.CloudTrail;
 using KmsEmulator.Api.Storage;
@@ -249,9 +250,30 @@ public static class KmsEmulatorApp
         var inventory = await services.GetRequiredService<KeyLifecycleService>().ReconcileAsync(CancellationToken.None);
         if (seedPath is not null && seed is not null)
         {
-            var outcome = await new SeedApplier(writer, services.GetRequiredService<KeyCatalog>(), services.GetRequiredService<KeyLifecycle>(), services.GetRequiredService<KeyLifecycleService>())
-                .ApplyAsync(seedPath, seed, CancellationToken.None);
-            Log.Information("Seed {SeedPath}: {Created} keys and {Aliases} aliases created, {Unchanged} keys already there", seedPath, outcome.KeysCreated, outcome.AliasesCreated, outcome.Unchanged);
+            try
+            {
+                var outcome = await new SeedApplier(
+                        writer,
+                        services.GetRequiredService<KeyCatalog>(),
+                        services.GetRequiredService<KeyLifecycle>(),
+                        services.GetRequiredService<KeyLifecycleService>(),
+                        services.GetRequiredService<KeyImportService>(),
+                        services.GetRequiredService<MultiRegionKeyService>(),
+                        services.GetRequiredService<GrantService>(),
+                        services.GetRequiredService<IAuthorizer>())
+                    .ApplyAsync(seedPath, seed, CancellationToken.None);
+                Log.Information(
+                    "Seed {SeedPath}: {Created} keys, {Aliases} aliases and {Grants} grants created, {Imported} key materials imported, {Unchanged} keys already there",
+                    seedPath, outcome.KeysCreated, outcome.AliasesCreated, outcome.GrantsCreated, outcome.MaterialsImported, outcome.Unchanged);
+            }
+            finally
+            {
+                // The seed's key material is not kept in memory once it is in the HSM.
+                foreach (var entry in seed)
+                {
+                    entry.Material?.Clear();
+                }
+            }
         }
 
         services.GetRequiredService<KmsReadiness>().MarkReady(inventory);

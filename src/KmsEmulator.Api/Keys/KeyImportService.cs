@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using KmsEmulator.Api.Generated;
 using KmsEmulator.Hsm;
+using KmsEmulator.Hsm.Crypto;
 using Microsoft.Extensions.Logging;
 
 namespace KmsEmulator.Api.Keys;
@@ -159,6 +160,76 @@ public sealed partial class KeyImportService(KeyWriter writer, KeyCatalog catalo
             now,
             cancellationToken);
         return (key2, key2.CurrentMaterial?.MaterialId ?? MaterialIdOf(key2.KeyId, key2.Import!.CheckValue));
+    }
+
+    /// <summary>
+    /// The check value <paramref name="material"/>, given in plaintext (a seed file's), gets when it is imported into a key
+    /// of <paramref name="spec"/>: for AES and HMAC material the HSM computes it in a throw-away session object (the same
+    /// computation the import makes), for a key pair it is the digest of the public key. Comparing it with a key's
+    /// <see cref="ImportedMaterial.CheckValue"/> tells whether the key holds that material without reading it out.
+    /// </summary>
+    /// <exception cref="KmsException">The material does not fit the spec (IncorrectKeyMaterialException or ValidationException, as an import says).</exception>
+    public async Task<string> CheckValueOfAsync(KeySpec spec, ReadOnlyMemory<byte> material, CancellationToken cancellationToken)
+    {
+        if (!IsImportable(spec) || KeySpecCapabilities.For(spec).Material is not { } hsmSpec)
+        {
+            throw KmsErrors.ImportNotSupportedForKeySpec(spec);
+        }
+
+        try
+        {
+            return Convert.ToHexStringLower(IsKeyPair(spec)
+                ? SHA256.HashData(Pkcs8PublicKey.Of(hsmSpec, material.Span))
+                : await hsm.CheckValueOfSecretAsync(hsmSpec, material, cancellationToken));
+        }
+        catch (HsmException e) when (e.Kind == HsmErrorKind.InvalidInput)
+        {
+            throw KmsErrors.KeyMaterialLengthWrong(spec);
+        }
+    }
+
+    /// <summary>
+    /// Imports material given in plaintext (a seed file's) through ImportKeyMaterial's own path: GetParametersForImport
+    /// (RSA_2048, RSA_AES_KEY_WRAP_SHA_256) makes a wrapping key pair in the HSM, the material is wrapped here with its
+    /// public key (RSA-OAEP-SHA-256 of a fresh AES key, then AES key wrap with padding), and <see cref="ImportAsync"/>
+    /// unwraps it in the HSM and commits it as any import does (with the same checks: state, length, the key's expected
+    /// check value). The import parameters are dropped again whatever happens. Returns the key afterwards.
+    /// </summary>
+    public async Task<KeyRecord> ImportPlaintextAsync(KeyRecord key, ReadOnlyMemory<byte> material, ExpirationModelType expirationModel, DateTimeOffset? validTo,
+        CancellationToken cancellationToken)
+    {
+        CheckExpiration(expirationModel, validTo, importType: null, keyMaterialId: null, clock.GetUtcNow());
+        var (publicKey, token, _) = await GetParametersAsync(key, WrappingKeySpec.RSA_2048, AlgorithmSpec.RSA_AES_KEY_WRAP_SHA_256, cancellationToken);
+        var tokenId = DecodeToken(token).Id;
+        try
+        {
+            var wrapped = WrapForImport(publicKey, material.Span);
+            await ImportAsync(key, new ImportRequest(token, wrapped, expirationModel, validTo, null, null, null), cancellationToken);
+        }
+        finally
+        {
+            await writer.DropImportParametersAsync(key, p => p.TokenId == tokenId, CancellationToken.None);
+        }
+
+        return catalog.FindKey(key.Scope, key.KeyId) ?? throw KmsErrors.KeyDoesNotExist(key.Arn);
+    }
+
+    /// <summary>RSA_AES_KEY_WRAP_SHA_256 as a client does it: RSA-OAEP-SHA-256 of a fresh AES-256 key, followed by the material wrapped with it (RFC 5649).</summary>
+    private static byte[] WrapForImport(byte[] wrappingPublicKey, ReadOnlySpan<byte> material)
+    {
+        using var rsa = RSA.Create();
+        rsa.ImportSubjectPublicKeyInfo(wrappingPublicKey, out _);
+        using var aes = Aes.Create();
+        aes.KeySize = 256;
+        var aesKey = aes.Key;
+        try
+        {
+            return [.. rsa.Encrypt(aesKey, RSAEncryptionPadding.OaepSHA256), .. aes.EncryptKeyWrapPadded(material)];
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(aesKey);
+        }
     }
 
     /// <summary>DeleteImportedKeyMaterial: the key goes to PendingImport (or stays PendingDeletion); no material, no change.</summary>

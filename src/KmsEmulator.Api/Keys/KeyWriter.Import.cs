@@ -117,7 +117,11 @@ public sealed partial class KeyWriter
     }
 
     /// <summary>Drops the import parameters of <paramref name="key"/> that expired by <paramref name="now"/>, then destroys their wrapping key pairs.</summary>
-    public async Task DropExpiredImportParametersAsync(KeyRecord key, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task DropExpiredImportParametersAsync(KeyRecord key, DateTimeOffset now, CancellationToken cancellationToken) =>
+        DropImportParametersAsync(key, p => p.ValidTo <= now, cancellationToken);
+
+    /// <summary>Drops the import parameters of <paramref name="key"/> that <paramref name="drop"/> picks, then destroys their wrapping key pairs.</summary>
+    public async Task DropImportParametersAsync(KeyRecord key, Func<ImportParameters, bool> drop, CancellationToken cancellationToken)
     {
         var expired = await ExclusiveAsync(
             async () =>
@@ -127,7 +131,7 @@ public sealed partial class KeyWriter
                     return [];
                 }
 
-                var gone = live.ImportParameters.Where(p => p.ValidTo <= now).ToList();
+                var gone = live.ImportParameters.Where(drop).ToList();
                 if (gone.Count > 0)
                 {
                     await CommitKeyAsync(live.Scope, live.KeyId, _ => live with { ImportParameters = live.ImportParameters.RemoveRange(gone) }, cancellationToken);

@@ -19,7 +19,15 @@ public sealed class MultiRegionKeyService(KeyWriter writer, KeyLifecycle lifecyc
     /// Creating until the next lifecycle sweep (then Enabled, or PendingImport for imported material, which the replica
     /// has to import itself, as in AWS).
     /// </summary>
-    public Task<KeyRecord> ReplicateAsync(KeyRecord primary, NewReplica request, CancellationToken cancellationToken)
+    public Task<KeyRecord> ReplicateAsync(KeyRecord primary, NewReplica request, CancellationToken cancellationToken) =>
+        ReplicateAsync(primary, request, KeyStateRule.Replicate, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReplicateAsync(KeyRecord, NewReplica, CancellationToken)"/> with the primary's state checked by
+    /// <paramref name="primaryStateRule"/>: the seed file, which declares a multi-Region key as a whole, replicates a
+    /// disabled primary too (<see cref="KeyStateRule.Any"/>).
+    /// </summary>
+    public Task<KeyRecord> ReplicateAsync(KeyRecord primary, NewReplica request, KeyStateRule primaryStateRule, CancellationToken cancellationToken)
     {
         CheckReplicaRegion(primary, request.Region);
         TagService.ValidateTags(request.Tags, []);
@@ -30,7 +38,7 @@ public sealed class MultiRegionKeyService(KeyWriter writer, KeyLifecycle lifecyc
             live =>
             {
                 CheckPrimary(live);
-                KeyStateRules.Check(KeyStateRule.Replicate, live);
+                KeyStateRules.Check(primaryStateRule, live);
             },
             (live, scope, materials) => new KeyRecord
             {

@@ -31,6 +31,9 @@ public sealed partial class Pkcs11Backend
     /// <summary>The message the check value of imported material is computed over (see <see cref="ImportSecretKeyAsync"/>).</summary>
     private static readonly byte[] CheckValueMessage = "KmsEmulator imported key material check value v1"u8.ToArray();
 
+    /// <summary>The label of the session object <see cref="CheckValueOfSecretAsync"/> makes (never a token object's).</summary>
+    private const string CheckValueProbeLabel = "kmsemu-check-value-probe";
+
     /// <inheritdoc />
     public async ValueTask<byte[]> ImportSecretKeyAsync(string wrappingLabel, ImportWrappingAlgorithm algorithm,
         ReadOnlyMemory<byte> encryptedKeyMaterial, HsmKeyDescription target, CancellationToken cancellationToken = default)
@@ -78,6 +81,57 @@ public sealed partial class Pkcs11Backend
 
         Remember(target.Label, CKO.CKO_SECRET_KEY, keyObject);
         return checkValue;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<byte[]> CheckValueOfSecretAsync(HsmKeySpec spec, ReadOnlyMemory<byte> material, CancellationToken cancellationToken = default)
+    {
+        if (AttributeTemplates.ClassesOf(spec) is not [CKO.CKO_SECRET_KEY])
+        {
+            throw new HsmException(HsmErrorKind.Unsupported, $"Only AES and HMAC material has a check value, not {spec}.");
+        }
+
+        RequireMaterialLength(spec, material.Length);
+
+        // The imported key's own template, as a session object under a label no token object has.
+        var probe = new HsmKeyDescription(CheckValueProbeLabel, spec, spec == HsmKeySpec.Aes256 ? HsmKeyUsage.EncryptDecrypt : HsmKeyUsage.GenerateVerifyMac, Imported: true);
+        var template = AttributeTemplates.ForImportedKey(probe, CKO.CKO_SECRET_KEY)
+            .Select(a => a.Type == CKA.CKA_TOKEN ? a with { Value = false } : a)
+            .ToArray();
+        var value = material.ToArray();
+        try
+        {
+            return await RunAsync("compute the check value of key material", session =>
+            {
+                IObjectHandle handle;
+                using (var target = Pkcs11Template.From(session, [.. template, new(CKA.CKA_VALUE, value)]))
+                {
+                    handle = session.CreateObject(target.Attributes);
+                }
+
+                try
+                {
+                    var snapshot = ObjectSnapshot.Read(session, handle, ObjectSnapshot.KeyAttributes);
+                    var differences = snapshot.Differences(AttributeTemplates.Expected(probe, CKO.CKO_SECRET_KEY, sessionCopy: true));
+                    if (differences.Count > 0)
+                    {
+                        throw new HsmException(HsmErrorKind.Internal,
+                            $"The HSM made a check value session object that is not what was asked ({string.Join("; ", differences)}); it was destroyed.");
+                    }
+
+                    return CheckValue(session, handle, spec);
+                }
+                finally
+                {
+                    DestroyQuietly(session, handle);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The session pool may run the work twice (a lost session), so the copy is zeroed only once it is done.
+            CryptographicOperations.ZeroMemory(value);
+        }
     }
 
     /// <inheritdoc />
