@@ -134,7 +134,7 @@ public sealed class HealthAndMetricsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Health_answers_503_while_the_HSM_token_is_logged_out_and_200_once_it_is_logged_in_again()
+    public async Task Health_answers_503_while_the_HSM_refuses_the_login_and_200_by_itself_once_it_accepts_it_again()
     {
         var backend = (Pkcs11Backend)_host.Services.GetRequiredService<IKeyMaterialBackend>();
         Assert.Equal(HttpStatusCode.OK, (await HealthAsync()).Status);
@@ -143,18 +143,36 @@ public sealed class HealthAndMetricsTests : IAsyncLifetime
         var context = Blob.Context(("token", "logged out"));
         var before = (await kms.EncryptTextAsync(key.KeyId, "before", context)).CiphertextBlob;
 
-        // Logging out through any session logs the whole token out for this process, the emulator's own session too.
-        await backend.RunAsync("log out", session => { session.Logout(); return 0; }, CancellationToken.None);
-        _host.Clock.Advance(TimeSpan.FromSeconds(1));
-        var (status, body) = await HealthAsync();
+        // The token's user PIN changes and the token is logged out (through any session: the login is per token and
+        // process), so the emulator cannot log in again with its configured PIN.
+        var pin = new HsmOptions().UserPin;
+        const string otherPin = "a-pin-the-emulator-does-not-know";
+        await backend.RunAsync("change the PIN and log out", session => { session.SetPin(pin, otherPin); session.Logout(); return 0; }, CancellationToken.None);
+        try
+        {
+            _host.Clock.Advance(TimeSpan.FromSeconds(1));
+            var (status, body) = await HealthAsync();
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
-        Assert.Equal("unhealthy", body.GetProperty("status").GetString());
-        Assert.Equal("failing", body.GetProperty("hsm").GetProperty("status").GetString());
-        Assert.Equal("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION).", body.GetProperty("hsm").GetProperty("error").GetString());
-        Assert.Equal("ok", body.GetProperty("store").GetProperty("status").GetString());
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal("unhealthy", body.GetProperty("status").GetString());
+            Assert.Equal("failing", body.GetProperty("hsm").GetProperty("status").GetString());
+            Assert.Equal("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION). Opening a new session failed (CKR_PIN_INCORRECT).",
+                body.GetProperty("hsm").GetProperty("error").GetString());
+            Assert.Equal("ok", body.GetProperty("store").GetProperty("status").GetString());
+        }
+        finally
+        {
+            // The PIN the emulator knows is valid again, and the token logged out again: nothing here logs the
+            // emulator back in, so the next check must do it itself.
+            await backend.RunAsync("restore the PIN", session =>
+            {
+                session.Login(CKU.CKU_USER, otherPin);
+                session.SetPin(otherPin, pin);
+                session.Logout();
+                return 0;
+            }, CancellationToken.None);
+        }
 
-        await backend.RunAsync("log in", session => { session.Login(CKU.CKU_USER, new HsmOptions().UserPin); return 0; }, CancellationToken.None);
         _host.Clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(HttpStatusCode.OK, (await HealthAsync()).Status);
 

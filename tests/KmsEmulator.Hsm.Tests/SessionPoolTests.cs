@@ -73,28 +73,73 @@ public sealed class SessionPoolTests(SoftHsmFixture fixture)
     }
 
     [Fact]
-    public async Task The_health_probe_reports_a_logged_out_token_and_a_closed_backend()
+    public async Task The_health_probe_logs_a_logged_out_token_in_again_by_itself_and_keys_work_after()
     {
         var options = fixture.Options(TokenLabel);
-        using var backend = Pkcs11Backend.Open(options);
+        var log = new List<string>();
+        using var backend = Pkcs11Backend.Open(options, line => { lock (log) { log.Add(line); } });
+        var key = TestData.KeyLabel();
+        await backend.CreateAesKeyAsync(key);
+        await EncryptAndDecrypt(backend, key, operations: 1);
         Assert.Null(await backend.ProbeAsync());
 
-        await backend.RunAsync("log out", session =>
-        {
-            session.Logout();
-            return 0;
-        }, default);
-        Assert.Equal("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION).", await backend.ProbeAsync());
+        // Logging out through any session logs the whole token out for this process, the anchor session included.
+        await backend.RunAsync("log out", session => { session.Logout(); return 0; }, default);
 
-        await backend.RunAsync("log in", session =>
-        {
-            session.Login(Net.Pkcs11Interop.Common.CKU.CKU_USER, options.UserPin);
-            return 0;
-        }, default);
         Assert.Null(await backend.ProbeAsync());
+        Assert.Contains(log, line => line.StartsWith("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION). A new HSM session replaced it.", StringComparison.Ordinal));
+        await EncryptAndDecrypt(backend, key, operations: 3);
 
         backend.Dispose();
         Assert.Equal("The HSM backend is closed.", await backend.ProbeAsync());
+    }
+
+    [Fact]
+    public async Task The_health_probe_fails_while_the_token_refuses_the_login_and_recovers_when_it_accepts_it_again()
+    {
+        var options = fixture.Options(TokenLabel);
+        using var backend = Pkcs11Backend.Open(options);
+        const string otherPin = "not-the-configured-pin";
+        await backend.RunAsync("change the PIN and log out", session =>
+        {
+            session.SetPin(options.UserPin, otherPin);
+            session.Logout();
+            return 0;
+        }, default);
+
+        try
+        {
+            Assert.Equal("The HSM session is not logged in (CKS_RW_PUBLIC_SESSION). Opening a new session failed (CKR_PIN_INCORRECT).",
+                await backend.ProbeAsync());
+        }
+        finally
+        {
+            await backend.RunAsync("restore the PIN", session =>
+            {
+                session.Login(Net.Pkcs11Interop.Common.CKU.CKU_USER, otherPin);
+                session.SetPin(otherPin, options.UserPin);
+                return 0;
+            }, default);
+        }
+
+        Assert.Null(await backend.ProbeAsync());
+    }
+
+    [Fact]
+    public async Task After_every_session_of_the_token_was_closed_the_probe_opens_a_new_one_and_keys_work_again()
+    {
+        var options = fixture.Options(TokenLabel);
+        using var backend = Pkcs11Backend.Open(options);
+        var key = TestData.KeyLabel();
+        await backend.CreateAesKeyAsync(key);
+        await EncryptAndDecrypt(backend, key, operations: 1);
+
+        // C_CloseAllSessions: what a module or token reset does to every session, the anchor and its key copies too.
+        var module = Pkcs11ModuleRegistry.Acquire(ModuleLocator.Resolve(options.ModulePath), SoftHsmConfigFile.For(options.TokenDirectory), _ => { });
+        TokenProvisioner.FindOrInitialize(module, options, _ => { }).CloseAllSessions();
+
+        Assert.Null(await backend.ProbeAsync());
+        await EncryptAndDecrypt(backend, key, operations: 3);
     }
 
     private static async Task EncryptAndDecrypt(Pkcs11Backend backend, string key, int operations)

@@ -21,8 +21,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     private const int KeyGenerationAttempts = 3;
     private const int MaxTokenLabelBytes = 32;
 
-    private readonly ISession _anchor;
+    /// <summary>
+    /// The long-lived session that holds the login and owns the session copies of keys; replaced under
+    /// <see cref="_anchorLock"/> when it is found lost (<see cref="RestoreAnchor"/>).
+    /// </summary>
+    private ISession _anchor;
     private readonly Lock _anchorLock = new();
+    private readonly Func<ISession> _openAnchor;
     private readonly SessionPool _sessions;
     private readonly Action<string> _log;
     private bool _sessionCopies;
@@ -47,10 +52,12 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
 
     private readonly BulkAttributeReader? _bulkReader;
 
-    private Pkcs11Backend(ISession anchor, SessionPool sessions, bool sessionCopies, BulkAttributeReader? bulkReader, Action<string> log)
+    private Pkcs11Backend(ISession anchor, Func<ISession> openAnchor, SessionPool sessions, bool sessionCopies, BulkAttributeReader? bulkReader,
+        Action<string> log)
     {
         _bulkReader = bulkReader;
         _anchor = anchor;
+        _openAnchor = openAnchor;
         _sessions = sessions;
         _sessionCopies = sessionCopies;
         _log = log;
@@ -91,7 +98,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             anchor = OpenUserSession(slot, userPin);
             var poolSize = options.SessionPoolSize > 0 ? options.SessionPoolSize : Math.Max(4, 2 * Environment.ProcessorCount);
             var sessions = new SessionPool(poolSize, () => OpenUserSession(slot, userPin));
-            return new Pkcs11Backend(anchor, sessions, options.SessionKeyCopies, module.BulkReader, log);
+            return new Pkcs11Backend(anchor, () => OpenUserSession(slot, userPin), sessions, options.SessionKeyCopies, module.BulkReader, log);
         }
         catch (Pkcs11Exception e)
         {
@@ -441,8 +448,9 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// <remarks>
     /// C_GetSessionInfo on the anchor session, which holds the login and the session copies of keys: it fails when the
     /// session was closed (C_CloseAllSessions, a module or token reset) and shows a public state when the token was
-    /// logged out. Pooled sessions are not asked: a busy pool would make the probe wait, and a lost pooled session is
-    /// replaced on its next use anyway.
+    /// logged out. Either way the probe first tries to restore it (a new session, logged in again) and reports a
+    /// failure only when that fails too, so the HSM comes back on its own once it answers again. Pooled sessions are
+    /// not asked: a busy pool would make the probe wait, and a lost pooled session is replaced on its next use anyway.
     /// </remarks>
     public ValueTask<string?> ProbeAsync(CancellationToken cancellationToken = default)
     {
@@ -453,24 +461,67 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
 
         try
         {
-            CKS state;
             lock (_anchorLock)
             {
-                state = _anchor.GetSessionInfo().State;
+                var problem = AnchorProblem();
+                if (problem is not null && RestoreAnchor(problem) is { } failure)
+                {
+                    return ValueTask.FromResult<string?>(failure);
+                }
             }
 
-            return ValueTask.FromResult(state is CKS.CKS_RW_USER_FUNCTIONS or CKS.CKS_RO_USER_FUNCTIONS
-                ? null
-                : $"The HSM session is not logged in ({state}).");
-        }
-        catch (Pkcs11Exception e)
-        {
-            return ValueTask.FromResult<string?>($"The HSM session does not answer ({e.RV}).");
+            return ValueTask.FromResult<string?>(null);
         }
         catch (ObjectDisposedException)
         {
             return ValueTask.FromResult<string?>("The HSM backend is closed.");
         }
+    }
+
+    /// <summary>What is wrong with the anchor session, or null when it is there and logged in (under the anchor lock).</summary>
+    private string? AnchorProblem()
+    {
+        try
+        {
+            var state = _anchor.GetSessionInfo().State;
+            return state is CKS.CKS_RW_USER_FUNCTIONS or CKS.CKS_RO_USER_FUNCTIONS ? null : $"The HSM session is not logged in ({state}).";
+        }
+        catch (Pkcs11Exception e)
+        {
+            return $"The HSM session does not answer ({e.RV}).";
+        }
+    }
+
+    /// <summary>
+    /// Replaces a lost or logged-out anchor session with a new logged-in one (under the anchor lock). The session copies
+    /// the old one owned are gone with it; each key's next use finds its cached handle stale and copies the token
+    /// object again. Returns null on success, else <paramref name="problem"/> with why the new session failed.
+    /// </summary>
+    private string? RestoreAnchor(string problem)
+    {
+        ISession replacement;
+        try
+        {
+            replacement = _openAnchor();
+        }
+        catch (Pkcs11Exception e)
+        {
+            return $"{problem} Opening a new session failed ({e.RV}).";
+        }
+
+        var old = _anchor;
+        _anchor = replacement;
+        try
+        {
+            old.Dispose();
+        }
+        catch (Pkcs11Exception)
+        {
+            // The old session is already gone; nothing to release.
+        }
+
+        _log($"{problem} A new HSM session replaced it.");
+        return null;
     }
 
     /// <summary>
@@ -851,7 +902,16 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             lock (_anchorLock)
             {
                 using var template = Pkcs11Template.From(_anchor, AttributeTemplates.SessionCopy());
-                var copy = _anchor.CopyObject(tokenObject.Handle, template.Attributes);
+                IObjectHandle copy;
+                try
+                {
+                    copy = _anchor.CopyObject(tokenObject.Handle, template.Attributes);
+                }
+                catch (Pkcs11Exception e) when (CkrMapper.IsSessionLost(e.RV) && RestoreAnchor($"The HSM session was lost ({e.RV}).") is null)
+                {
+                    copy = _anchor.CopyObject(tokenObject.Handle, template.Attributes);
+                }
+
                 return CheckedCopy(tokenObject, copy);
             }
         }
