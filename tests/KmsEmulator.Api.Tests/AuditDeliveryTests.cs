@@ -117,6 +117,25 @@ public sealed class AuditDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task While_records_gather_for_a_commit_a_full_queue_still_gets_room_before_the_commit_time()
+    {
+        // Gathering, delivery does not look at the queue for every record; a writer that finds it full wakes it.
+        var (trail, delivery) = Build(new AuditOptions { QueueCapacity = 2, CommitInterval = TimeSpan.FromHours(1), CommitRecords = 1_000 });
+        await delivery.StartAsync(CancellationToken.None);
+        var names = Enumerable.Range(0, 12).Select(i => $"Op{i}").ToList();
+        foreach (var name in names)
+        {
+            await trail.RecordAsync(Event(name)).AsTask().WaitAsync(Bound);
+        }
+
+        Assert.Empty(_index.Events);
+        await trail.FlushAsync().WaitAsync(Bound);
+        await delivery.StoppedAsync(CancellationToken.None);
+
+        Assert.Equal(names, _index.Events.Select(e => e.EventName));
+    }
+
+    [Fact]
     public async Task Records_a_crash_left_in_a_partial_file_are_delivered_at_the_next_start()
     {
         // A file as a crash leaves it: three records flushed, no closing bracket, no gzip trailer.

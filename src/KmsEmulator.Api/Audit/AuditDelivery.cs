@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using KmsEmulator.Api.Pipeline;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -101,6 +102,9 @@ public sealed partial class AuditDelivery(
         }
     }
 
+    /// <summary>Whether the queue holds something to read, or has been completed.</summary>
+    private static bool Readable(ChannelReader<AuditItem> reader) => reader.TryPeek(out _) || reader.Completion.IsCompleted;
+
     private async Task DeliverUntilCompletedAsync()
     {
         var reader = trail.Reader;
@@ -132,16 +136,33 @@ public sealed partial class AuditDelivery(
                     dueAt = null;
                 }
 
-                if (!waiting.IsCompleted && (commitDue is not null || due is not null))
+                // While records gather for a commit, new records alone do not wake the loop (that would be once per
+                // request): only the commit time, a delivery due, or the trail's wake (enough records, a flush, a
+                // clear, a stop, a full queue).
+                var wake = commitDue is not null ? trail.WakeTask : waiting;
+                if (commitDue is not null && wake.IsCompleted)
                 {
-                    await Task.WhenAny(waiting, commitDue ?? waiting, due ?? waiting).ConfigureAwait(false);
-                    if (!waiting.IsCompleted)
+                    // Reset first, then look at the queue: a wake that comes after the look lands on the new task. The
+                    // queue itself is asked, not `waiting`, whose task completes a moment after a record arrives.
+                    trail.ResetWake();
+                    wake = Readable(reader) ? Task.CompletedTask : trail.WakeTask;
+                }
+
+                if (!wake.IsCompleted && (commitDue is not null || due is not null))
+                {
+                    await Task.WhenAny(wake, commitDue ?? wake, due ?? wake).ConfigureAwait(false);
+                    if (!wake.IsCompleted)
                     {
                         // A timer, not a record: write what has gathered, then deliver the files whose time has come.
                         commitDue = null;
                         await CommitAsync().ConfigureAwait(false);
                         await DeliverAsync(f => f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
                         continue;
+                    }
+
+                    if (!Readable(reader))
+                    {
+                        continue; // Woken for records that the last read already took: gather on.
                     }
                 }
 
@@ -152,6 +173,7 @@ public sealed partial class AuditDelivery(
                     break;
                 }
 
+                trail.ResetWake();
                 TaskCompletionSource? clearing = null;
                 while (_pending.Count < BatchSize && reader.TryRead(out var item))
                 {

@@ -15,6 +15,13 @@ public sealed partial class AuditTrail
     private readonly Channel<AuditItem> _queue;
     private readonly KeyUsageTracker _usage;
     private readonly ILogger<AuditTrail> _logger;
+    private readonly int _wakeAfter;
+
+    // Wakes delivery while it gathers records for a commit (see WakeTask): set once WakeAfter records were queued since
+    // it last looked, and at once for a flush, a clear, a stop or a full queue. Without it delivery would wake for
+    // every record, which costs a thread-pool hop and a context switch per request.
+    private TaskCompletionSource _wake = NewWake();
+    private int _queuedSinceWake;
 
     public AuditTrail(IOptions<AuditOptions> options, KeyUsageTracker usage, ILogger<AuditTrail> logger)
     {
@@ -22,6 +29,7 @@ public sealed partial class AuditTrail
         _usage = usage;
         _logger = logger;
         QueueCapacity = Math.Max(1, options.Value.QueueCapacity);
+        _wakeAfter = Math.Max(1, options.Value.CommitRecords);
         _queue = Channel.CreateBounded<AuditItem>(new BoundedChannelOptions(QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -42,6 +50,23 @@ public sealed partial class AuditTrail
 
     internal ChannelReader<AuditItem> Reader => _queue.Reader;
 
+    /// <summary>
+    /// Completes when delivery, gathering records for a commit, should look at the queue before its commit time:
+    /// <see cref="AuditOptions.CommitRecords"/> records were queued since <see cref="ResetWake"/>, or a flush, a clear,
+    /// a stop or a full queue came.
+    /// </summary>
+    internal Task WakeTask => Volatile.Read(ref _wake).Task;
+
+    /// <summary>Delivery is about to read the queue: what is queued from now on counts toward the next wake.</summary>
+    internal void ResetWake()
+    {
+        Volatile.Write(ref _queuedSinceWake, 0);
+        if (Volatile.Read(ref _wake).Task.IsCompleted)
+        {
+            Volatile.Write(ref _wake, NewWake());
+        }
+    }
+
     /// <summary>Records one request; waits only when the queue is full.</summary>
     public ValueTask RecordAsync(AuditEvent auditEvent)
     {
@@ -59,7 +84,18 @@ public sealed partial class AuditTrail
         }
 
         var item = new AuditItem(auditEvent, null);
-        return _queue.Writer.TryWrite(item) ? ValueTask.CompletedTask : WaitForRoomAsync(item);
+        if (!_queue.Writer.TryWrite(item))
+        {
+            Wake();
+            return WaitForRoomAsync(item);
+        }
+
+        if (Interlocked.Increment(ref _queuedSinceWake) == _wakeAfter)
+        {
+            Wake();
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>
@@ -74,7 +110,9 @@ public sealed partial class AuditTrail
         }
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _queue.Writer.TryWrite(new AuditItem(null, done)) ? done.Task : FlushWhenRoomAsync(done);
+        var queued = _queue.Writer.TryWrite(new AuditItem(null, done));
+        Wake();
+        return queued ? done.Task : FlushWhenRoomAsync(done);
     }
 
     /// <summary>
@@ -90,7 +128,10 @@ public sealed partial class AuditTrail
         }
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _queue.Writer.WriteAsync(new AuditItem(null, done, Clear: true)).ConfigureAwait(false);
+        var write = _queue.Writer.WriteAsync(new AuditItem(null, done, Clear: true));
+        Wake();
+        await write.ConfigureAwait(false);
+        Wake();
         await done.Task.ConfigureAwait(false);
     }
 
@@ -102,10 +143,18 @@ public sealed partial class AuditTrail
         new(auditEvent.EventName, auditEvent.EventTime, auditEvent.EventId.ToString(), auditEvent.RequestId);
 
     /// <summary>No more events: delivery drains the queue and stops.</summary>
-    internal void Complete() => _queue.Writer.TryComplete();
+    internal void Complete()
+    {
+        _queue.Writer.TryComplete();
+        Wake();
+    }
 
     /// <summary>The history now holds this use of the key: the tracker may drop it unless a newer one came.</summary>
     internal void Persisted(string keyArn, AuditEvent auditEvent) => _usage.Persisted(keyArn, UsageOf(auditEvent));
+
+    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
     private async ValueTask WaitForRoomAsync(AuditItem item)
     {
@@ -124,6 +173,7 @@ public sealed partial class AuditTrail
         try
         {
             await _queue.Writer.WriteAsync(new AuditItem(null, done)).ConfigureAwait(false);
+            Wake();
         }
         catch (ChannelClosedException)
         {
