@@ -7,7 +7,7 @@ both in --rounds interleaved rounds per connection count: off, on, off, on, ... 
 per-round ratios on/off with their range, and the number of records the audited instance delivered (a run whose
 trail is missing records is not a valid measurement).
 
-Usage: bench/audit_overhead.py [--connections 16,64] [--duration 5] [--rounds 5] [--work /var/tmp/kms-audit-bench]
+Usage: bench/audit_overhead.py [--connections 16,64] [--duration 5] [--rounds 5] [--warmup 20] [--work /var/tmp/kms-audit-bench]
 Needs: wrk, SoftHSM2, the .NET SDK. Only loopback addresses are used.
 """
 import argparse
@@ -50,6 +50,8 @@ def main():
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="seconds of load per instance before measuring: the runtime keeps re-compiling hot code (tiered JIT) for 10-20 s after start")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-audit-bench"))
     args = parser.parse_args()
 
@@ -67,7 +69,7 @@ def main():
         targets["on"] = start(args.work, "on", build, [])
         bodies = {name: cc.body_file(args.work, name, "Encrypt", url, key) for name, (_, url, key, _) in targets.items()}
         for name, (_, url, _, _) in targets.items():  # warm-up
-            rb.run_wrk(url, "Encrypt", bodies[name], 16, args.duration)
+            rb.run_wrk(url, "Encrypt", bodies[name], 16, args.warmup)
 
         for connections in [int(c) for c in args.connections.split(",")]:
             ratios, rates = [], {"off": [], "on": []}
