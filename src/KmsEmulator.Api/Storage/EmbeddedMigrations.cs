@@ -4,7 +4,7 @@ namespace KmsEmulator.Api.Storage;
 
 /// <summary>
 /// The numbered SQL files (NNNN_name.sql) embedded from one folder of Storage: their versions in order, and their text.
-/// Each store applies its own series (<see cref="SqliteMigrations"/> for kms.db and audit.db).
+/// Each store applies its own series (<see cref="SqliteMigrations"/>, <see cref="PostgreSqlMigrations"/>).
 /// </summary>
 internal static class EmbeddedMigrations
 {
