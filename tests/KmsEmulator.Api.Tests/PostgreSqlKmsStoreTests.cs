@@ -1,4 +1,5 @@
 using Dapper;
+using KmsEmulator.Api.Hosting;
 using KmsEmulator.Api.Storage;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -111,6 +112,33 @@ public sealed class PostgreSqlKmsStoreTests(PostgreSqlFixture postgres) : IAsync
         var error = await Assert.ThrowsAnyAsync<NpgsqlException>(() => PostgreSqlKmsStore.OpenAsync(unreachable.ConnectionString));
 
         Assert.DoesNotContain(postgres.Server.Password, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Kms_Store_Provider_PostgreSql_opens_the_database_of_the_connection_string_and_still_makes_the_data_directory()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "kmsemu-select-pg-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var store = await KmsEmulatorApp.OpenStoreAsync(new KmsOptions
+            {
+                DataDir = dataDir,
+                Store = new StoreOptions { Provider = StoreProvider.PostgreSql, ConnectionString = ConnectionString },
+            });
+            _opened.Add(Assert.IsType<PostgreSqlKmsStore>(store));
+
+            Assert.True(Directory.Exists(dataDir));
+            Assert.False(File.Exists(Path.Combine(dataDir, "kms.db")));
+            await using var connection = new NpgsqlConnection(ConnectionString);
+            Assert.Equal(store.StoreId, await connection.ExecuteScalarAsync<string>("SELECT value FROM store_meta WHERE name = 'store_id'"));
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
     }
 
     [SkippableFact]
