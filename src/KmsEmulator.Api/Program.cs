@@ -48,9 +48,9 @@ catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to conver
     Log.Fatal("KmsEmulator could not start: {Message}", e.Message);
     return 2;
 }
-catch (SeedException e)
+catch (Exception e) when (e is SeedException or StartupConfigurationException)
 {
-    // The message names the seed file, the entry and the field; nothing of the seed was applied.
+    // The message names the setting (or the seed file, entry and field); nothing was opened or applied.
     Log.Fatal("KmsEmulator could not start: {Message}", e.Message);
     return 2;
 }

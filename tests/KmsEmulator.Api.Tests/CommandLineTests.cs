@@ -19,6 +19,7 @@ public sealed class CommandLineTests
         Assert.Contains("--data-dir (--Kms:DataDir) <text>    default: ./data", help, StringComparison.Ordinal);
         Assert.Contains("--Kms:Auth:Mode <Permissive|Strict>    default: Permissive", help, StringComparison.Ordinal);
         Assert.Contains("--Kms:Hsm:SessionKeyCopies <true|false>    default: true", help, StringComparison.Ordinal);
+        Assert.Contains("--Kms:Store:Provider <Sqlite|PostgreSql>    default: Sqlite", help, StringComparison.Ordinal);
         Assert.Contains("How long a log file collects records before it is delivered", help, StringComparison.Ordinal);
     }
 
@@ -40,6 +41,7 @@ public sealed class CommandLineTests
     [InlineData("--Kms:Audit:FlushInterval=00:00:01 --Kms:Auth:Mode strict --Kms:Admin:Enabled=true")]
     [InlineData("--config settings.json --Kms:Auth:AdditionalRegions:0 xx-lab-1 --Kms:Principals:0:Arn arn:aws:iam::111122223333:user/a")]
     [InlineData("Kms:Audit:Enabled=false --Logging:LogLevel:Default=Warning --environment Development")]
+    [InlineData("--Kms:Store:Provider postgresql --Kms:Store:ConnectionString Host=127.0.0.1;Database=kms")]
     [InlineData("")]
     public void Good_command_lines_pass(string commandLine)
     {
@@ -52,6 +54,7 @@ public sealed class CommandLineTests
     [InlineData("--Kms:Audit:FlushInterval=abc", "--Kms:Audit:FlushInterval: 'abc' is not a valid duration (e.g. 00:00:05 or 1.00:00:00).")]
     [InlineData("--Kms:Auth:Mode Strictt", "--Kms:Auth:Mode: 'Strictt' is not a valid Permissive|Strict (one of Permissive, Strict).")]
     [InlineData("--Kms:Auth:Mode 1", "--Kms:Auth:Mode: '1' is not a valid Permissive|Strict (one of Permissive, Strict).")]
+    [InlineData("--Kms:Store:Provider Postgres", "--Kms:Store:Provider: 'Postgres' is not a valid Sqlite|PostgreSql (one of Sqlite, PostgreSql).")]
     [InlineData("--Kms:Admin:Enabled=yes", "--Kms:Admin:Enabled: 'yes' is not a valid true|false (true or false).")]
     [InlineData("--Kms:Audit:QueueCapacity=lots", "--Kms:Audit:QueueCapacity: 'lots' is not a valid number.")]
     [InlineData("--Kms:Audit:Enabled", "--Kms:Audit:Enabled needs a value (true|false).")]

@@ -14,7 +14,12 @@ namespace KmsEmulator.Api.Tests;
 /// by account and region; a grant id and an HSM label belong to one key only; aliases and grants need their key;
 /// deleting a key leaves no row that names it; each method is one transaction, so a save that fails changes nothing.
 /// Every write names the version it leaves each key at (<see cref="IKmsStore"/>); the writes here give the versions
-/// the store expects, and StoreVersionTests covers stale versions.
+/// the store expects, StoreVersionTests covers stale versions, and two instances of a store over the same data that
+/// write one key at once make exactly one of the writes.
+/// </para>
+/// <para>
+/// The tests are skippable so that an implementation whose server is not installed here can skip them all from
+/// <see cref="CreateStoreAsync"/> (with <c>Skip</c>); the SQLite store never does.
 /// </para>
 /// </summary>
 public abstract class KmsStoreContract : IAsyncLifetime
@@ -55,7 +60,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- keys
 
-    [Fact]
+    [SkippableFact]
     public async Task A_new_store_has_an_id_and_nothing_in_it()
     {
         var snapshot = await Store.LoadAsync();
@@ -65,7 +70,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Empty(snapshot.Aliases);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_saved_key_loads_with_every_field_as_written()
     {
         var full = Key(KeyA, Scope) with
@@ -95,7 +100,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(bare, keys.Single(k => k.KeyId == KeyB));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Imported_material_state_and_import_parameters_load_as_saved_and_expired_parameters_go_when_saved_without_them()
     {
         var parameters = new ImportParameters("ab".PadRight(64, 'c'), "kmsemu/test/wrap-1", "RSA_3072", "RSA_AES_KEY_WRAP_SHA_256", T0, T0.AddHours(24));
@@ -121,7 +126,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(deleted, (await Store.LoadAsync()).Keys.Single());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Multi_Region_keys_load_with_their_primary_region_and_settled_state_and_change_them()
     {
         const string mrk = "mrk-0123456789abcdef0123456789abcdef";
@@ -153,7 +158,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.True(keys.Single(k => k.Scope == OtherRegion).IsMultiRegionPrimary);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Keys_saved_together_are_saved_all_or_none()
     {
         var a = Key(KeyA, Scope);
@@ -173,7 +178,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(b, keys.Single(k => k.Scope == OtherRegion));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_reopened_store_has_the_same_id_and_everything_that_was_saved()
     {
         var key = Key(KeyA, Scope) with { Tags = [new KeyTag("b", "2"), new KeyTag("a", "1")] };
@@ -191,7 +196,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal(alias, Assert.Single(snapshot.Aliases));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Saving_a_key_again_replaces_its_state_description_deletion_date_policy_and_tags()
     {
         var key = Key(KeyA, Scope) with { Tags = [new KeyTag("a", "1"), new KeyTag("b", "2")] };
@@ -216,7 +221,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(restored, Assert.Single((await Store.LoadAsync()).Keys));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Saving_a_key_with_a_new_material_version_adds_it_and_keeps_the_old_one()
     {
         var key = Key(KeyA, Scope);
@@ -230,7 +235,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal([1, 2], loaded.Materials.Select(m => m.Version));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Saving_a_key_again_leaves_its_grants_and_aliases_alone()
     {
         var key = Key(KeyA, Scope);
@@ -247,7 +252,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal(alias, Assert.Single(snapshot.Aliases));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_key_id_in_another_account_or_region_is_another_key()
     {
         var here = Key(KeyA, Scope) with { Description = "here" };
@@ -268,7 +273,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- policies
 
-    [Fact]
+    [SkippableFact]
     public async Task A_policy_loads_exactly_as_written_and_keys_sharing_a_policy_text_each_load_it()
     {
         // Whitespace, key order, escapes and non-ASCII text are the caller's: GetKeyPolicy returns the text as given.
@@ -286,7 +291,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal("{}", keys.Single(k => k.Scope == OtherRegion).Policy);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_replaced_policy_loads_as_the_new_text_and_only_on_its_key()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope) with { Policy = "{\"a\":1}" });
@@ -301,7 +306,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- aliases
 
-    [Fact]
+    [SkippableFact]
     public async Task An_alias_loads_as_written_and_saving_it_again_points_it_at_another_key()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope));
@@ -316,7 +321,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal(moved, Assert.Single((await Store.LoadAsync()).Aliases));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_an_alias_removes_only_that_alias_of_that_account_and_region()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope));
@@ -335,7 +340,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Equal(2, snapshot.Keys.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_everything_leaves_an_empty_store_with_the_same_id_that_takes_new_keys()
     {
         var id = Store.StoreId;
@@ -362,7 +367,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- grants
 
-    [Fact]
+    [SkippableFact]
     public async Task A_grant_loads_with_every_field_as_written()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope));
@@ -400,7 +405,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameGrants([equals, subset, service], Assert.Single((await Store.LoadAsync()).Keys).Grants.Values);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_a_grant_removes_only_that_grant()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope));
@@ -421,7 +426,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- uniqueness and references
 
-    [Fact]
+    [SkippableFact]
     public async Task A_grant_id_belongs_to_one_grant_across_all_keys()
     {
         await Store.SaveKeyAsync(Key(KeyA, Scope));
@@ -440,7 +445,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         Assert.Empty(keys.Single(k => k.Scope == OtherRegion).Grants);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task An_HSM_label_belongs_to_one_key_and_a_key_that_reuses_one_is_not_saved()
     {
         var owner = Key(KeyA, Scope);
@@ -453,7 +458,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertNoRowsNaming(await CountRowsNamingKeyAsync(Scope, KeyB));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("a new material version whose HSM label another key has")]
     [InlineData("the same tag key twice")]
     public async Task A_save_of_an_existing_key_that_fails_changes_nothing(string fault)
@@ -481,7 +486,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(other, keys.Single(k => k.KeyId == KeyB));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task An_alias_or_a_grant_of_a_key_that_is_not_in_the_store_is_refused()
     {
         // The key exists, but in another region: aliases and grants stay within their account and region.
@@ -498,7 +503,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
 
     // ---------------------------------------------------------------- deletion
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_a_key_leaves_no_row_that_names_it_and_no_row_of_another_key_goes()
     {
         var doomed = await SaveKeyWithEverythingAsync(Scope, KeyA, "doomed");
@@ -527,7 +532,7 @@ public abstract class KmsStoreContract : IAsyncLifetime
             snapshot.Aliases.OrderBy(a => a.Arn, StringComparer.Ordinal));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_a_key_alias_or_grant_that_is_not_there_changes_nothing()
     {
         var kept = await SaveKeyWithEverythingAsync(Scope, KeyA, "kept");
@@ -543,6 +548,97 @@ public abstract class KmsStoreContract : IAsyncLifetime
         AssertSameKey(kept.Key, Assert.Single(snapshot.Keys));
         Assert.Equal(kept.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal), snapshot.Aliases.OrderBy(a => a.AliasName, StringComparer.Ordinal));
     }
+
+    // ---------------------------------------------------------------- concurrent writers
+
+    /// <summary>
+    /// Two instances over the same data (two emulators sharing a store) each compute a write to one key from the same
+    /// version and make it at the same moment: exactly one is made, the other throws KeyVersionConflictException and
+    /// changes nothing, round after round.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("SaveKey", "SaveKey")]
+    [InlineData("SaveGrant", "SaveGrant")]
+    [InlineData("SaveAlias", "SaveGrant")]
+    [InlineData("SaveKey", "DeleteAlias")]
+    [InlineData("SaveKeys", "SaveKey")]
+    public async Task Two_instances_writing_one_key_at_once_make_exactly_one_write_and_the_other_gets_a_version_conflict(string first, string second)
+    {
+        const int Rounds = 10;
+        var other = await ReopenStoreAsync();
+        var key = Key(KeyA, Scope);
+        await Store.SaveKeyAsync(key);
+        var wins = new Dictionary<string, int>(StringComparer.Ordinal) { ["first"] = 0, ["second"] = 0 };
+        for (var round = 0; round < Rounds; round++)
+        {
+            // Each side works from the key as it is now; an alias for DeleteAlias to find is saved first.
+            await Store.SaveAliasAsync(new AliasRecord(Scope, $"alias/shared-{round}", KeyA, T0, T0), [KeyVersion.Of(key).Next]);
+            key = key with { Version = key.Version + 1 };
+            var writes = new (string Side, IKmsStore Store, string Kind)[] { ("first", Store, first), ("second", other, second) };
+            var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var attempts = writes.Select(w => Task.Run(async () =>
+            {
+                await go.Task;
+                try
+                {
+                    await ConcurrentWriteAsync(w.Store, w.Kind, w.Side, round, key);
+                    return (w.Side, Conflict: (KeyVersionConflictException?)null);
+                }
+                catch (KeyVersionConflictException conflict)
+                {
+                    return (w.Side, Conflict: conflict);
+                }
+            })).ToList();
+            go.SetResult();
+            var outcomes = await Task.WhenAll(attempts);
+
+            var made = Assert.Single(outcomes, o => o.Conflict is null);
+            var refused = Assert.Single(outcomes, o => o.Conflict is not null);
+            Assert.Equal(key.Version, refused.Conflict!.Expected);
+            Assert.Equal(key.Version + 1, refused.Conflict.Stored);
+            wins[made.Side]++;
+
+            // The store holds the winner's change and nothing of the loser's, and both instances read the same.
+            var snapshot = await Store.LoadAsync();
+            var stored = Assert.Single(snapshot.Keys);
+            Assert.Equal(key.Version + 1, stored.Version);
+            var madeKind = made.Side == "first" ? first : second;
+            var refusedKind = refused.Side == "first" ? first : second;
+            Assert.True(HasWrite(snapshot, madeKind, made.Side, round), $"round {round}: the {madeKind} that was made is not in the store");
+            Assert.False(HasWrite(snapshot, refusedKind, refused.Side, round), $"round {round}: the {refusedKind} that was refused is in the store");
+            var seenByOther = await other.LoadAsync();
+            Assert.Equal(stored.Version, Assert.Single(seenByOther.Keys).Version);
+            Assert.Equal(snapshot.Aliases.Count, seenByOther.Aliases.Count);
+            key = stored;
+        }
+
+        Assert.Equal(Rounds, wins["first"] + wins["second"]);
+    }
+
+    /// <summary>One side's write in a round of the race, computed from <paramref name="key"/>.</summary>
+    private static Task ConcurrentWriteAsync(IKmsStore store, string kind, string side, int round, KeyRecord key)
+    {
+        var next = KeyVersion.Of(key).Next;
+        return kind switch
+        {
+            "SaveKey" => store.SaveKeyAsync(key with { Description = $"{side}-{round}", Version = next.Version }),
+            "SaveKeys" => store.SaveKeysAsync([key with { Description = $"{side}-{round}", Version = next.Version }]),
+            "SaveGrant" => store.SaveGrantAsync(next, Grant(KeyA) with { Name = $"{side}-{round}" }),
+            "SaveAlias" => store.SaveAliasAsync(new AliasRecord(Scope, $"alias/{side}-{round}", KeyA, T0, T0), [next]),
+            "DeleteAlias" => store.DeleteAliasAsync(next, $"alias/shared-{round}"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+    }
+
+    /// <summary>Whether the store shows the write <paramref name="kind"/> of <paramref name="side"/> in <paramref name="round"/>.</summary>
+    private static bool HasWrite(StoreSnapshot snapshot, string kind, string side, int round) => kind switch
+    {
+        "SaveKey" or "SaveKeys" => snapshot.Keys.Single().Description == $"{side}-{round}",
+        "SaveGrant" => snapshot.Keys.Single().Grants.Values.Any(g => g.Name == $"{side}-{round}"),
+        "SaveAlias" => snapshot.Aliases.Any(a => a.AliasName == $"alias/{side}-{round}"),
+        "DeleteAlias" => snapshot.Aliases.All(a => a.AliasName != $"alias/shared-{round}"),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
 
     // ---------------------------------------------------------------- helpers
 

@@ -6,7 +6,7 @@ namespace KmsEmulator.Api.Hosting;
 
 /// <summary>
 /// The HSM and store checks behind <c>GET /health</c>: each is one cheap round trip (C_GetSessionInfo on the HSM's
-/// long-lived session; opening the SQLite file and reading the store id), bounded by <see cref="HealthOptions.Timeout"/>
+/// long-lived session; opening the SQLite file or a new PostgreSQL connection and reading the store id), bounded by <see cref="HealthOptions.Timeout"/>
 /// and remembered for <see cref="HealthOptions.CacheInterval"/>, so that polling /health under load costs nothing and
 /// concurrent polls share one check. A check that hangs counts as failed once its timeout passes; while it still hangs,
 /// later checks wait for it again (bounded by the timeout) instead of starting another.

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Serilog;
 using Serilog.Configuration;
 using Serilog.Events;
@@ -72,10 +73,12 @@ public static class KmsEmulatorApp
             builder.WebHost.UseKestrelHttpsConfiguration();
         }
 
-        // Metadata: SQLite in the data directory (created 0700 first), migrated before anything reads it.
-        var store = await SqliteKmsStore.OpenAsync(options.DatabasePath);
-        builder.Services.AddSingleton<IKmsStore>(store);
-        builder.Services.AddSingleton<IStoreProbe>(store);
+        // Metadata: SQLite in the data directory (created 0700 first) or a PostgreSQL database, migrated before anything
+        // reads it.
+        var store = await OpenStoreAsync(options);
+        // By factory, so that the container disposes the store with the app (PostgreSQL: its connection pools).
+        builder.Services.AddSingleton(_ => store);
+        builder.Services.AddSingleton((IStoreProbe)store);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -159,6 +162,51 @@ public static class KmsEmulatorApp
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// Opens the store <c>Kms:Store:Provider</c> names. A setting that cannot work is a
+    /// <see cref="StartupConfigurationException"/>; a connection string never appears in a message or a log.
+    /// </summary>
+    internal static async Task<IKmsStore> OpenStoreAsync(KmsOptions options)
+    {
+        var warning = new Action<string>(message => Log.Warning("Storage: {Message}", message));
+        switch (options.Store.Provider)
+        {
+            case StoreProvider.Sqlite:
+                if (!string.IsNullOrWhiteSpace(options.Store.ConnectionString))
+                {
+                    warning("Kms:Store:ConnectionString is set but Kms:Store:Provider is Sqlite: it is ignored, and key metadata is kept in " + options.DatabasePath + ".");
+                }
+
+                return await SqliteKmsStore.OpenAsync(options.DatabasePath, warning);
+            case StoreProvider.PostgreSql:
+                if (string.IsNullOrWhiteSpace(options.Store.ConnectionString))
+                {
+                    throw new StartupConfigurationException(
+                        "Kms:Store:Provider is PostgreSql but Kms:Store:ConnectionString is not set: give an Npgsql connection string such as "
+                        + "Host=127.0.0.1;Port=5432;Database=kms;Username=kms (the password through Kms__Store__ConnectionString or PGPASSWORD).");
+                }
+
+                NpgsqlConnectionStringBuilder settings;
+                try
+                {
+                    settings = new NpgsqlConnectionStringBuilder(options.Store.ConnectionString);
+                }
+                catch (ArgumentException e)
+                {
+                    // The message names the keyword, never the value (which may be the password).
+                    throw new StartupConfigurationException($"Kms:Store:ConnectionString is not a valid Npgsql connection string: {e.Message}");
+                }
+
+                // The data directory still holds the HSM token, the audit trail and the TLS files: created 0700 as with SQLite.
+                StoreFilePermissions.PrepareDirectory(options.DatabasePath, warning);
+                var store = await PostgreSqlKmsStore.OpenAsync(settings.ConnectionString);
+                Log.Information("Storage: PostgreSQL {Location}, store id {StoreId}", store.Location, store.StoreId);
+                return store;
+            default:
+                throw new StartupConfigurationException($"Kms:Store:Provider '{options.Store.Provider}' is not one of Sqlite, PostgreSql.");
+        }
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ public sealed class KmsOptions
 {
     public const string Section = "Kms";
 
-    /// <summary>Where the SQLite store and the SoftHSM2 token live. Relative paths are relative to the working directory.</summary>
+    /// <summary>Where the SQLite store (unless <c>Kms:Store:Provider</c> is PostgreSql) and the SoftHSM2 token live. Relative paths are relative to the working directory.</summary>
     public string DataDir { get; set; } = "./data";
 
     /// <summary>How often the deletion sweep removes keys whose waiting period has ended.</summary>
@@ -30,6 +30,9 @@ public sealed class KmsOptions
 
     public HsmOptions Hsm { get; set; } = new();
 
+    /// <summary>Where key metadata is kept (<c>Kms:Store</c>): SQLite in the data directory, or a PostgreSQL database.</summary>
+    public StoreOptions Store { get; set; } = new();
+
     /// <summary><c>GET /health</c> (<c>Kms:Health</c>).</summary>
     public HealthOptions Health { get; set; } = new();
 
@@ -40,6 +43,32 @@ public sealed class KmsOptions
 
     public string DefaultTokenDirectory => Path.Combine(Path.GetFullPath(DataDir), "softhsm", "tokens");
 }
+
+/// <summary>The store behind key metadata.</summary>
+public enum StoreProvider
+{
+    /// <summary>An embedded SQLite file, <c>kms.db</c> in the data directory.</summary>
+    Sqlite,
+
+    /// <summary>A PostgreSQL database named by <see cref="StoreOptions.ConnectionString"/>.</summary>
+    PostgreSql,
+}
+
+/// <summary>The <c>Kms:Store</c> section: which store keeps key metadata, aliases, tags and grants.</summary>
+public sealed class StoreOptions
+{
+    /// <summary><c>Sqlite</c> (the default, embedded) or <c>PostgreSql</c>.</summary>
+    public StoreProvider Provider { get; set; } = StoreProvider.Sqlite;
+
+    /// <summary>With <c>PostgreSql</c>: an Npgsql connection string to an existing database. Never logged.</summary>
+    public string? ConnectionString { get; set; }
+}
+
+/// <summary>
+/// A setting that cannot work, found before anything is opened: start-up stops with the message (exit code 2), like
+/// a value of the wrong type.
+/// </summary>
+public sealed class StartupConfigurationException(string message) : Exception(message);
 
 /// <summary>The <c>Kms:Admin</c> section: emulator-only controls outside the KMS API.</summary>
 public sealed class AdminOptions

@@ -14,7 +14,7 @@ public static class KmsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers everything except the two ports that need opening first: <c>IKeyMaterialBackend</c> (the HSM)
-    /// and <c>IKmsStore</c> (SQLite), which the composition root adds.
+    /// and <c>IKmsStore</c> (SQLite or PostgreSQL), which the composition root adds.
     /// </summary>
     public static IServiceCollection AddKmsCore(this IServiceCollection services)
     {

@@ -1,12 +1,8 @@
-using System.Collections.Immutable;
-using System.Data;
-using System.Data.Common;
-using System.Text.Json;
 using Dapper;
-using KmsEmulator.Api.Generated;
 using KmsEmulator.Api.Keys;
 using Microsoft.Data.Sqlite;
 using Serilog;
+using static KmsEmulator.Api.Storage.StoreRows;
 
 namespace KmsEmulator.Api.Storage;
 
@@ -14,6 +10,7 @@ namespace KmsEmulator.Api.Storage;
 /// <see cref="IKmsStore"/> on a SQLite file through Dapper: explicit parameterised SQL, WAL journal,
 /// numbered migrations embedded in the assembly, one transaction per call. Every write checks and increments the
 /// version of each key it changes in that transaction (<see cref="KeyVersionConflictException"/> when it is stale).
+/// The rows, statements and mapping are shared with the PostgreSQL store (<see cref="StoreRows"/>).
 /// </summary>
 public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
 {
@@ -60,7 +57,7 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         await connection.ExecuteAsync("PRAGMA journal_mode = WAL;");
         await SqliteMigrations.ApplyAsync(connection, cancellationToken);
 
-        var storeId = await connection.QuerySingleOrDefaultAsync<string>("SELECT value FROM store_meta WHERE name = 'store_id'");
+        var storeId = await connection.QuerySingleOrDefaultAsync<string>(StoreRows.SelectStoreId);
         if (storeId is null)
         {
             storeId = Guid.NewGuid().ToString("N")[..12];
@@ -75,65 +72,15 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
-        var materials = (await connection.QueryAsync<MaterialRow>(
-                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt, rotation_type AS RotationType FROM key_materials ORDER BY version",
-                transaction: transaction))
-            .ToLookup(m => (m.AccountId, m.Region, m.KeyId));
-        var importParameters = (await connection.QueryAsync<ImportParametersRow>(
-                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, token_id AS TokenId, hsm_label AS HsmLabel, wrapping_key_spec AS WrappingKeySpec, wrapping_algorithm AS WrappingAlgorithm, created_at AS CreatedAt, valid_to AS ValidTo FROM import_parameters ORDER BY created_at, token_id",
-                transaction: transaction))
-            .ToLookup(p => (p.AccountId, p.Region, p.KeyId));
-        var tags = (await connection.QueryAsync<TagRow>(
-                "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, tag_key AS TagKey, tag_value AS TagValue FROM key_tags ORDER BY position",
-                transaction: transaction))
-            .ToLookup(t => (t.AccountId, t.Region, t.KeyId));
-        var keyRows = await connection.QueryAsync<KeyRow>(
-            """
-            SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, description AS Description, key_spec AS KeySpec,
-                   key_usage AS KeyUsage, origin AS Origin, key_manager AS KeyManager, key_state AS KeyState,
-                   creation_date AS CreationDate, deletion_date AS DeletionDate, pending_window_days AS PendingWindowDays,
-                   multi_region AS MultiRegion, policy AS Policy, current_material_version AS CurrentMaterialVersion,
-                   version AS Version, rotation_enabled AS RotationEnabled, rotation_period_days AS RotationPeriodDays,
-                   next_rotation_date AS NextRotationDate, import_check_value AS ImportCheckValue, import_present AS ImportPresent,
-                   import_expiration_model AS ImportExpirationModel, import_valid_to AS ImportValidTo,
-                   import_description AS ImportDescription, import_state_after AS ImportStateAfter,
-                   primary_region AS PrimaryRegion, settled_state AS SettledState
-            FROM keys
-            """,
-            transaction: transaction);
-        var grants = (await connection.QueryAsync<GrantRow>(
-                """
-                SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, grant_id AS GrantId, name AS Name,
-                       grantee_principal AS GranteePrincipal, grantee_service_principal AS GranteeServicePrincipal,
-                       retiring_principal AS RetiringPrincipal, retiring_service_principal AS RetiringServicePrincipal,
-                       operations AS Operations, constraints AS Constraints, issuing_account AS IssuingAccount, creation_date AS CreationDate
-                FROM grants
-                """,
-                transaction: transaction))
-            .ToLookup(g => (g.AccountId, g.Region, g.KeyId));
-        // Most keys share a handful of policy texts (the default policy of each account): keep one copy of each, which
-        // also lets the authorizer's per-text caches serve every key with that policy.
-        var policies = new Dictionary<string, string>(StringComparer.Ordinal);
-        var keys = keyRows.Select(row =>
-        {
-            var id = (row.AccountId, row.Region, row.KeyId);
-            var policy = policies.TryGetValue(row.Policy, out var shared) ? shared : policies[row.Policy] = row.Policy;
-            return row.ToRecord(materials[id], tags[id]) with
-            {
-                Grants = GrantRow.ToGrants(grants[id]),
-                Policy = policy,
-                ImportParameters = importParameters[id].Any() ? [.. importParameters[id].Select(p => p.ToRecord())] : [],
-            };
-        }).ToList();
-
-        var aliases = (await connection.QueryAsync<AliasRow>(
-                "SELECT account_id AS AccountId, region AS Region, alias_name AS AliasName, target_key_id AS TargetKeyId, creation_date AS CreationDate, last_updated_date AS LastUpdatedDate FROM aliases",
-                transaction: transaction))
-            .Select(a => new AliasRecord(new KeyScope(a.AccountId, a.Region), a.AliasName, a.TargetKeyId, FromMillis(a.CreationDate), FromMillis(a.LastUpdatedDate)))
-            .ToList();
-
+        var snapshot = StoreRows.Snapshot(
+            await connection.QueryAsync<KeyRow>(StoreRows.SelectKeys, transaction: transaction),
+            await connection.QueryAsync<MaterialRow>(StoreRows.SelectMaterials, transaction: transaction),
+            await connection.QueryAsync<ImportParametersRow>(StoreRows.SelectImportParameters, transaction: transaction),
+            await connection.QueryAsync<TagRow>(StoreRows.SelectTags, transaction: transaction),
+            await connection.QueryAsync<GrantRow>(StoreRows.SelectGrants, transaction: transaction),
+            await connection.QueryAsync<AliasRow>(StoreRows.SelectAliases, transaction: transaction));
         await transaction.CommitAsync(cancellationToken);
-        return new StoreSnapshot(keys, aliases);
+        return snapshot;
     }
 
     public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => SaveKeysAsync([key], cancellationToken);
@@ -144,87 +91,10 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         foreach (var key in keys)
         {
-            await WriteKeyAsync(connection, transaction, key);
+            await StoreRows.WriteKeyAsync(connection, transaction, key);
         }
 
         await transaction.CommitAsync(cancellationToken);
-    }
-
-    /// <summary>One key's row, new material rows, import parameters and tags, in the caller's transaction.</summary>
-    private static async Task WriteKeyAsync(SqliteConnection connection, DbTransaction transaction, KeyRecord key)
-    {
-        var id = new { key.Scope.AccountId, key.Scope.Region, key.KeyId };
-
-        // A new key (version 1) must not exist yet; a changed one must still be at the version it was changed from.
-        var written = await connection.ExecuteAsync(
-            key.Version == 1
-                ? """
-                  INSERT INTO keys (account_id, region, key_id, description, key_spec, key_usage, origin, key_manager, key_state,
-                                    creation_date, deletion_date, pending_window_days, multi_region, policy, current_material_version, version,
-                                    rotation_enabled, rotation_period_days, next_rotation_date, import_check_value, import_present,
-                                    import_expiration_model, import_valid_to, import_description, import_state_after,
-                                    primary_region, settled_state)
-                  VALUES (@AccountId, @Region, @KeyId, @Description, @KeySpec, @KeyUsage, @Origin, @KeyManager, @KeyState,
-                          @CreationDate, @DeletionDate, @PendingWindowDays, @MultiRegion, @Policy, @CurrentMaterialVersion, @Version,
-                          @RotationEnabled, @RotationPeriodDays, @NextRotationDate, @ImportCheckValue, @ImportPresent,
-                          @ImportExpirationModel, @ImportValidTo, @ImportDescription, @ImportStateAfter,
-                          @PrimaryRegion, @SettledState)
-                  ON CONFLICT (account_id, region, key_id) DO NOTHING
-                  """
-                : """
-                  UPDATE keys SET
-                      description = @Description, key_state = @KeyState, deletion_date = @DeletionDate,
-                      pending_window_days = @PendingWindowDays, policy = @Policy,
-                      current_material_version = @CurrentMaterialVersion, version = @Version,
-                      rotation_enabled = @RotationEnabled, rotation_period_days = @RotationPeriodDays, next_rotation_date = @NextRotationDate,
-                      import_check_value = @ImportCheckValue, import_present = @ImportPresent, import_expiration_model = @ImportExpirationModel,
-                      import_valid_to = @ImportValidTo, import_description = @ImportDescription, import_state_after = @ImportStateAfter,
-                      primary_region = @PrimaryRegion, settled_state = @SettledState
-                  WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1
-                  """,
-            KeyRow.From(key),
-            transaction);
-        if (written != 1)
-        {
-            throw await ConflictAsync(connection, transaction, KeyVersion.Of(key), key.Version - 1);
-        }
-
-        foreach (var material in key.Materials)
-        {
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO key_materials (account_id, region, key_id, version, material_id, hsm_label, created_at, rotation_type)
-                VALUES (@AccountId, @Region, @KeyId, @Version, @MaterialId, @HsmLabel, @CreatedAt, @RotationType)
-                ON CONFLICT (account_id, region, key_id, version) DO NOTHING
-                """,
-                new { id.AccountId, id.Region, id.KeyId, material.Version, material.MaterialId, material.HsmLabel, CreatedAt = material.CreatedAt.ToUnixTimeMilliseconds(), material.RotationType },
-                transaction);
-        }
-
-        // The unexpired import parameters are exactly the record's: rows of expired ones go, new ones come.
-        await connection.ExecuteAsync("DELETE FROM import_parameters WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId", id, transaction);
-        foreach (var parameters in key.ImportParameters)
-        {
-            await connection.ExecuteAsync(
-                "INSERT INTO import_parameters (account_id, region, key_id, token_id, hsm_label, wrapping_key_spec, wrapping_algorithm, created_at, valid_to) "
-                + "VALUES (@AccountId, @Region, @KeyId, @TokenId, @HsmLabel, @WrappingKeySpec, @WrappingAlgorithm, @CreatedAt, @ValidTo)",
-                new
-                {
-                    id.AccountId, id.Region, id.KeyId, parameters.TokenId, parameters.HsmLabel, parameters.WrappingKeySpec, parameters.WrappingAlgorithm,
-                    CreatedAt = parameters.CreatedAt.ToUnixTimeMilliseconds(), ValidTo = parameters.ValidTo.ToUnixTimeMilliseconds(),
-                },
-                transaction);
-        }
-
-        await connection.ExecuteAsync("DELETE FROM key_tags WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId", id, transaction);
-        for (var position = 0; position < key.Tags.Length; position++)
-        {
-            var tag = key.Tags[position];
-            await connection.ExecuteAsync(
-                "INSERT INTO key_tags (account_id, region, key_id, position, tag_key, tag_value) VALUES (@AccountId, @Region, @KeyId, @position, @Key, @Value)",
-                new { id.AccountId, id.Region, id.KeyId, position, tag.Key, tag.Value },
-                transaction);
-        }
     }
 
     // Materials, tags, aliases and grants go with the key (ON DELETE CASCADE).
@@ -232,13 +102,10 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var deleted = await connection.ExecuteAsync(
-            "DELETE FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version",
-            new { current.Scope.AccountId, current.Scope.Region, current.KeyId, current.Version },
-            transaction);
-        if (deleted != 1 && await StoredVersionAsync(connection, transaction, current) is not null)
+        var deleted = await connection.ExecuteAsync(StoreRows.DeleteKey, StoreRows.KeyParameters(current), transaction);
+        if (deleted != 1 && await StoreRows.StoredVersionAsync(connection, transaction, current) is not null)
         {
-            throw await ConflictAsync(connection, transaction, current, current.Version);
+            throw await StoreRows.ConflictAsync(connection, transaction, current, current.Version);
         }
 
         // Deleted, or there was no such key to delete.
@@ -257,54 +124,16 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
     }
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) =>
-        WriteAsync(
-            next,
-            WriteKind.Save,
-            """
-            INSERT INTO aliases (account_id, region, alias_name, target_key_id, creation_date, last_updated_date)
-            VALUES (@AccountId, @Region, @AliasName, @TargetKeyId, @CreationDate, @LastUpdatedDate)
-            ON CONFLICT (account_id, region, alias_name) DO UPDATE SET
-                target_key_id = excluded.target_key_id, creation_date = excluded.creation_date, last_updated_date = excluded.last_updated_date
-            """,
-            new
-            {
-                alias.Scope.AccountId,
-                alias.Scope.Region,
-                alias.AliasName,
-                alias.TargetKeyId,
-                CreationDate = alias.CreationDate.ToUnixTimeMilliseconds(),
-                LastUpdatedDate = alias.LastUpdatedDate.ToUnixTimeMilliseconds(),
-            },
-            cancellationToken);
+        WriteAsync(next, WriteKind.Save, StoreRows.UpsertAlias, StoreRows.AliasParameters(alias), cancellationToken);
 
     public Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default) =>
-        WriteAsync(
-            [next],
-            WriteKind.Delete,
-            "DELETE FROM aliases WHERE account_id = @AccountId AND region = @Region AND alias_name = @aliasName",
-            new { next.Scope.AccountId, next.Scope.Region, aliasName },
-            cancellationToken);
+        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteAlias, new { next.Scope.AccountId, next.Scope.Region, aliasName }, cancellationToken);
 
     public Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default) =>
-        WriteAsync(
-            [next],
-            WriteKind.Save,
-            """
-            INSERT INTO grants (account_id, region, key_id, grant_id, name, grantee_principal, grantee_service_principal,
-                                retiring_principal, retiring_service_principal, operations, constraints, issuing_account, creation_date)
-            VALUES (@AccountId, @Region, @KeyId, @GrantId, @Name, @GranteePrincipal, @GranteeServicePrincipal,
-                    @RetiringPrincipal, @RetiringServicePrincipal, @Operations, @Constraints, @IssuingAccount, @CreationDate)
-            """,
-            GrantRow.From(next.Scope, next.KeyId, grant),
-            cancellationToken);
+        WriteAsync([next], WriteKind.Save, StoreRows.InsertGrant, GrantRow.From(next.Scope, next.KeyId, grant), cancellationToken);
 
     public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) =>
-        WriteAsync(
-            [next],
-            WriteKind.Delete,
-            "DELETE FROM grants WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND grant_id = @grantId",
-            new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId },
-            cancellationToken);
+        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteGrant, new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId }, cancellationToken);
 
     private enum WriteKind
     {
@@ -328,13 +157,9 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
 
         foreach (var key in next)
         {
-            var stepped = await connection.ExecuteAsync(
-                "UPDATE keys SET version = @Version WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId AND version = @Version - 1",
-                new { key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Version },
-                transaction);
-            if (stepped != 1)
+            if (await connection.ExecuteAsync(StoreRows.StepVersion, StoreRows.KeyParameters(key), transaction) != 1)
             {
-                throw await ConflictAsync(connection, transaction, key, key.Version - 1);
+                throw await StoreRows.ConflictAsync(connection, transaction, key, key.Version - 1);
             }
         }
 
@@ -345,21 +170,6 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
 
         await transaction.CommitAsync(cancellationToken);
     }
-
-    /// <summary>The error for a write that found <paramref name="key"/> at another version than <paramref name="expected"/>; the transaction is rolled back.</summary>
-    private static async Task<KeyVersionConflictException> ConflictAsync(SqliteConnection connection, DbTransaction transaction, KeyVersion key, long expected)
-    {
-        var stored = await StoredVersionAsync(connection, transaction, key);
-        await transaction.RollbackAsync(CancellationToken.None);
-        return new KeyVersionConflictException(key.Scope, key.KeyId, expected, stored);
-    }
-
-    /// <summary>The version the store holds of <paramref name="key"/>; null when it holds no such key.</summary>
-    private static Task<long?> StoredVersionAsync(SqliteConnection connection, DbTransaction transaction, KeyVersion key) =>
-        connection.QuerySingleOrDefaultAsync<long?>(
-            "SELECT version FROM keys WHERE account_id = @AccountId AND region = @Region AND key_id = @KeyId",
-            new { key.Scope.AccountId, key.Scope.Region, key.KeyId },
-            transaction);
 
     /// <summary>
     /// Opens the database file anew (a pooled connection would go on reading a file that was deleted or replaced
@@ -372,7 +182,7 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
             await using var connection = new SqliteConnection(_probeConnectionString);
             await connection.OpenAsync(cancellationToken);
             var storeId = await connection.QuerySingleOrDefaultAsync<string>(
-                new CommandDefinition("SELECT value FROM store_meta WHERE name = 'store_id'", cancellationToken: cancellationToken));
+                new CommandDefinition(StoreRows.SelectStoreId, cancellationToken: cancellationToken));
             return storeId == StoreId ? null : "The store file holds another store (its store id changed).";
         }
         catch (SqliteException e)
@@ -389,171 +199,4 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         await connection.ExecuteAsync("PRAGMA synchronous = FULL;");
         return connection;
     }
-
-    private static DateTimeOffset FromMillis(long millis) => DateTimeOffset.FromUnixTimeMilliseconds(millis);
-
-    private sealed record KeyRow(
-        string AccountId, string Region, string KeyId, string Description, string KeySpec, string KeyUsage, string Origin,
-        string KeyManager, string KeyState, long CreationDate, long? DeletionDate, long? PendingWindowDays, long MultiRegion,
-        string Policy, long CurrentMaterialVersion, long Version, long RotationEnabled, long? RotationPeriodDays, long? NextRotationDate,
-        string? ImportCheckValue, long ImportPresent, string? ImportExpirationModel, long? ImportValidTo, string? ImportDescription, string? ImportStateAfter,
-        string? PrimaryRegion, string? SettledState)
-    {
-        public static KeyRow From(KeyRecord key) => new(
-            key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Description, key.KeySpec.ToWire(), key.KeyUsage.ToWire(),
-            key.Origin.ToWire(), key.KeyManager.ToWire(), key.KeyState.ToWire(), key.CreationDate.ToUnixTimeMilliseconds(),
-            key.DeletionDate?.ToUnixTimeMilliseconds(), key.PendingDeletionWindowInDays, key.MultiRegion ? 1 : 0, key.Policy,
-            key.CurrentMaterialVersion, key.Version, key.RotationEnabled ? 1 : 0, key.RotationPeriodInDays, key.NextRotationDate?.ToUnixTimeMilliseconds(),
-            key.Import?.CheckValue, key.Import?.Present == true ? 1 : 0, key.Import?.ExpirationModel, key.Import?.ValidTo?.ToUnixTimeMilliseconds(),
-            key.Import?.Description, key.Import?.StateAfterImport.ToWire(), key.PrimaryRegion, key.SettledState?.ToWire());
-
-        public KeyRecord ToRecord(IEnumerable<MaterialRow> materials, IEnumerable<TagRow> tags) => new()
-        {
-            Scope = new KeyScope(AccountId, Region),
-            KeyId = KeyId,
-            Description = Description,
-            KeySpec = Parse<Generated.KeySpec>(KeySpec, KeySpecWire.TryParse),
-            KeyUsage = Parse<KeyUsageType>(KeyUsage, KeyUsageTypeWire.TryParse),
-            Origin = Parse<OriginType>(Origin, OriginTypeWire.TryParse),
-            KeyManager = Parse<KeyManagerType>(KeyManager, KeyManagerTypeWire.TryParse),
-            KeyState = Parse<Generated.KeyState>(KeyState, KeyStateWire.TryParse),
-            CreationDate = FromMillis(CreationDate),
-            DeletionDate = DeletionDate is { } d ? FromMillis(d) : null,
-            PendingDeletionWindowInDays = (int?)PendingWindowDays,
-            MultiRegion = MultiRegion != 0,
-            Policy = Policy,
-            CurrentMaterialVersion = (int)CurrentMaterialVersion,
-            Version = Version,
-            RotationEnabled = RotationEnabled != 0,
-            RotationPeriodInDays = (int?)RotationPeriodDays,
-            NextRotationDate = NextRotationDate is { } next ? FromMillis(next) : null,
-            Materials = [.. materials.Select(m => new KeyMaterialVersion((int)m.Version, m.MaterialId, m.HsmLabel, FromMillis(m.CreatedAt), m.RotationType))],
-            Tags = [.. tags.Select(t => new KeyTag(t.TagKey, t.TagValue))],
-            PrimaryRegion = PrimaryRegion,
-            SettledState = SettledState is null ? null : Parse<Generated.KeyState>(SettledState, KeyStateWire.TryParse),
-            Import = ImportCheckValue is null
-                ? null
-                : new ImportedMaterial(
-                    ImportCheckValue, ImportPresent != 0, ImportExpirationModel, ImportValidTo is { } validTo ? FromMillis(validTo) : null,
-                    ImportDescription, Parse<Generated.KeyState>(ImportStateAfter ?? "Enabled", KeyStateWire.TryParse)),
-        };
-    }
-
-    private delegate bool TryParseWire<T>(string? value, out T result);
-
-    private static T Parse<T>(string value, TryParseWire<T> tryParse) =>
-        tryParse(value, out var result) ? result : throw new DataException($"Stored value '{value}' is not a valid {typeof(T).Name}.");
-
-    private sealed record MaterialRow(string AccountId, string Region, string KeyId, long Version, string MaterialId, string HsmLabel, long CreatedAt, string? RotationType);
-
-    private sealed record ImportParametersRow(
-        string AccountId, string Region, string KeyId, string TokenId, string HsmLabel, string WrappingKeySpec, string WrappingAlgorithm, long CreatedAt, long ValidTo)
-    {
-        public ImportParameters ToRecord() => new(TokenId, HsmLabel, WrappingKeySpec, WrappingAlgorithm, FromMillis(CreatedAt), FromMillis(ValidTo));
-    }
-
-    private sealed record TagRow(string AccountId, string Region, string KeyId, string TagKey, string TagValue);
-
-    private sealed record GrantRow(
-        string AccountId, string Region, string KeyId, string GrantId, string? Name, string? GranteePrincipal, string? GranteeServicePrincipal,
-        string? RetiringPrincipal, string? RetiringServicePrincipal, string Operations, string? Constraints, string IssuingAccount, long CreationDate)
-    {
-        public static GrantRow From(KeyScope scope, string keyId, GrantRecord grant) => new(
-            scope.AccountId, scope.Region, keyId, grant.GrantId, grant.Name, grant.GranteePrincipal, grant.GranteeServicePrincipal,
-            grant.RetiringPrincipal, grant.RetiringServicePrincipal, string.Join(',', grant.Operations.Select(o => o.ToWire())),
-            ConstraintsJson(grant), grant.IssuingAccount, grant.CreationDate.ToUnixTimeMilliseconds());
-
-        public static ImmutableSortedDictionary<string, GrantRecord> ToGrants(IEnumerable<GrantRow> rows)
-        {
-            var list = rows.Select(r => r.ToRecord()).ToList();
-            return list.Count == 0 ? KeyRecord.NoGrants : KeyRecord.NoGrants.AddRange(list.Select(g => KeyValuePair.Create(g.GrantId, g)));
-        }
-
-        private GrantRecord ToRecord()
-        {
-            var constraints = ReadConstraints();
-            return new GrantRecord
-            {
-                GrantId = GrantId,
-                Name = Name,
-                GranteePrincipal = GranteePrincipal,
-                GranteeServicePrincipal = GranteeServicePrincipal,
-                RetiringPrincipal = RetiringPrincipal,
-                RetiringServicePrincipal = RetiringServicePrincipal,
-                Operations = [.. Operations.Split(',').Select(o => Parse<GrantOperation>(o, GrantOperationWire.TryParse))],
-                Constraint = constraints.Constraint,
-                SourceArn = constraints.SourceArn,
-                IssuingAccount = IssuingAccount,
-                CreationDate = FromMillis(CreationDate),
-            };
-        }
-
-        /// <summary>
-        /// The grant's constraints from the stored JSON. A value that is not exactly the stored shape throws: loading a
-        /// grant without a constraint it was issued with would make it wider than it is.
-        /// </summary>
-        private (GrantConstraint? Constraint, string? SourceArn) ReadConstraints()
-        {
-            if (Constraints is null)
-            {
-                return (null, null);
-            }
-
-            StoredGrantConstraints stored;
-            try
-            {
-                stored = JsonSerializer.Deserialize(Constraints, StorageJsonContext.Default.StoredGrantConstraints)
-                    ?? throw UnknownShape("it is JSON null");
-            }
-            catch (JsonException e)
-            {
-                throw UnknownShape(e.Message, e);
-            }
-
-            switch (stored)
-            {
-                case { Kind: null, Pairs: null }:
-                    return (null, stored.SourceArn);
-                case { Kind: null }:
-                    throw UnknownShape("it has Pairs but no Kind");
-                case { Pairs: null }:
-                    throw UnknownShape($"Kind {stored.Kind} has no Pairs");
-            }
-
-            // Exactly a name the writer writes (GrantConstraintKind.ToString()): Enum.Parse would also take numbers.
-            if (!Enum.GetNames<GrantConstraintKind>().Contains(stored.Kind, StringComparer.Ordinal))
-            {
-                throw UnknownShape($"'{stored.Kind}' is not a GrantConstraintKind");
-            }
-
-            if (stored.Pairs.Any(pair => pair.Value is null))
-            {
-                throw UnknownShape("a pair has a null value");
-            }
-
-            return (GrantConstraint.Of(Enum.Parse<GrantConstraintKind>(stored.Kind), stored.Pairs), stored.SourceArn);
-        }
-
-        private DataException UnknownShape(string reason, Exception? inner = null) => new(
-            $"Grant {GrantId} on key {KeyId} (account {AccountId}, region {Region}) has stored constraints that are not in "
-            + $"the shape this version reads ({reason}): {Constraints}. The grant would load wider than it was issued, so "
-            + "the store refuses to load; fix or delete the grants row.",
-            inner);
-
-        private static string? ConstraintsJson(GrantRecord grant)
-        {
-            if (grant.Constraint is null && grant.SourceArn is null)
-            {
-                return null;
-            }
-
-            var stored = new StoredGrantConstraints(
-                grant.Constraint?.Kind.ToString(),
-                grant.Constraint?.Pairs.ToDictionary(StringComparer.Ordinal),
-                grant.SourceArn);
-            return JsonSerializer.Serialize(stored, StorageJsonContext.Default.StoredGrantConstraints);
-        }
-    }
-
-    private sealed record AliasRow(string AccountId, string Region, string AliasName, string TargetKeyId, long CreationDate, long LastUpdatedDate);
 }

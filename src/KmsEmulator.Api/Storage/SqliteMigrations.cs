@@ -1,4 +1,3 @@
-using System.Reflection;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -15,10 +14,10 @@ public static class SqliteMigrations
     private const string AuditFolder = "AuditMigrations";
 
     /// <summary>kms.db's migrations (Storage/Migrations).</summary>
-    public static IReadOnlyList<(int Version, string Name)> Available { get; } = Discover(KmsFolder);
+    public static IReadOnlyList<(int Version, string Name)> Available { get; } = EmbeddedMigrations.Discover(KmsFolder);
 
     /// <summary>audit.db's migrations (Storage/AuditMigrations).</summary>
-    public static IReadOnlyList<(int Version, string Name)> Audit { get; } = Discover(AuditFolder);
+    public static IReadOnlyList<(int Version, string Name)> Audit { get; } = EmbeddedMigrations.Discover(AuditFolder);
 
     public static Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken = default) =>
         ApplyAsync(connection, Available, cancellationToken);
@@ -33,29 +32,11 @@ public static class SqliteMigrations
                 continue;
             }
 
-            var sql = ReadResource(name);
+            var sql = EmbeddedMigrations.Read(name);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await connection.ExecuteAsync(sql, transaction: transaction);
             await connection.ExecuteAsync($"PRAGMA user_version = {version};", transaction: transaction);
             await transaction.CommitAsync(cancellationToken);
         }
-    }
-
-    private static List<(int Version, string Name)> Discover(string folder)
-    {
-        var marker = ".Storage." + folder + ".";
-        return typeof(SqliteMigrations).Assembly.GetManifestResourceNames()
-            .Where(n => n.Contains(marker, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
-            .Select(n => (Version: int.Parse(n[(n.IndexOf(marker, StringComparison.Ordinal) + marker.Length)..].Split('_')[0], System.Globalization.CultureInfo.InvariantCulture), Name: n))
-            .OrderBy(m => m.Version)
-            .ToList();
-    }
-
-    private static string ReadResource(string name)
-    {
-        using var stream = typeof(SqliteMigrations).Assembly.GetManifestResourceStream(name)
-            ?? throw new InvalidOperationException($"Migration resource {name} is missing.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
     }
 }
