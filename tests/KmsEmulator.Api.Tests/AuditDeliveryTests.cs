@@ -60,10 +60,12 @@ public sealed class AuditDeliveryTests : IDisposable
         var (trail, delivery) = Build(new AuditOptions { CommitInterval = TimeSpan.FromHours(1), CommitRecords = 3 });
         await delivery.StartAsync(CancellationToken.None);
 
-        foreach (var name in new[] { "Encrypt", "Decrypt", "GenerateDataKey" })
-        {
-            await trail.RecordAsync(Event(name));
-        }
+        // The first record is taken from the queue before the next two come: the three together must still make a
+        // commit without waiting for the commit time.
+        await trail.RecordAsync(Event("Encrypt"));
+        await UntilAsync(() => trail.QueueDepth == 0);
+        await trail.RecordAsync(Event("Decrypt"));
+        await trail.RecordAsync(Event("GenerateDataKey"));
 
         await _index.WaitForAsync(3);
         await trail.RecordAsync(Event("Sign"));
@@ -181,6 +183,16 @@ public sealed class AuditDeliveryTests : IDisposable
         Assert.Equal("111122223333", recovered.Value.AccountId);
         Assert.Equal("us-east-1", recovered.Value.Region);
         Assert.Equal("{\"eventName\":\"Encrypt\"}", System.Text.Encoding.UTF8.GetString(Assert.Single(recovered.Value.Records)));
+    }
+
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(Bound);
+        while (!condition())
+        {
+            await Task.Yield();
+            timeout.Token.ThrowIfCancellationRequested();
+        }
     }
 
     private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options)

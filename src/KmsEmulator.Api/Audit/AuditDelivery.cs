@@ -102,6 +102,12 @@ public sealed partial class AuditDelivery(
         }
     }
 
+    /// <summary>How many events this loop took from the queue (compared with <see cref="AuditTrail.Queued"/>).</summary>
+    private long _taken;
+
+    /// <summary><see cref="AuditTrail.Urgent"/> when this loop last read the queue.</summary>
+    private long _urgentSeen;
+
     /// <summary>Whether the queue holds something to read, or has been completed.</summary>
     private static bool Readable(ChannelReader<AuditItem> reader) => reader.TryPeek(out _) || reader.Completion.IsCompleted;
 
@@ -139,13 +145,15 @@ public sealed partial class AuditDelivery(
                 // While records gather for a commit, new records alone do not wake the loop (that would be once per
                 // request): only the commit time, a delivery due, or the trail's wake (enough records, a flush, a
                 // clear, a stop, a full queue).
-                var wake = commitDue is not null ? trail.WakeTask : waiting;
-                if (commitDue is not null && wake.IsCompleted)
+                Task wake = waiting;
+                if (commitDue is not null)
                 {
-                    // Reset first, then look at the queue: a wake that comes after the look lands on the new task. The
-                    // queue itself is asked, not `waiting`, whose task completes a moment after a record arrives.
-                    trail.ResetWake();
-                    wake = Readable(reader) ? Task.CompletedTask : trail.WakeTask;
+                    // Arm first, then look: a wake that comes after the look lands on the armed task. The mark is the
+                    // queued count at which the gathered and the queued records make CommitRecords; records alone do
+                    // not wake the loop before it. `waiting` is not asked: it completes as soon as a record arrives.
+                    var mark = _taken + Math.Max(1, Math.Clamp(_options.CommitRecords, 1, BatchSize) - _pending.Count);
+                    trail.ArmWake(mark);
+                    wake = trail.Queued >= mark || trail.Urgent != _urgentSeen ? Task.CompletedTask : trail.WakeTask;
                 }
 
                 if (!wake.IsCompleted && (commitDue is not null || due is not null))
@@ -173,7 +181,7 @@ public sealed partial class AuditDelivery(
                     break;
                 }
 
-                trail.ResetWake();
+                _urgentSeen = trail.Urgent;
                 TaskCompletionSource? clearing = null;
                 while (_pending.Count < BatchSize && reader.TryRead(out var item))
                 {
@@ -185,6 +193,7 @@ public sealed partial class AuditDelivery(
                         }
 
                         _pending.Add(auditEvent);
+                        _taken++;
                     }
                     else if (item.Clear)
                     {

@@ -15,13 +15,14 @@ public sealed partial class AuditTrail
     private readonly Channel<AuditItem> _queue;
     private readonly KeyUsageTracker _usage;
     private readonly ILogger<AuditTrail> _logger;
-    private readonly int _wakeAfter;
 
-    // Wakes delivery while it gathers records for a commit (see WakeTask): set once WakeAfter records were queued since
-    // it last looked, and at once for a flush, a clear, a stop or a full queue. Without it delivery would wake for
-    // every record, which costs a thread-pool hop and a context switch per request.
+    // Wakes delivery while it gathers records for a commit (see WakeTask): once the queued count reaches the mark
+    // delivery set (ArmWake), and at once for a flush, a clear, a stop or a full queue. Without it delivery would wake
+    // for every record, which costs a thread-pool hop and a context switch per request.
     private TaskCompletionSource _wake = NewWake();
-    private int _queuedSinceWake;
+    private long _queued;
+    private long _wakeAt = long.MaxValue;
+    private long _urgent;
 
     public AuditTrail(IOptions<AuditOptions> options, KeyUsageTracker usage, ILogger<AuditTrail> logger)
     {
@@ -29,7 +30,6 @@ public sealed partial class AuditTrail
         _usage = usage;
         _logger = logger;
         QueueCapacity = Math.Max(1, options.Value.QueueCapacity);
-        _wakeAfter = Math.Max(1, options.Value.CommitRecords);
         _queue = Channel.CreateBounded<AuditItem>(new BoundedChannelOptions(QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -51,20 +51,30 @@ public sealed partial class AuditTrail
     internal ChannelReader<AuditItem> Reader => _queue.Reader;
 
     /// <summary>
-    /// Completes when delivery, gathering records for a commit, should look at the queue before its commit time:
-    /// <see cref="AuditOptions.CommitRecords"/> records were queued since <see cref="ResetWake"/>, or a flush, a clear,
-    /// a stop or a full queue came.
+    /// Completes when delivery, gathering records for a commit, should look at the queue before its commit time: the
+    /// count of queued records reached the mark of <see cref="ArmWake"/>, or a flush, a clear, a stop or a full queue
+    /// came.
     /// </summary>
     internal Task WakeTask => Volatile.Read(ref _wake).Task;
 
-    /// <summary>Delivery is about to read the queue: what is queued from now on counts toward the next wake.</summary>
-    internal void ResetWake()
+    /// <summary>How many records were ever queued (events only; delivery compares it with how many it took).</summary>
+    internal long Queued => Volatile.Read(ref _queued);
+
+    /// <summary>How many times something that must not wait for the commit time came: a flush, a clear, a stop, a full queue.</summary>
+    internal long Urgent => Volatile.Read(ref _urgent);
+
+    /// <summary>
+    /// Delivery is about to look at the queue: a used wake is replaced (a wake after the look lands on the new one),
+    /// and the next one comes when <see cref="Queued"/> reaches <paramref name="queuedMark"/>.
+    /// </summary>
+    internal void ArmWake(long queuedMark)
     {
-        Volatile.Write(ref _queuedSinceWake, 0);
         if (Volatile.Read(ref _wake).Task.IsCompleted)
         {
             Volatile.Write(ref _wake, NewWake());
         }
+
+        Volatile.Write(ref _wakeAt, queuedMark);
     }
 
     /// <summary>Records one request; waits only when the queue is full.</summary>
@@ -86,11 +96,11 @@ public sealed partial class AuditTrail
         var item = new AuditItem(auditEvent, null);
         if (!_queue.Writer.TryWrite(item))
         {
-            Wake();
+            WakeUrgently();
             return WaitForRoomAsync(item);
         }
 
-        if (Interlocked.Increment(ref _queuedSinceWake) == _wakeAfter)
+        if (Interlocked.Increment(ref _queued) >= Volatile.Read(ref _wakeAt))
         {
             Wake();
         }
@@ -111,7 +121,7 @@ public sealed partial class AuditTrail
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var queued = _queue.Writer.TryWrite(new AuditItem(null, done));
-        Wake();
+        WakeUrgently();
         return queued ? done.Task : FlushWhenRoomAsync(done);
     }
 
@@ -129,9 +139,9 @@ public sealed partial class AuditTrail
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var write = _queue.Writer.WriteAsync(new AuditItem(null, done, Clear: true));
-        Wake();
+        WakeUrgently();
         await write.ConfigureAwait(false);
-        Wake();
+        WakeUrgently();
         await done.Task.ConfigureAwait(false);
     }
 
@@ -146,7 +156,7 @@ public sealed partial class AuditTrail
     internal void Complete()
     {
         _queue.Writer.TryComplete();
-        Wake();
+        WakeUrgently();
     }
 
     /// <summary>The history now holds this use of the key: the tracker may drop it unless a newer one came.</summary>
@@ -155,6 +165,13 @@ public sealed partial class AuditTrail
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    /// <summary>Counted first, then woken: delivery arms its wake before it reads the count, so it cannot miss both.</summary>
+    private void WakeUrgently()
+    {
+        Interlocked.Increment(ref _urgent);
+        Wake();
+    }
 
     private async ValueTask WaitForRoomAsync(AuditItem item)
     {
@@ -173,7 +190,7 @@ public sealed partial class AuditTrail
         try
         {
             await _queue.Writer.WriteAsync(new AuditItem(null, done)).ConfigureAwait(false);
-            Wake();
+            WakeUrgently();
         }
         catch (ChannelClosedException)
         {
