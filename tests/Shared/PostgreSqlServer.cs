@@ -131,7 +131,7 @@ internal sealed class PostgreSqlServer : IAsyncDisposable
     public async Task<string> CreateDatabaseAsync()
     {
         var name = "kmsemu_" + Guid.NewGuid().ToString("N");
-        await using var connection = new NpgsqlConnection(ConnectionString());
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
         await command.ExecuteNonQueryAsync();
@@ -141,7 +141,7 @@ internal sealed class PostgreSqlServer : IAsyncDisposable
     /// <summary>Drops a database made by <see cref="CreateDatabaseAsync"/>, closing whatever connections it still has.</summary>
     public async Task DropDatabaseAsync(string name)
     {
-        await using var connection = new NpgsqlConnection(ConnectionString());
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
         await command.ExecuteNonQueryAsync();
@@ -163,6 +163,23 @@ internal sealed class PostgreSqlServer : IAsyncDisposable
         {
             await DeleteFolderAsync();
         }
+    }
+
+    // Unpooled: a pooled connection would be dead after StopAsync and StartAgainAsync.
+    private string AdminConnectionString => new NpgsqlConnectionStringBuilder(ConnectionString()) { Pooling = false }.ConnectionString;
+
+    /// <summary>Stops the server (fast shutdown: open connections are cut), keeping its data and port for <see cref="StartAgainAsync"/>.</summary>
+    public async Task StopAsync() => await RunAsUserAsync("pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "stop"]);
+
+    /// <summary>Starts a server stopped by <see cref="StopAsync"/> again on the same port, and waits until it accepts a client.</summary>
+    public async Task StartAgainAsync()
+    {
+        await RunAsUserAsync("pg_ctl", [
+            "-D", DataDirectory, "-l", Path.Combine(_folder, "server.log"), "-w", "-t", "60",
+            "-o", $"-c listen_addresses=127.0.0.1 -p {Port} -k {_folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        ]);
+        await WaitUntilAcceptingAsync();
     }
 
     private Task DeleteFolderAsync()
