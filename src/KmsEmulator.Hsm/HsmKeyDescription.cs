@@ -32,7 +32,16 @@ public sealed record HsmInventory(
     int KeyObjects,
     IReadOnlyList<string> Unexpected,
     IReadOnlyList<string> Missing,
-    IReadOnlyList<HsmDefect> Defective);
+    IReadOnlyList<HsmDefect> Defective)
+{
+    /// <summary>
+    /// When the objects of each <see cref="Unexpected"/> label were made, from the time their CKA_ID carries (the later
+    /// of a key pair's two); a label is absent when one of its objects carries none (made before ids were dated). With
+    /// several emulator nodes on one token, an unexpected label may be a key another node is making right now, whose
+    /// row is not committed yet: its age tells it from what an interrupted creation left behind.
+    /// </summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> CreatedAt { get; init; } = new Dictionary<string, DateTimeOffset>();
+}
 
 /// <summary>A key whose HSM objects are not what its description says, and how they differ.</summary>
 public sealed record HsmDefect(string Label, IReadOnlyList<string> Differences);
