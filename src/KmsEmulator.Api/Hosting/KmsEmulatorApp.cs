@@ -113,6 +113,7 @@ public static class KmsEmulatorApp
         // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions.
         builder.Services.AddSingleton<IKeyMaterialBackend>(_ => hsm);
         builder.Services.AddSingleton<IHsmStatus>(_ => hsm);
+        builder.Services.AddSingleton(services => new OrphanPolicy(options.Hsm.OrphanGracePeriod, services.GetRequiredService<ClockSource>().Clock));
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));
