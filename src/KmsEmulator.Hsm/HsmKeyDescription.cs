@@ -4,7 +4,7 @@ namespace KmsEmulator.Hsm;
 /// What one version of a key's material is in the HSM: the label its objects carry, its type and what it may do. The
 /// metadata store keeps enough to rebuild it, so that the HSM's objects can be checked against it.
 /// </summary>
-/// <param name="Label">CKA_LABEL (and CKA_ID) of the key's objects.</param>
+/// <param name="Label">CKA_LABEL of the key's objects; their CKA_ID is the label followed by when they were made.</param>
 /// <param name="Spec">The key type.</param>
 /// <param name="Usage">
 /// For key pairs, the one usage the private key has; <see cref="HsmKeyUsage.EncryptDecrypt"/> for AES keys and

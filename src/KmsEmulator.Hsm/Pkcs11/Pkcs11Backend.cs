@@ -58,7 +58,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
 
     private readonly BulkAttributeReader? _bulkReader;
 
-    /// <summary>The clock for the creation day of new objects and for when session copies are checked again.</summary>
+    /// <summary>The clock for the creation time of new objects and for when session copies are checked again.</summary>
     private readonly TimeProvider _time;
 
     /// <summary>
@@ -89,7 +89,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// <param name="options">Module, token, PINs and pool size.</param>
     /// <param name="log">Receives a line for notable events (module loaded, token created, retries); never secrets.</param>
     /// <param name="time">
-    /// The clock for the creation day written on new token objects (CKA_START_DATE) and for
+    /// The clock for the creation time written into new token objects' CKA_ID (<see cref="AttributeTemplates.Dated"/>) and for
     /// <see cref="HsmOptions.SessionCopyCheckInterval"/>; the system clock unless a test gives another.
     /// </param>
     /// <exception cref="HsmException">With <see cref="HsmErrorKind.Unavailable"/> when any step fails.</exception>
