@@ -6,10 +6,26 @@
 // softhsm/tokens, with its default label and PIN; "new" for a new, empty token): run it on a large store's token and on
 // "new" one after the other to see what the number of objects on the token costs the HSM itself. The added key is
 // destroyed at the end.
+//        dotnet run -c Release --project bench/HsmRaw -- --shared [objects] [seconds-per-run]
+// The third form measures what sharing one token between processes costs (SharedToken.cs).
 using System.Diagnostics;
 using System.Security.Cryptography;
 using KmsEmulator.Hsm;
 using KmsEmulator.Hsm.Pkcs11;
+
+if (args.Length > 0 && args[0] == "--shared")
+{
+    await SharedToken.RunAsync(
+        args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1000,
+        args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);
+    return;
+}
+
+if (args.Length > 3 && args[0] == "--peer")
+{
+    await SharedToken.PeerAsync(args[1], args[2], args[3], args[4..]);
+    return;
+}
 
 if (args.Length > 1 && args[0] == "--token-dir")
 {

@@ -4,7 +4,7 @@ namespace KmsEmulator.Hsm;
 /// What one version of a key's material is in the HSM: the label its objects carry, its type and what it may do. The
 /// metadata store keeps enough to rebuild it, so that the HSM's objects can be checked against it.
 /// </summary>
-/// <param name="Label">CKA_LABEL (and CKA_ID) of the key's objects.</param>
+/// <param name="Label">CKA_LABEL of the key's objects; their CKA_ID is the label followed by when they were made.</param>
 /// <param name="Spec">The key type.</param>
 /// <param name="Usage">
 /// For key pairs, the one usage the private key has; <see cref="HsmKeyUsage.EncryptDecrypt"/> for AES keys and
@@ -32,7 +32,16 @@ public sealed record HsmInventory(
     int KeyObjects,
     IReadOnlyList<string> Unexpected,
     IReadOnlyList<string> Missing,
-    IReadOnlyList<HsmDefect> Defective);
+    IReadOnlyList<HsmDefect> Defective)
+{
+    /// <summary>
+    /// When the objects of each <see cref="Unexpected"/> label were made, from the time their CKA_ID carries (the later
+    /// of a key pair's two); a label is absent when one of its objects carries none (made before ids were dated). With
+    /// several emulator nodes on one token, an unexpected label may be a key another node is making right now, whose
+    /// row is not committed yet: its age tells it from what an interrupted creation left behind.
+    /// </summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> CreatedAt { get; init; } = new Dictionary<string, DateTimeOffset>();
+}
 
 /// <summary>A key whose HSM objects are not what its description says, and how they differ.</summary>
 public sealed record HsmDefect(string Label, IReadOnlyList<string> Differences);

@@ -35,4 +35,25 @@ public sealed class HsmOptions
     /// a module that limits session objects; a module that refuses the copy falls back to the token object by itself.
     /// </summary>
     public bool SessionKeyCopies { get; set; } = true;
+
+    /// <summary>
+    /// For a token shared by several emulator processes: how long a session copy of a key (<see cref="SessionKeyCopies"/>)
+    /// is used before the backend checks again that the key's token object still exists. A copy lives in this process
+    /// only and survives the destruction of its token object by another process; once the check finds the object gone,
+    /// the copy is destroyed and the key is looked up again on the token (not found: the key is unavailable). Null (the
+    /// default): never checked, for a token that belongs to this process alone (the emulator makes it one second when
+    /// its store is PostgreSQL, which several nodes may share). Zero: checked before every use (one C_GetObjectSize,
+    /// about as costly on SoftHSM2 as the operation on the copy itself).
+    /// </summary>
+    public TimeSpan? SessionCopyCheckInterval { get; set; }
+
+    /// <summary>
+    /// Read by the emulator's start-up reconciliation, which destroys the HSM objects under its store's label prefix that
+    /// no key row refers to (left by a CreateKey interrupted between making the material and committing the row). Zero:
+    /// all of them, right away, as fits a token and store that one emulator uses alone. With several nodes sharing the
+    /// token and the store, such an object may be a key another node is making right now: only objects older than this
+    /// (by the time their CKA_ID carries) are destroyed, and only those the store, read again just before, still has no
+    /// row for. Null (the default): zero with the emulator's SQLite store, one hour with PostgreSQL.
+    /// </summary>
+    public TimeSpan? OrphanGracePeriod { get; set; }
 }

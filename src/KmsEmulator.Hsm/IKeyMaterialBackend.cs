@@ -28,7 +28,11 @@ public interface IKeyMaterialBackend
     /// <summary>Fills <paramref name="count"/> bytes from the HSM's random generator.</summary>
     ValueTask<byte[]> GenerateRandomAsync(int count, CancellationToken cancellationToken = default);
 
-    /// <summary>Destroys every object with this label (a key pair's private and public key alike). Missing objects are not an error.</summary>
+    /// <summary>
+    /// Destroys every object with this label (a key pair's private and public key alike), and this process's session copies
+    /// of them. Missing objects are not an error. Another process sharing the token keeps its own copies until it checks
+    /// (<see cref="HsmOptions.SessionCopyCheckInterval"/>).
+    /// </summary>
     ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default);
 
     /// <summary>

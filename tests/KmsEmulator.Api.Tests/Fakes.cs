@@ -9,7 +9,7 @@ internal class UnusedStore : IKmsStore
 {
     public virtual string StoreId => "unused";
 
-    public Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default) => throw Unexpected();
 
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
@@ -55,7 +55,7 @@ internal class UnusedHsm : IKeyMaterialBackend
 
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default) => throw Unexpected();
 
-    public ValueTask<HsmInventory> IndexAsync(string labelPrefix, IReadOnlyCollection<HsmKeyDescription> expected, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual ValueTask<HsmInventory> IndexAsync(string labelPrefix, IReadOnlyCollection<HsmKeyDescription> expected, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Defects => throw Unexpected();
 

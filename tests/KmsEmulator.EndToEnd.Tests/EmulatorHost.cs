@@ -19,7 +19,8 @@ namespace KmsEmulator.EndToEnd.Tests;
 public sealed class EmulatorHost : IAsyncDisposable
 {
     private static readonly string RunRoot = Path.Combine(Path.GetTempPath(), $"kmsemu-e2e-{Environment.ProcessId}");
-    private static readonly string TokenDirectory = Path.Combine(RunRoot, "tokens");
+    /// <summary>The one SoftHSM2 token directory of every host in this process (and of peers that share a host's token).</summary>
+    internal static readonly string TokenDirectory = Path.Combine(RunRoot, "tokens");
 
     /// <summary>The secret the clients use unless a test names another (permissive mode does not check it).</summary>
     public const string DummySecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -39,6 +39,8 @@ public sealed class PostgreSqlStoreTests(PostgreSqlFixture postgres) : IAsyncLif
         try
         {
             Assert.IsType<PostgreSqlKmsStore>(host.Services.GetRequiredService<IKmsStore>());
+            // A store other nodes may share: objects without a row are spared for an hour by default (docs/scale-out.md).
+            Assert.Equal(TimeSpan.FromHours(1), host.Services.GetRequiredService<OrphanPolicy>().GracePeriod);
             KeyMetadata key, other;
             string alias, movedAlias;
             MemoryStream ciphertext;

@@ -52,15 +52,19 @@ public sealed class KeyObjectTests : IDisposable
     }
 
     [Fact]
-    public async Task Key_objects_carry_a_256_bit_length_and_the_label_as_their_id()
+    public async Task Key_objects_carry_a_256_bit_length_and_the_label_with_the_time_they_were_made_as_their_id()
     {
         var label = TestData.KeyLabel();
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await _backend.CreateAesKeyAsync(label);
+        var after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         var attributes = await ReadAttributes(label, CKA.CKA_VALUE_LEN, CKA.CKA_ID);
 
         Assert.Equal(32UL, attributes[0].GetValueAsUlong());
-        Assert.Equal(Encoding.UTF8.GetBytes(label), attributes[1].GetValueAsByteArray());
+        var id = Encoding.UTF8.GetString(attributes[1].GetValueAsByteArray());
+        Assert.StartsWith(label + "@", id, StringComparison.Ordinal);
+        Assert.InRange(long.Parse(id[(label.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture), before, after);
     }
 
     [Fact]

@@ -27,6 +27,12 @@ public static class KmsEmulatorApp
 {
     public const string DefaultUrl = "http://127.0.0.1:4599";
 
+    /// <summary><c>Kms:Hsm:SessionCopyCheckInterval</c> when unset and the store is PostgreSQL (several nodes may share the token).</summary>
+    public static readonly TimeSpan SharedStoreCopyCheckInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary><c>Kms:Hsm:OrphanGracePeriod</c> when unset and the store is PostgreSQL.</summary>
+    public static readonly TimeSpan SharedStoreOrphanGracePeriod = TimeSpan.FromHours(1);
+
     /// <summary>Short command-line switches and the configuration keys they set.</summary>
     internal static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
     {
@@ -96,6 +102,12 @@ public static class KmsEmulatorApp
         // Key material: the PKCS#11 token (created on first start for SoftHSM2). Loading the module reads every token
         // object (SoftHSM2 keeps one file per object), so it runs while the store's snapshot is read.
         options.Hsm.TokenDirectory ??= options.DefaultTokenDirectory;
+
+        // A PostgreSQL store may be shared by several nodes, and then so is the token: unless told otherwise, check
+        // session copies of keys once a second and spare objects without a row for an hour (docs/scale-out.md).
+        var sharedStore = options.Store.Provider == StoreProvider.PostgreSql;
+        options.Hsm.SessionCopyCheckInterval ??= sharedStore ? SharedStoreCopyCheckInterval : null;
+        var orphanGracePeriod = options.Hsm.OrphanGracePeriod ?? (sharedStore ? SharedStoreOrphanGracePeriod : TimeSpan.Zero);
         var opening = Task.Run(() => Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message)));
         StoreSnapshot snapshot;
         try
@@ -113,6 +125,7 @@ public static class KmsEmulatorApp
         // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions.
         builder.Services.AddSingleton<IKeyMaterialBackend>(_ => hsm);
         builder.Services.AddSingleton<IHsmStatus>(_ => hsm);
+        builder.Services.AddSingleton(services => new OrphanPolicy(orphanGracePeriod, services.GetRequiredService<ClockSource>().Clock));
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
         builder.Services.Configure<IdentityOptions>(builder.Configuration.GetSection(KmsOptions.Section));

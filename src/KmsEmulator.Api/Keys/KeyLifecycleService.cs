@@ -15,8 +15,11 @@ public sealed partial class KeyLifecycleService(
     KeyLifecycle lifecycle,
     KeyCatalog catalog,
     IKeyMaterialBackend hsm,
-    ILogger<KeyLifecycleService> logger)
+    ILogger<KeyLifecycleService> logger,
+    OrphanPolicy? orphans = null)
 {
+    private readonly OrphanPolicy _orphans = orphans ?? OrphanPolicy.Immediate;
+
     public async Task<KeyRecord> CreateKeyAsync(KeyScope scope, NewKey request, CancellationToken cancellationToken)
     {
         TagService.ValidateTags(request.Tags, []);
@@ -185,9 +188,17 @@ public sealed partial class KeyLifecycleService(
 
     /// <summary>
     /// Start-up check that store and HSM agree, in one pass over the token (so that no key's first use searches it):
-    /// material objects with no metadata row (left by a crash between the two writes) are destroyed; rows whose
-    /// material is missing, and keys whose objects are not what was made, are reported and never used.
+    /// material objects with no metadata row (left by a crash between the two writes) are destroyed, as
+    /// <see cref="OrphanPolicy"/> allows; rows whose material is missing, and keys whose objects are not what was made,
+    /// are reported and never used.
     /// </summary>
+    /// <remarks>
+    /// With a grace period (several nodes on one token and store), an object without a row is destroyed only when it
+    /// is older than the grace period by the time its CKA_ID carries (objects made before ids were dated count as old),
+    /// and when the store, read once more right before, has no row for it either: a row committed by another node since
+    /// this node loaded its catalogue keeps the object. The store is read again only when there is such an object, so
+    /// the pass stays one read of the token and of the store in the usual case.
+    /// </remarks>
     public async Task<HsmInventory> ReconcileAsync(CancellationToken cancellationToken)
     {
         var expected = new List<HsmKeyDescription>();
@@ -213,7 +224,7 @@ public sealed partial class KeyLifecycleService(
         }
 
         var inventory = await hsm.IndexAsync(writer.HsmLabelPrefix, expected, cancellationToken);
-        foreach (var orphan in inventory.Unexpected)
+        foreach (var orphan in await OrphansToDestroyAsync(inventory, cancellationToken))
         {
             await hsm.DestroyAsync(orphan, cancellationToken);
             LogOrphanDestroyed(orphan);
@@ -233,11 +244,52 @@ public sealed partial class KeyLifecycleService(
         return inventory;
     }
 
+    /// <summary>The unexpected objects of <paramref name="inventory"/> that <see cref="OrphanPolicy"/> lets go.</summary>
+    private async Task<List<string>> OrphansToDestroyAsync(HsmInventory inventory, CancellationToken cancellationToken)
+    {
+        if (_orphans.GracePeriod <= TimeSpan.Zero || inventory.Unexpected.Count == 0)
+        {
+            return [.. inventory.Unexpected];
+        }
+
+        var now = _orphans.Clock.GetUtcNow();
+        var old = new List<string>();
+        foreach (var label in inventory.Unexpected)
+        {
+            if (inventory.CreatedAt.TryGetValue(label, out var made) && now - made < _orphans.GracePeriod)
+            {
+                LogOrphanKeptYoung(label, made, _orphans.GracePeriod);
+                continue;
+            }
+
+            old.Add(label);
+        }
+
+        if (old.Count == 0)
+        {
+            return old;
+        }
+
+        var referenced = await writer.StoredHsmLabelsAsync(cancellationToken);
+        foreach (var label in old.Where(referenced.Contains))
+        {
+            LogOrphanKeptCommitted(label);
+        }
+
+        return [.. old.Where(label => !referenced.Contains(label))];
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted key {KeyId} in {AccountId}/{Region} after its waiting period")]
     private partial void LogKeyDeleted(string keyId, string accountId, string region);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Destroyed HSM object {Label}: no key metadata refers to it (left by an interrupted CreateKey)")]
     private partial void LogOrphanDestroyed(string label);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kept HSM object {Label} without key metadata: made at {MadeAt:O}, within the orphan grace period of {GracePeriod} (another node may be creating its key)")]
+    private partial void LogOrphanKeptYoung(string label, DateTimeOffset madeAt, TimeSpan gracePeriod);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kept HSM object {Label}: a key row referring to it was committed after this node loaded the store")]
+    private partial void LogOrphanKeptCommitted(string label);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key material {Label} is recorded in the store but missing from the HSM token")]
     private partial void LogMaterialMissing(string label);

@@ -71,6 +71,24 @@ public sealed partial class KeyWriter(
             },
             cancellationToken);
 
+    /// <summary>
+    /// The HSM labels every key row in the store refers to now (material versions and import wrapping keys), read from
+    /// the store itself rather than the catalogue: the start-up reconciliation's last look before it destroys objects
+    /// that another node sharing the store may have committed a row for meanwhile.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> StoredHsmLabelsAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await store.LoadAsync(cancellationToken);
+        var labels = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var key in snapshot.Keys)
+        {
+            labels.UnionWith(key.Materials.Select(m => m.HsmLabel));
+            labels.UnionWith(key.ImportParameters.Select(p => p.HsmLabel));
+        }
+
+        return labels;
+    }
+
     // ---------------------------------------------------------------- keys
 
     /// <summary>A new material version for <paramref name="keyId"/>: a fresh KeyMaterialId and the HSM label it will have.</summary>

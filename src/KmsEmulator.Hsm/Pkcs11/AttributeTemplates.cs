@@ -241,21 +241,70 @@ internal static class AttributeTemplates
         new(CKA.CKA_EXTRACTABLE, true),
     ];
 
+    /// <summary>
+    /// A creation template with the moment the object is made added to its CKA_ID: the id (the label's bytes) followed
+    /// by "@" and the Unix time in milliseconds (UTC), e.g. <c>kmsemu/store/key/1@1767225600000</c>. PKCS#11 keeps no
+    /// creation time, and the start-up reconciliation of a token shared by several emulator nodes needs one, to leave
+    /// alone the objects another node is making (<see cref="CreatedAt"/>). CKA_ID rather than CKA_START_DATE: SoftHSM2
+    /// 2.6.1 stores a private object's CKA_START_DATE unencrypted but decrypts it when read, so the object's attributes
+    /// can no longer be read (CKR_GENERAL_ERROR). <see cref="Expected"/> keeps the plain id; <see cref="IsIdOf"/> accepts both.
+    /// </summary>
+    public static Pkcs11Attribute[] Dated(IEnumerable<Pkcs11Attribute> template, DateTimeOffset madeAt) =>
+    [
+        .. template.Select(a => a.Type == CKA.CKA_ID && a.Value is byte[] id
+            ? a with { Value = (byte[])[.. id, .. System.Text.Encoding.ASCII.GetBytes("@" + madeAt.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture))] }
+            : a),
+    ];
+
+    /// <summary>True when <paramref name="actual"/> is the id <paramref name="expected"/>, plain or dated (<see cref="Dated"/>).</summary>
+    public static bool IsIdOf(byte[] actual, byte[] expected) =>
+        actual.AsSpan().StartsWith(expected) && (actual.Length == expected.Length || MadeAtSuffix(actual.AsSpan(expected.Length)) is not null);
+
+    /// <summary>When an object was made, from its dated CKA_ID; null for an object made before ids were dated, or by someone else.</summary>
+    public static DateTimeOffset? CreatedAt(ObjectSnapshot snapshot) =>
+        snapshot.Label is { } label && snapshot.Bytes(CKA.CKA_ID) is { } id && System.Text.Encoding.UTF8.GetBytes(label) is var plain
+        && id.AsSpan().StartsWith(plain) && MadeAtSuffix(id.AsSpan(plain.Length)) is { } milliseconds
+            ? DateTimeOffset.FromUnixTimeMilliseconds(milliseconds)
+            : null;
+
+    /// <summary>The milliseconds of a "@digits" suffix, or null.</summary>
+    private static long? MadeAtSuffix(ReadOnlySpan<byte> suffix)
+    {
+        if (suffix.Length is < 2 or > 17 || suffix[0] != (byte)'@')
+        {
+            return null;
+        }
+
+        long value = 0;
+        foreach (var digit in suffix[1..])
+        {
+            if (digit is < (byte)'0' or > (byte)'9')
+            {
+                return null;
+            }
+
+            value = (value * 10) + (digit - '0');
+        }
+
+        return value;
+    }
+
     /// <summary>Makes a session object out of a token object with C_CopyObject.</summary>
     public static Pkcs11Attribute[] SessionCopy() => [new(CKA.CKA_TOKEN, false)];
 
     /// <summary>
     /// The template of a C_CopyObject that makes a token copy of a key under a new label: it names only the label and
     /// CKA_ID (which PKCS#11 lets a copy change) and that the copy is a private token object, so every other attribute,
-    /// sensitivity and extractability included, comes from the original.
+    /// sensitivity and extractability included, comes from the original. Its id is dated with the copy's own
+    /// creation (<see cref="Dated"/>).
     /// </summary>
-    public static Pkcs11Attribute[] CopyRenamed(string label) =>
+    public static Pkcs11Attribute[] CopyRenamed(string label, DateTimeOffset madeAt) => Dated(
     [
         new(CKA.CKA_TOKEN, true),
         new(CKA.CKA_PRIVATE, true),
         new(CKA.CKA_LABEL, label),
         new(CKA.CKA_ID, System.Text.Encoding.UTF8.GetBytes(label)),
-    ];
+    ], madeAt);
 
     /// <summary>Finds the token object of this class with this label.</summary>
     public static Pkcs11Attribute[] TokenObjectLabelled(CKO objectClass, string label) =>
@@ -274,6 +323,14 @@ internal static class AttributeTemplates
 
     /// <summary>Finds every object with this label, token objects and session objects alike.</summary>
     public static Pkcs11Attribute[] ObjectsLabelled(string label) => [new(CKA.CKA_LABEL, label)];
+
+    /// <summary>Matches no object this backend makes: a search for it only makes the module look at the token.</summary>
+    public static Pkcs11Attribute[] NoObject() =>
+    [
+        new(CKA.CKA_CLASS, CKO.CKO_DATA),
+        new(CKA.CKA_TOKEN, true),
+        new(CKA.CKA_LABEL, "kmsemu-no-such-object"),
+    ];
 
     /// <summary>Finds every token object.</summary>
     public static Pkcs11Attribute[] TokenObjects() => [new(CKA.CKA_TOKEN, true)];

@@ -19,6 +19,16 @@ internal sealed record KeyObject(IObjectHandle Handle, CKK KeyType, HsmKeySpec? 
     /// <summary>True for a token object in the cache whose session copy has not been made yet.</summary>
     public bool CopyPending { get; init; }
 
+    /// <summary>For a session copy, the handle of the token object it was copied from; else null.</summary>
+    public IObjectHandle? TokenHandle { get; init; }
+
+    /// <summary>
+    /// For a session copy, when (a <see cref="TimeProvider"/> timestamp) its token object was last seen to exist: when
+    /// the copy was made, or at the last check (<see cref="HsmOptions.SessionCopyCheckInterval"/>). Written by whichever
+    /// caller checks; a lost update only makes the next caller check once more.
+    /// </summary>
+    public long TokenSeenAt;
+
     /// <summary>Reads the key type and size of <paramref name="handle"/>.</summary>
     public static KeyObject Read(ISession session, IObjectHandle handle) =>
         From(ObjectSnapshot.Read(session, handle, [CKA.CKA_KEY_TYPE, CKA.CKA_MODULUS, CKA.CKA_EC_PARAMS, CKA.CKA_VALUE_LEN]));

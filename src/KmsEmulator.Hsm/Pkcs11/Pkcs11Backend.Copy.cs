@@ -92,7 +92,7 @@ public sealed partial class Pkcs11Backend
             foreach (var (objectClass, handle) in originals)
             {
                 // The template lives until C_CopyObject has returned (Pkcs11Template): only the label and id change.
-                using var rename = Pkcs11Template.From(session, AttributeTemplates.CopyRenamed(target.Label));
+                using var rename = Pkcs11Template.From(session, AttributeTemplates.CopyRenamed(target.Label, _time.GetUtcNow()));
                 copies.Add((objectClass, _tokenObjects.Creating(() => session.CopyObject(handle, rename.Attributes))));
             }
 

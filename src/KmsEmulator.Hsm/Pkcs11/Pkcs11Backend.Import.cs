@@ -41,7 +41,7 @@ public sealed partial class Pkcs11Backend
         ArgumentException.ThrowIfNullOrEmpty(wrappingLabel);
         ArgumentException.ThrowIfNullOrEmpty(target.Label);
         var imported = target with { Imported = true };
-        var template = AttributeTemplates.ForImportedKey(imported, CKO.CKO_SECRET_KEY);
+        var template = ForNewObject(AttributeTemplates.ForImportedKey(imported, CKO.CKO_SECRET_KEY));
         var wrapped = encryptedKeyMaterial.ToArray();
         _defects.TryRemove(target.Label, out _);
         var (keyObject, checkValue) = await WithKeyAsync(wrappingLabel, CKO.CKO_PRIVATE_KEY, "import key material", (session, wrappingKey) =>
@@ -148,8 +148,8 @@ public sealed partial class Pkcs11Backend
 
         KeySpecs.RequireKeyPairUsage(target.Spec, target.Usage);
         var imported = target with { Imported = true };
-        var privateTemplate = AttributeTemplates.ForImportedKey(imported, CKO.CKO_PRIVATE_KEY);
-        var publicTemplate = AttributeTemplates.ForImportedKey(imported, CKO.CKO_PUBLIC_KEY);
+        var privateTemplate = ForNewObject(AttributeTemplates.ForImportedKey(imported, CKO.CKO_PRIVATE_KEY));
+        var publicTemplate = ForNewObject(AttributeTemplates.ForImportedKey(imported, CKO.CKO_PUBLIC_KEY));
         var wrapped = encryptedKeyMaterial.ToArray();
         _defects.TryRemove(target.Label, out _);
         var (objects, spki) = await WithKeyAsync(wrappingLabel, CKO.CKO_PRIVATE_KEY, "import key material", (session, wrappingKey) =>

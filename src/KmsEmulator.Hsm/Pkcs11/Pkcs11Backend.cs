@@ -48,13 +48,30 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// <summary>Keeps searches apart from the creation of token objects (see <see cref="TokenObjectGate"/>).</summary>
     private readonly TokenObjectGate _tokenObjects = new();
 
+    /// <summary>
+    /// Any token object handle this backend holds, for <see cref="CatchUpWithToken"/>: asking SoftHSM2 about a token
+    /// object makes it take in what other processes changed on the token.
+    /// </summary>
+    private IObjectHandle? _tokenProbe;
+
     private int _disposed;
 
     private readonly BulkAttributeReader? _bulkReader;
 
+    /// <summary>The clock for the creation time of new objects and for when session copies are checked again.</summary>
+    private readonly TimeProvider _time;
+
+    /// <summary>
+    /// How long a session copy is used before its token object is checked again (<see cref="HsmOptions.SessionCopyCheckInterval"/>);
+    /// null: never.
+    /// </summary>
+    private readonly TimeSpan? _copyCheckInterval;
+
     private Pkcs11Backend(ISession anchor, Func<ISession> openAnchor, SessionPool sessions, bool sessionCopies, BulkAttributeReader? bulkReader,
-        Action<string> log)
+        Action<string> log, TimeProvider time, TimeSpan? copyCheckInterval)
     {
+        _time = time;
+        _copyCheckInterval = copyCheckInterval;
         _bulkReader = bulkReader;
         _anchor = anchor;
         _openAnchor = openAnchor;
@@ -71,11 +88,20 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// </summary>
     /// <param name="options">Module, token, PINs and pool size.</param>
     /// <param name="log">Receives a line for notable events (module loaded, token created, retries); never secrets.</param>
+    /// <param name="time">
+    /// The clock for the creation time written into new token objects' CKA_ID (<see cref="AttributeTemplates.Dated"/>) and for
+    /// <see cref="HsmOptions.SessionCopyCheckInterval"/>; the system clock unless a test gives another.
+    /// </param>
     /// <exception cref="HsmException">With <see cref="HsmErrorKind.Unavailable"/> when any step fails.</exception>
-    public static Pkcs11Backend Open(HsmOptions options, Action<string>? log = null)
+    public static Pkcs11Backend Open(HsmOptions options, Action<string>? log = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         log ??= _ => { };
+        if (options.SessionCopyCheckInterval is { } interval && interval < TimeSpan.Zero)
+        {
+            throw new HsmException(HsmErrorKind.Unavailable, "Kms:Hsm:SessionCopyCheckInterval must not be negative.");
+        }
+
         var label = options.TokenLabel.Trim();
         if (label.Length == 0 || Encoding.UTF8.GetByteCount(label) > MaxTokenLabelBytes)
         {
@@ -98,7 +124,8 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             anchor = OpenUserSession(slot, userPin);
             var poolSize = options.SessionPoolSize > 0 ? options.SessionPoolSize : Math.Max(4, 2 * Environment.ProcessorCount);
             var sessions = new SessionPool(poolSize, () => OpenUserSession(slot, userPin));
-            return new Pkcs11Backend(anchor, () => OpenUserSession(slot, userPin), sessions, options.SessionKeyCopies, module.BulkReader, log);
+            return new Pkcs11Backend(anchor, () => OpenUserSession(slot, userPin), sessions, options.SessionKeyCopies, module.BulkReader, log,
+                time ?? TimeProvider.System, options.SessionCopyCheckInterval);
         }
         catch (Pkcs11Exception e)
         {
@@ -136,11 +163,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
         {
             var found = new Dictionary<(string Label, CKO Class), List<ObjectSnapshot>>();
             var unexpected = new SortedSet<string>(StringComparer.Ordinal);
+            var unexpectedTimes = new Dictionary<string, DateTimeOffset?>(StringComparer.Ordinal);
             var objects = 0;
             using (var all = Pkcs11Template.From(session, AttributeTemplates.TokenObjects()))
             {
                 foreach (var handle in FindAll(session, all))
                 {
+                    _tokenProbe ??= handle;
                     ObjectSnapshot snapshot;
                     try
                     {
@@ -171,6 +200,10 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
                     if (!wanted.ContainsKey(label))
                     {
                         unexpected.Add(label);
+                        var made = AttributeTemplates.CreatedAt(snapshot);
+                        unexpectedTimes[label] = unexpectedTimes.TryGetValue(label, out var other)
+                            ? (other is { } o && made is { } m ? (o > m ? o : m) : null)
+                            : made;
                         continue;
                     }
 
@@ -238,7 +271,10 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             }
 
             missing.Sort(StringComparer.Ordinal);
-            return new HsmInventory(objects, [.. unexpected], missing, defective);
+            return new HsmInventory(objects, [.. unexpected], missing, defective)
+            {
+                CreatedAt = unexpectedTimes.Where(t => t.Value is not null).ToDictionary(t => t.Key, t => t.Value!.Value, StringComparer.Ordinal),
+            };
         }, cancellationToken);
     }
 
@@ -421,7 +457,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     public ValueTask<bool> ExistsAsync(string label, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(label);
-        if (KeyObjectClasses.Any(c => _keys.ContainsKey((label, c))))
+        if (_copyCheckInterval is null && KeyObjectClasses.Any(c => _keys.ContainsKey((label, c))))
         {
             return ValueTask.FromResult(true);
         }
@@ -430,6 +466,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
         {
             foreach (var objectClass in KeyObjectClasses)
             {
+                // With a shared token, what the cache holds may have been destroyed by another process: ask the token.
+                if (_keys.TryGetValue((label, objectClass), out var cached)
+                    && TokenObjectExists(session, cached.TokenHandle is null ? cached with { TokenHandle = cached.Handle } : cached))
+                {
+                    return true;
+                }
+
                 if (_seenAtIndex.TryGetValue((label, objectClass), out var seen) && ReadSeen(session, seen, label, objectClass) is not null)
                 {
                     return true;
@@ -694,21 +737,62 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// Generates the objects of a key with their creation templates, kept alive until the call returns; token objects
     /// are made under <see cref="_tokenObjects"/>.
     /// </summary>
-    private List<(CKO Class, IObjectHandle Handle)> Generate(ISession session, HsmKeyDescription key) =>
-        _tokenObjects.Creating(() => GenerateObjects(session, key));
+    private List<(CKO Class, IObjectHandle Handle)> Generate(ISession session, HsmKeyDescription key)
+    {
+        CatchUpWithToken(session);
+        var madeAt = _time.GetUtcNow();
+        return _tokenObjects.Creating(() => GenerateObjects(session, key, madeAt));
+    }
 
-    private static List<(CKO Class, IObjectHandle Handle)> GenerateObjects(ISession session, HsmKeyDescription key)
+    /// <summary>
+    /// Makes SoftHSM2 take in what other processes changed on the token, right before this process adds an object.
+    /// </summary>
+    /// <remarks>
+    /// SoftHSM2 2.6.1 re-reads a token's directory when the token's generation counter on disk differs from the one it
+    /// last saw, but its own creation of an object (and its own destruction) sets the counter it saw to the one on disk.
+    /// Objects another process made since this process last looked are then never noticed, until a third change: a key
+    /// another emulator node made would stay unknown here ("no key labelled"). Any question about a token object takes
+    /// in the other processes' changes first, so one is asked here (C_GetObjectSize on a handle this backend holds, or
+    /// with none a search that matches nothing), as a search: under <see cref="_tokenObjects"/>, since it may re-read
+    /// the directory. Generation is the only creation not preceded by a search already (imports and copies look for
+    /// an existing object first, destroys search for theirs). A key pair's own generation takes long (an RSA key,
+    /// seconds) before SoftHSM2 creates its objects; a change by another process in that time is still missed.
+    /// </remarks>
+    private void CatchUpWithToken(ISession session)
+    {
+        if (Volatile.Read(ref _tokenProbe) is { } probe)
+        {
+            try
+            {
+                _tokenObjects.Searching(() => session.GetObjectSize(probe));
+                return;
+            }
+            catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+            {
+                // Destroyed by this process (its handle is gone, so nothing was asked) or by another: ask by a search.
+                Interlocked.CompareExchange(ref _tokenProbe, null, probe);
+            }
+        }
+
+        using var nothing = Pkcs11Template.From(session, AttributeTemplates.NoObject());
+        FindFirst(session, nothing);
+    }
+
+    /// <summary>A creation template of a new token object, its id dated now (<see cref="AttributeTemplates.Dated"/>).</summary>
+    private Pkcs11Attribute[] ForNewObject(Pkcs11Attribute[] template) => AttributeTemplates.Dated(template, _time.GetUtcNow());
+
+    private static List<(CKO Class, IObjectHandle Handle)> GenerateObjects(ISession session, HsmKeyDescription key, DateTimeOffset madeAt)
     {
         if (AttributeTemplates.ClassesOf(key.Spec) is [CKO.CKO_SECRET_KEY])
         {
-            using var template = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_SECRET_KEY));
+            using var template = Pkcs11Template.From(session, AttributeTemplates.Dated(AttributeTemplates.ForNewKey(key, CKO.CKO_SECRET_KEY), madeAt));
             using var mechanism = session.Factories.MechanismFactory.Create(
                 key.Spec == HsmKeySpec.Aes256 ? CKM.CKM_AES_KEY_GEN : CKM.CKM_GENERIC_SECRET_KEY_GEN);
             return [(CKO.CKO_SECRET_KEY, session.GenerateKey(mechanism, template.Attributes))];
         }
 
-        using var publicTemplate = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_PUBLIC_KEY));
-        using var privateTemplate = Pkcs11Template.From(session, AttributeTemplates.ForNewKey(key, CKO.CKO_PRIVATE_KEY));
+        using var publicTemplate = Pkcs11Template.From(session, AttributeTemplates.Dated(AttributeTemplates.ForNewKey(key, CKO.CKO_PUBLIC_KEY), madeAt));
+        using var privateTemplate = Pkcs11Template.From(session, AttributeTemplates.Dated(AttributeTemplates.ForNewKey(key, CKO.CKO_PRIVATE_KEY), madeAt));
         var (publicHandle, privateHandle) = GenerateKeyPair(session, key.Spec, publicTemplate, privateTemplate);
         return [(CKO.CKO_PRIVATE_KEY, privateHandle), (CKO.CKO_PUBLIC_KEY, publicHandle)];
     }
@@ -764,7 +848,18 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
 
         if (_keys.TryGetValue((label, objectClass), out var cached))
         {
-            return cached.CopyPending ? CopyCachedKey(label, objectClass, cached) : cached;
+            var key = cached.CopyPending ? CopyCachedKey(label, objectClass, cached) : cached;
+            if (!IsCheckDue(key) || TokenObjectExists(session, key))
+            {
+                return key;
+            }
+
+            // Another process sharing the token destroyed the key (or its material was destroyed and made again under
+            // the same label, as a re-import does): drop the copy and look the label up on the token again.
+            if (_keys.TryRemove(KeyValuePair.Create((label, objectClass), key)))
+            {
+                DestroySessionCopy(key);
+            }
         }
 
         // Passed over by the start-up index (outside its label prefix): read the object behind the handle it saw, and
@@ -774,7 +869,9 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
             return CheckAndRemember(label, objectClass, known);
         }
 
-        // Not indexed at start-up nor made here (e.g. made by another process sharing the token): look it up once.
+        // Not indexed at start-up nor made here (e.g. made by another process sharing the token): look it up once, by
+        // its label, which is unique to one material version of one key (its CKA_ID is the same bytes; SoftHSM2 finds
+        // neither faster: a search visits every object of the token).
         using var template = Pkcs11Template.From(session, AttributeTemplates.TokenObjectLabelled(objectClass, label));
         var handle = FindFirst(session, template) ?? throw KeyNotFound(label, objectClass);
         ObjectSnapshot snapshot;
@@ -789,6 +886,32 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
         }
 
         return CheckAndRemember(label, objectClass, snapshot);
+    }
+
+    /// <summary>True when <paramref name="key"/> is a session copy whose token object was last seen longer ago than the check interval.</summary>
+    private bool IsCheckDue(KeyObject key) =>
+        _copyCheckInterval is { } interval && key is { IsSessionCopy: true, TokenHandle: not null }
+        && _time.GetElapsedTime(Volatile.Read(ref key.TokenSeenAt)) >= interval;
+
+    /// <summary>
+    /// Whether the token object behind a session copy still exists: C_GetObjectSize, the cheapest call that makes
+    /// SoftHSM2 check an object (it re-reads the token's directory when another process changed it, and the object's
+    /// file). Records when it was seen.
+    /// </summary>
+    private bool TokenObjectExists(ISession session, KeyObject key)
+    {
+        try
+        {
+            // Under the search side of the gate: the call may re-read the token's directory (see CatchUpWithToken).
+            _tokenObjects.Searching(() => session.GetObjectSize(key.TokenHandle!));
+        }
+        catch (Pkcs11Exception e) when (CkrMapper.IsStaleHandle(e.RV) || e.RV == CKR.CKR_GENERAL_ERROR)
+        {
+            return false; // SoftHSM2 reports an object whose file is gone as CKR_OBJECT_HANDLE_INVALID.
+        }
+
+        Volatile.Write(ref key.TokenSeenAt, _time.GetTimestamp());
+        return true;
     }
 
     /// <summary>The object a start-up index saw, when it is still there and still this key's token object.</summary>
@@ -869,11 +992,13 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// to cache the same key gets the winner's object, and its own copy is destroyed.
     /// </summary>
     /// <remarks>
-    /// A copy keeps working in this process even if another process destroys the token object; one token directory
-    /// belongs to one emulator process, so that does not happen in normal use.
+    /// A copy keeps working in this process even if another process destroys the token object: PKCS#11 session objects
+    /// belong to the process (and session) that made them, and a destroy elsewhere never reaches them. With a token
+    /// shared by several emulator nodes, <see cref="HsmOptions.SessionCopyCheckInterval"/> bounds how long that lasts.
     /// </remarks>
     private KeyObject Remember(string label, CKO objectClass, KeyObject tokenObject)
     {
+        Volatile.Write(ref _tokenProbe, tokenObject.Handle);
         var candidate = CopyIntoSession(tokenObject);
         var cached = _keys.GetOrAdd((label, objectClass), candidate);
         if (!ReferenceEquals(cached, candidate))
@@ -954,7 +1079,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
 
         if (differences.Count == 0)
         {
-            return tokenObject with { Handle = copy, IsSessionCopy = true };
+            return tokenObject with { Handle = copy, IsSessionCopy = true, TokenHandle = tokenObject.Handle, TokenSeenAt = _time.GetTimestamp() };
         }
 
         _anchor.DestroyObject(copy);
