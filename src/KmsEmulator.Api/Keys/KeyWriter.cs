@@ -42,7 +42,7 @@ public sealed partial class KeyWriter(
     CatalogSync? sync = null) : IDisposable
 {
     /// <summary>How often a write computed from a copy another process made stale is computed again from the store's.</summary>
-    private const int MaxAttempts = 3;
+    private const int MaxAttempts = 8;
 
     private readonly SemaphoreSlim _lock = new(1, 1);
 
