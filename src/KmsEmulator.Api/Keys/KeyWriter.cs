@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// The one way keys, aliases and grants are written, and the only code that changes the store or the catalogue.
+/// The one way keys, aliases and grants are written, and the only code that changes the store or (with <see cref="CatalogSync"/> for other processes' writes) the catalogue.
 /// </summary>
 /// <remarks>
 /// <para>
