@@ -11,6 +11,13 @@ internal class UnusedStore : IKmsStore
 
     public virtual Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default) => throw Unexpected();
 
+    public Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    public Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default) => throw Unexpected();
+
+    // Housekeeping the lifecycle sweep does every time: nothing to prune here.
+    public virtual Task PruneChangesAsync(int keep, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
     public virtual Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public virtual async Task SaveKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken cancellationToken = default)
@@ -21,7 +28,7 @@ internal class UnusedStore : IKmsStore
         }
     }
 
-    public virtual Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default) => throw Unexpected();
+    public virtual Task<bool> DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default) => throw Unexpected();
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) => throw Unexpected();
 

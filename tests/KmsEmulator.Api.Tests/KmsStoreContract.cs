@@ -640,6 +640,187 @@ public abstract class KmsStoreContract : IAsyncLifetime
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
+    // ---------------------------------------------------------------- change feed
+
+    /// <summary>
+    /// Every write appends what it changed, in the order of the writes: the keys whose rows it changed or deleted, the
+    /// aliases it wrote or deleted, and "everything" for the reset; a delete that finds nothing appends nothing. A load
+    /// reports the number of the last change it includes, and another instance over the same data reads the same feed.
+    /// </summary>
+    [SkippableFact]
+    public async Task Every_write_appends_what_it_changed_to_the_change_feed_in_order()
+    {
+        var start = (await Store.LoadAsync()).ChangeSequence;
+        Assert.Empty((await Store.ReadChangesAsync(start, 100)).Changes);
+
+        var a = Key(KeyA, Scope);
+        var b = Key(KeyB, Scope);
+        await Store.SaveKeyAsync(a);
+        await Store.SaveKeysAsync([b, Key(KeyA, OtherRegion)]);
+        var grant = Grant(KeyA);
+        await Store.SaveGrantAsync(KeyVersion.Of(a).Next, grant);
+        a = a with { Version = 2 };
+        await Store.SaveAliasAsync(new AliasRecord(Scope, "alias/feed", KeyA, T0, T0), [KeyVersion.Of(a).Next]);
+        a = a with { Version = 3 };
+        // Moved: both keys step.
+        await Store.SaveAliasAsync(new AliasRecord(Scope, "alias/feed", KeyB, T0, T0), [KeyVersion.Of(a).Next, KeyVersion.Of(b).Next]);
+        a = a with { Version = 4 };
+        b = b with { Version = 2 };
+        await Store.DeleteAliasAsync(KeyVersion.Of(b).Next, "alias/feed");
+        b = b with { Version = 3 };
+        await Store.DeleteGrantAsync(KeyVersion.Of(a).Next, grant.GrantId);
+        a = a with { Version = 5 };
+        // Nothing to delete: nothing changes, nothing is appended.
+        await Store.DeleteAliasAsync(KeyVersion.Of(a).Next, "alias/none");
+        Assert.False(await Store.DeleteKeyAsync(new KeyVersion(OtherAccount, KeyA, 1)));
+        Assert.True(await Store.DeleteKeyAsync(KeyVersion.Of(b)));
+        await Store.DeleteAllAsync();
+
+        var found = await Store.ReadChangesAsync(start, 100);
+        Assert.True(found.Complete);
+        string Describe(StoreChange c) =>
+            c.Everything ? "everything" : $"{c.Scope!.Value.Region} " + (c.KeyId is { } id ? (id == KeyA ? "A" : "B") : c.AliasName);
+        Assert.Equal(
+            [
+                "us-east-1 A",
+                "us-east-1 B", "eu-west-1 A",
+                "us-east-1 A",
+                "us-east-1 A", "us-east-1 alias/feed",
+                "us-east-1 A", "us-east-1 B", "us-east-1 alias/feed",
+                "us-east-1 B", "us-east-1 alias/feed",
+                "us-east-1 A",
+                "us-east-1 B",
+                "everything",
+            ],
+            found.Changes.Select(Describe).ToList());
+        Assert.Equal(found.Changes.Select(c => c.Sequence).Order().ToList(), found.Changes.Select(c => c.Sequence).ToList());
+        Assert.Equal(found.Changes.Count, found.Changes.Select(c => c.Sequence).Distinct().Count());
+        Assert.All(found.Changes, c => Assert.True(c.Sequence > start));
+
+        var last = found.Changes[^1].Sequence;
+        Assert.Equal(last, (await Store.LoadAsync()).ChangeSequence);
+        Assert.Empty((await Store.ReadChangesAsync(last, 100)).Changes);
+        var other = await ReopenStoreAsync();
+        Assert.Equal(found.Changes, (await other.ReadChangesAsync(start, 100)).Changes);
+        Assert.Equal(found.Changes.Skip(3), (await other.ReadChangesAsync(found.Changes[2].Sequence, 100)).Changes);
+    }
+
+    /// <summary>
+    /// A read of the feed is incomplete (the reader must load everything) when it was limited or when the entries after
+    /// the reader's number were pruned; pruning keeps the newest entries and never restarts the numbers.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_limited_or_pruned_read_of_the_change_feed_says_it_is_incomplete()
+    {
+        var start = (await Store.LoadAsync()).ChangeSequence;
+        var key = Key(KeyA, Scope);
+        await Store.SaveKeyAsync(key);
+        for (var i = 0; i < 5; i++)
+        {
+            key = key with { Description = $"change {i}", Version = key.Version + 1 };
+            await Store.SaveKeyAsync(key);
+        }
+
+        var all = await Store.ReadChangesAsync(start, 6);
+        Assert.Equal(6, all.Changes.Count);
+        Assert.False(all.Complete); // as many as the limit: there may be more
+        Assert.True((await Store.ReadChangesAsync(start, 7)).Complete);
+        var limited = await Store.ReadChangesAsync(start, 2);
+        Assert.False(limited.Complete);
+        Assert.Equal(all.Changes.Take(2), limited.Changes);
+
+        await Store.PruneChangesAsync(keep: 2);
+        var kept = await Store.ReadChangesAsync(all.Changes[3].Sequence, 100);
+        Assert.True(kept.Complete);
+        Assert.Equal(all.Changes.Skip(4), kept.Changes);
+        // A reader that last saw an entry that is gone missed some: it is told so.
+        Assert.False((await Store.ReadChangesAsync(all.Changes[2].Sequence, 100)).Complete);
+        Assert.False((await Store.ReadChangesAsync(start, 100)).Complete);
+
+        // Pruning keeps at least the newest entry, so numbers go on from it; a reader that saw it is complete.
+        await Store.PruneChangesAsync(keep: 0);
+        Assert.True((await Store.ReadChangesAsync(all.Changes[^1].Sequence, 100)).Complete);
+        key = key with { Description = "after pruning", Version = key.Version + 1 };
+        await Store.SaveKeyAsync(key);
+        var next = Assert.Single((await Store.ReadChangesAsync(all.Changes[^1].Sequence, 100)).Changes);
+        Assert.True(next.Sequence > all.Changes[^1].Sequence);
+        Assert.Equal(next.Sequence, (await Store.LoadAsync()).ChangeSequence);
+    }
+
+    /// <summary>LoadSomeAsync reads exactly the keys (every region, with grants, materials and tags) and aliases named.</summary>
+    [SkippableFact]
+    public async Task Some_keys_and_aliases_load_by_id_and_name_as_a_full_load_has_them()
+    {
+        var a = Key(KeyA, Scope) with { Tags = [new KeyTag("b", "2"), new KeyTag("a", "1")] };
+        var west = Key(KeyA, OtherRegion);
+        await Store.SaveKeysAsync([a, west, Key(KeyB, Scope)]);
+        await Store.SaveGrantAsync(KeyVersion.Of(a).Next, Grant(KeyA));
+        await Store.SaveAliasAsync(new AliasRecord(Scope, "alias/one", KeyA, T0, T0), [new KeyVersion(Scope, KeyA, 3)]);
+        await Store.SaveAliasAsync(new AliasRecord(Scope, "alias/two", KeyB, T0, T0), [new KeyVersion(Scope, KeyB, 2)]);
+        var full = await Store.LoadAsync();
+
+        var some = await Store.LoadSomeAsync([KeyA], ["alias/two", "alias/missing"]);
+
+        Assert.Equal(2, some.Keys.Count);
+        foreach (var key in some.Keys)
+        {
+            AssertSameKey(full.Keys.Single(k => k.Scope == key.Scope && k.KeyId == key.KeyId), key);
+        }
+
+        Assert.Equal(full.Aliases.Where(x => x.AliasName == "alias/two"), some.Aliases);
+        var none = await Store.LoadSomeAsync([], []);
+        Assert.Empty(none.Keys);
+        Assert.Empty(none.Aliases);
+    }
+
+    /// <summary>
+    /// The feed's numbers follow the order in which writes became visible: a reader that follows it (asking for what
+    /// comes after the last entry it saw) while two instances write many keys at once misses no write.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_reader_following_the_feed_while_two_instances_write_at_once_misses_no_write()
+    {
+        const int KeysPerWriter = 40;
+        var other = await ReopenStoreAsync();
+        var start = (await Store.LoadAsync()).ChangeSequence;
+        using var done = new CancellationTokenSource();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var follower = Task.Run(async () =>
+        {
+            var after = start;
+            while (true)
+            {
+                var stopping = done.IsCancellationRequested;
+                var found = await Store.ReadChangesAsync(after, 1000);
+                Assert.True(found.Complete);
+                foreach (var change in found.Changes)
+                {
+                    seen.Add(change.KeyId!);
+                    after = change.Sequence;
+                }
+
+                if (stopping)
+                {
+                    return;
+                }
+            }
+        });
+
+        var written = new[] { Store, other }.Select((store, writer) => Task.Run(async () =>
+        {
+            for (var i = 0; i < KeysPerWriter; i++)
+            {
+                var keyId = $"{writer:D8}-0000-0000-0000-{i:D12}";
+                await store.SaveKeyAsync(Key(keyId, Scope));
+            }
+        })).ToList();
+        await Task.WhenAll(written);
+        await done.CancelAsync();
+        await follower;
+
+        Assert.Equal(2 * KeysPerWriter, seen.Count);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /// <summary>A key with two material versions, tags, two aliases and two grants (one constrained), all saved.</summary>

@@ -163,18 +163,18 @@ public sealed class LifecycleSweeperTests : IAsyncLifetime
             return Task.CompletedTask;
         }
 
-        public override Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
+        public override Task<bool> DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
         {
             var (scope, keyId) = (current.Scope, current.KeyId);
             if (DeleteFailures > 0)
             {
                 DeleteFailures--;
-                return Task.FromException(new IOException("database is locked"));
+                return Task.FromException<bool>(new IOException("database is locked"));
             }
 
             Deleted.Enqueue((scope, keyId));
             FirstDelete.TrySetResult((scope, keyId));
-            return Task.CompletedTask;
+            return Task.FromResult(true);
         }
     }
 

@@ -67,7 +67,9 @@ public sealed class PostgreSqlKmsStoreContractTests(PostgreSqlFixture postgres) 
         }
 
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var table in columns.GroupBy(c => c.Table, c => c.Column))
+        // The change feed names keys by id only, as the record that they changed (a deleted key's too), and is pruned
+        // by count, not with the key: it holds no row of a key's metadata.
+        foreach (var table in columns.Where(c => c.Table != "key_changes").GroupBy(c => c.Table, c => c.Column))
         {
             var scoped = table.Contains("account_id") && table.Contains("region");
             foreach (var column in table.Where(IsKeyIdColumn))

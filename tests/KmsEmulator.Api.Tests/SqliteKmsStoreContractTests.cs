@@ -98,7 +98,9 @@ public sealed class SqliteKmsStoreContractTests : KmsStoreContract
                 columns.Add(reader.GetString(0));
             }
 
-            if (columns.Any(IsKeyIdColumn))
+            // The change feed names keys by id only, as the record that they changed (a deleted key's too), and is
+            // pruned by count, not with the key: it holds no row of a key's metadata.
+            if (columns.Any(IsKeyIdColumn) && table != "key_changes")
             {
                 result.Add((table, columns));
             }

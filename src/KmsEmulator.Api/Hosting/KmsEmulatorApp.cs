@@ -85,6 +85,8 @@ public static class KmsEmulatorApp
         // By factory, so that the container disposes the store with the app (PostgreSQL: its connection pools).
         builder.Services.AddSingleton(_ => store);
         builder.Services.AddSingleton((IStoreProbe)store);
+        // Other emulators writing to the same store: every request first catches up with the store's changes.
+        builder.Services.AddSingleton(new StoreSharing(options.Store.IsShared));
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

@@ -62,6 +62,15 @@ public sealed class StoreOptions
 
     /// <summary>With <c>PostgreSql</c>: an Npgsql connection string to an existing database. Never logged.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Whether other emulators write to the same store, so that every request first catches up with the store's
+    /// changes. Unset: true for <c>PostgreSql</c>, false for <c>Sqlite</c>.
+    /// </summary>
+    public bool? SharedByNodes { get; set; }
+
+    /// <summary>What <see cref="SharedByNodes"/> comes to for the chosen provider.</summary>
+    public bool IsShared => SharedByNodes ?? Provider == StoreProvider.PostgreSql;
 }
 
 /// <summary>

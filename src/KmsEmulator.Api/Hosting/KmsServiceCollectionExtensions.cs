@@ -25,6 +25,8 @@ public static class KmsServiceCollectionExtensions
         services.AddSingleton<TimeProvider>(sp => sp.GetRequiredService<EmulatorClock>());
         services.AddSingleton<KmsReadiness>();
         services.AddSingleton<KeyCatalog>();
+        services.TryAddSingleton(StoreSharing.NotShared);
+        services.AddSingleton<CatalogSync>();
         services.AddSingleton<KeyLifecycle>();
         services.AddSingleton<KeyResolver>();
         services.AddSingleton<AwsManagedKeys>();

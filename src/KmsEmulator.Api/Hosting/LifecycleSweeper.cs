@@ -14,7 +14,7 @@ namespace KmsEmulator.Api.Hosting;
 /// seeing deleted keys at the deletion date already (<see cref="KeyLifecycle"/>); the sweep frees their material and rows.
 /// </summary>
 public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvider clock, IOptions<KmsOptions> options, ILogger<LifecycleSweeper> logger, AuditTrail? audit = null,
-    KeyImportService? imports = null)
+    KeyImportService? imports = null, CatalogSync? sync = null)
     : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -58,6 +58,14 @@ public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvi
 
         try
         {
+            // Emulators sharing the store all sweep: each scans its catalogue brought up to date first, and of two that
+            // act on one key the second finds the key changed when it writes, computes again from the store's state
+            // and finds nothing left to do (KeyWriter).
+            if (sync is not null)
+            {
+                await sync.CatchUpAsync(CancellationToken.None);
+            }
+
             // As in AWS, both show in the audit trail as KMS-internal events (DeleteKey, RotateKey).
             foreach (var deleted in await keys.DeleteExpiredKeysAsync(CancellationToken.None))
             {
@@ -80,6 +88,12 @@ public sealed partial class LifecycleSweeper(KeyLifecycleService keys, TimeProvi
             foreach (var expired in imports is null ? [] : await imports.ExpireAsync(CancellationToken.None))
             {
                 await RecordAsync("DeleteExpiredKeyMaterial", expired);
+            }
+
+            // The store's change feed keeps its newest entries only.
+            if (sync is not null)
+            {
+                await sync.PruneAsync(CancellationToken.None);
             }
         }
         catch (Exception e)

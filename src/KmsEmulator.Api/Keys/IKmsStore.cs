@@ -11,14 +11,41 @@ namespace KmsEmulator.Api.Keys;
 /// <see cref="KeyVersionConflictException"/> and changes nothing. A writer that read a stale copy therefore fails
 /// instead of overwriting a change it never saw. A delete that finds nothing to delete (no such key, alias or grant)
 /// changes nothing, the version included, and is not an error.
+/// <para>
+/// Change feed: every write that changes something also appends, in its transaction, what it changed to a sequence of
+/// changes (<see cref="ReadChangesAsync"/>): one entry per key whose row it changed or deleted, one per alias it wrote
+/// or deleted, and one naming everything for <see cref="DeleteAllAsync"/>. Entries are numbered in the order their
+/// writes committed, so a reader that has seen entry N has seen every write numbered before it. Emulators that share a
+/// store read it to bring their catalogues up to date; the entries name keys and aliases, never their contents.
+/// </para>
 /// </remarks>
 public interface IKmsStore
 {
     /// <summary>Identifies this store; HSM object labels carry it so that several stores can share a token.</summary>
     string StoreId { get; }
 
-    /// <summary>Everything, for the in-memory catalogue (each key with its grants and its version).</summary>
+    /// <summary>
+    /// Everything, for the in-memory catalogue (each key with its grants and its version), and the number of the last
+    /// change the snapshot includes (<see cref="StoreSnapshot.ChangeSequence"/>), all read at one moment.
+    /// </summary>
     Task<StoreSnapshot> LoadAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The keys whose id is one of <paramref name="keyIds"/> (in every account and region, each with its grants,
+    /// materials, tags and version) and the aliases whose name is one of <paramref name="aliasNames"/> (in every account
+    /// and region), read at one moment. <see cref="StoreSnapshot.ChangeSequence"/> is 0: the caller knows which changes it reads for.
+    /// </summary>
+    Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The changes numbered after <paramref name="after"/>, in order, at most <paramref name="limit"/>.
+    /// <see cref="StoreChanges.Complete"/> is false when the store no longer holds some of them (pruned) or there are
+    /// more than <paramref name="limit"/>: the reader must then load everything again.
+    /// </summary>
+    Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the oldest changes, keeping the newest <paramref name="keep"/> (at least one).</summary>
+    Task PruneChangesAsync(int keep, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Writes a key with its material versions and tags at <c>key.Version</c>: inserts it when that is 1, otherwise
@@ -34,9 +61,10 @@ public interface IKmsStore
 
     /// <summary>
     /// Deletes a key that is still at <paramref name="current"/>'s version, with its material rows, tags, aliases and
-    /// grants; nothing when there is no such key.
+    /// grants; nothing when there is no such key. True when it deleted the key, false when there was none (another
+    /// writer deleted it first).
     /// </summary>
-    Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default);
+    Task<bool> DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Inserts or replaces an alias. <paramref name="next"/> names every key whose aliases this changes (the target, and
@@ -66,8 +94,21 @@ public interface IKmsStore
     Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>The whole store at one moment.</summary>
-public sealed record StoreSnapshot(IReadOnlyList<KeyRecord> Keys, IReadOnlyList<AliasRecord> Aliases);
+/// <summary>The whole store (or the part asked for) at one moment, and the number of the last change it includes.</summary>
+public sealed record StoreSnapshot(IReadOnlyList<KeyRecord> Keys, IReadOnlyList<AliasRecord> Aliases, long ChangeSequence = 0);
+
+/// <summary>One entry of the change feed: a key (<see cref="KeyId"/>), an alias (<see cref="AliasName"/>), or everything (neither).</summary>
+public sealed record StoreChange(long Sequence, KeyScope? Scope, string? KeyId, string? AliasName)
+{
+    /// <summary>The reset: every key and alias may have changed.</summary>
+    public bool Everything => KeyId is null && AliasName is null;
+}
+
+/// <summary>
+/// What <see cref="IKmsStore.ReadChangesAsync"/> found: the changes in order, and whether they are all the changes after
+/// the number asked for (false: some were pruned, or there were more than the limit).
+/// </summary>
+public sealed record StoreChanges(IReadOnlyList<StoreChange> Changes, bool Complete);
 
 /// <summary>A key and one version of it: what a store write names for each key it changes.</summary>
 public readonly record struct KeyVersion(KeyScope Scope, string KeyId, long Version)

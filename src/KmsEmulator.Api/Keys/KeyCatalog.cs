@@ -9,7 +9,7 @@ namespace KmsEmulator.Api.Keys;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Only <see cref="KeyWriter"/> changes it: it fills it from the store at start-up (<see cref="KeyWriter.LoadCatalog"/>),
+/// Only <see cref="KeyWriter"/> (and, with a store other processes write to, <see cref="CatalogSync"/>) changes it: it fills it from the store at start-up (<see cref="KeyWriter.LoadCatalog"/>),
 /// publishes each write here after the store has committed it, and reloads it from the store
 /// (<see cref="KeyWriter.RefreshCatalogAsync"/>) when a write finds that the store holds a newer version of a key than
 /// this copy did. Records are immutable and carry the version of the stored key they copy
@@ -17,9 +17,8 @@ namespace KmsEmulator.Api.Keys;
 /// </para>
 /// <para>
 /// With the embedded SQLite store this process is the only writer, so the copy is loaded once and kept current by
-/// its own writes. A store shared by several emulator processes (PostgreSQL) would make <see cref="KeyWriter.RefreshCatalogAsync"/>
-/// revalidate by version (reload the keys whose stored version is newer than the cached one) and call it as often as
-/// its consistency needs; readers and handlers do not change.
+/// its own writes. With a store shared by several emulator processes (PostgreSQL) only <see cref="CatalogSync"/>
+/// changes it after start-up, from the store's change feed, before each request reads it; readers and handlers do not change.
 /// </para>
 /// </remarks>
 public sealed class KeyCatalog

@@ -177,10 +177,13 @@ public sealed partial class KeyWriter
     {
         var next = changed.Select(k => k with { Version = (catalog.FindKey(k.Scope, k.KeyId)?.Version ?? 0) + 1 }).ToList();
         await store.SaveKeysAsync(next, cancellationToken);
-        foreach (var key in next)
+        Publish(() =>
         {
-            catalog.Put(key);
-        }
+            foreach (var key in next)
+            {
+                catalog.Put(key);
+            }
+        });
 
         return next;
     }

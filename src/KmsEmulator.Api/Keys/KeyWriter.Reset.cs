@@ -24,7 +24,7 @@ public sealed partial class KeyWriter
                 }
 
                 var (keys, aliases) = await store.DeleteAllAsync(cancellationToken);
-                catalog.Load(new StoreSnapshot([], []));
+                Publish(() => catalog.Load(new StoreSnapshot([], [])));
                 _pendingDestroys.Clear();
                 try
                 {

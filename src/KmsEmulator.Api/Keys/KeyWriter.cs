@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace KmsEmulator.Api.Keys;
 
 /// <summary>
-/// The one way keys, aliases and grants are written, and the only code that changes the store or the catalogue.
+/// The one way keys, aliases and grants are written, and the only code that changes the store or (with <see cref="CatalogSync"/> for other processes' writes) the catalogue.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -38,8 +38,12 @@ public sealed partial class KeyWriter(
     KeyLifecycle lifecycle,
     IKmsStore store,
     IKeyMaterialBackend hsm,
-    ILogger<KeyWriter> logger) : IDisposable
+    ILogger<KeyWriter> logger,
+    CatalogSync? sync = null) : IDisposable
 {
+    /// <summary>How often a write computed from a copy another process made stale is computed again from the store's.</summary>
+    private const int MaxAttempts = 8;
+
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     /// <summary>HSM objects of writes that never committed and could not be destroyed at once.</summary>
@@ -55,18 +59,33 @@ public sealed partial class KeyWriter(
 
     // ---------------------------------------------------------------- the catalogue
 
+    /// <summary>Whether other processes write to the store: then the catalogue changes only by catching up with it.</summary>
+    private bool Shared => sync?.Shared == true;
+
     /// <summary>Fills the catalogue at start-up, before any request, from the snapshot read while the HSM opened.</summary>
-    public void LoadCatalog(StoreSnapshot snapshot) => catalog.Load(snapshot);
+    public void LoadCatalog(StoreSnapshot snapshot)
+    {
+        catalog.Load(snapshot);
+        sync?.Loaded(snapshot);
+    }
 
     /// <summary>
-    /// Reloads the catalogue from the store, with writes held off. Called after a write found a stale key; the seam for a
-    /// store shared by several processes, which would revalidate by version here instead of reloading everything.
+    /// Brings the catalogue up to date with the store, with writes held off: reloads it whole when this process is the
+    /// store's only writer, and catches up with the store's changes when the store is shared.
     /// </summary>
     public Task RefreshCatalogAsync(CancellationToken cancellationToken) =>
         ExclusiveAsync(
             async () =>
             {
-                catalog.Load(await store.LoadAsync(cancellationToken));
+                if (Shared)
+                {
+                    await sync!.CatchUpAsync(cancellationToken);
+                }
+                else
+                {
+                    catalog.Load(await store.LoadAsync(cancellationToken));
+                }
+
                 return catalog;
             },
             cancellationToken);
@@ -176,8 +195,14 @@ public sealed partial class KeyWriter(
                     return null;
                 }
 
-                await store.DeleteKeyAsync(KeyVersion.Of(current), cancellationToken);
-                catalog.RemoveKey(current.Scope, current.KeyId);
+                if (!await store.DeleteKeyAsync(KeyVersion.Of(current), cancellationToken))
+                {
+                    // Another process deleted it first, and destroys its material.
+                    Publish(() => catalog.RemoveKey(current.Scope, current.KeyId));
+                    return null;
+                }
+
+                Publish(() => catalog.RemoveKey(current.Scope, current.KeyId));
                 return current;
             },
             cancellationToken);
@@ -245,7 +270,7 @@ public sealed partial class KeyWriter(
         var current = catalog.FindKey(scope, keyId);
         var next = change(current) with { Version = (current?.Version ?? 0) + 1 };
         await store.SaveKeyAsync(next, cancellationToken);
-        catalog.Put(next);
+        Publish(() => catalog.Put(next));
         return next;
     }
 
@@ -270,12 +295,15 @@ public sealed partial class KeyWriter(
                     .Select(key => key with { Version = key.Version + 1 })
                     .ToList();
                 await store.SaveAliasAsync(alias, keys.ConvertAll(KeyVersion.Of), cancellationToken);
-                foreach (var key in keys)
+                Publish(() =>
                 {
-                    catalog.Put(key);
-                }
+                    foreach (var key in keys)
+                    {
+                        catalog.Put(key);
+                    }
 
-                catalog.Put(alias);
+                    catalog.Put(alias);
+                });
                 return alias;
             },
             cancellationToken);
@@ -292,8 +320,11 @@ public sealed partial class KeyWriter(
                 var target = catalog.FindKey(scope, alias.TargetKeyId) ?? throw new InvalidOperationException($"Alias {alias.Arn} points at no key.");
                 var next = target with { Version = target.Version + 1 };
                 await store.DeleteAliasAsync(KeyVersion.Of(next), alias.AliasName, cancellationToken);
-                catalog.Put(next);
-                catalog.RemoveAlias(scope, alias.AliasName);
+                Publish(() =>
+                {
+                    catalog.Put(next);
+                    catalog.RemoveAlias(scope, alias.AliasName);
+                });
                 return alias;
             },
             cancellationToken);
@@ -317,7 +348,7 @@ public sealed partial class KeyWriter(
 
                 var next = current with { Grants = current.Grants.Add(grant.GrantId, grant), Version = current.Version + 1 };
                 await store.SaveGrantAsync(KeyVersion.Of(next), grant, cancellationToken);
-                catalog.Put(next);
+                Publish(() => catalog.Put(next));
                 return (next, grant);
             },
             cancellationToken);
@@ -334,7 +365,7 @@ public sealed partial class KeyWriter(
                 var grant = decide(current);
                 var next = current with { Grants = current.Grants.Remove(grant.GrantId), Version = current.Version + 1 };
                 await store.DeleteGrantAsync(KeyVersion.Of(next), grant.GrantId, cancellationToken);
-                catalog.Put(next);
+                Publish(() => catalog.Put(next));
                 return grant;
             },
             cancellationToken);
@@ -388,33 +419,94 @@ public sealed partial class KeyWriter(
     // ---------------------------------------------------------------- helpers
 
     /// <summary>
-    /// Runs one write under the lock. When the store finds the catalogue's copy of a key stale, the catalogue is reloaded
-    /// before the failure goes on to the caller (as KMSInternalException), so that the next request works from the store's state.
+    /// Runs one write under the lock. When the store finds the catalogue's copy of a key stale:
+    /// <list type="bullet">
+    /// <item>with a store shared by several processes (another one wrote the key since this one caught up), the
+    /// catalogue catches up and the write runs again from the store's state, so that its checks see the change it
+    /// missed: it then answers as AWS would after that change (a disabled key's error, a deletion already done) or
+    /// succeeds; after <see cref="MaxAttempts"/> tries it fails as an internal error;</item>
+    /// <item>with a store only this process writes (a hand edit), the catalogue is reloaded and the write fails as
+    /// KMSInternalException, so that the next request works from the store's state.</item>
+    /// </list>
+    /// With a shared store, the catalogue learns of a committed write by catching up before the lock is released (never
+    /// by putting records, which could overwrite a newer copy that a request's catch-up brought in meanwhile).
     /// </summary>
     private async Task<T> ExclusiveAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
     {
         await _lock.WaitAsync(cancellationToken);
         try
         {
-            return await write();
-        }
-        catch (KeyVersionConflictException conflict)
-        {
-            LogStale(conflict.KeyId, conflict.Scope.AccountId, conflict.Scope.Region, conflict.Expected, conflict.Stored);
-            try
+            for (var attempt = 1; ; attempt++)
             {
-                catalog.Load(await store.LoadAsync(CancellationToken.None));
-            }
-            catch (Exception e)
-            {
-                LogRefreshFailed(e);
-            }
+                T result;
+                try
+                {
+                    result = await write();
+                }
+                catch (KeyVersionConflictException conflict) when (Shared && attempt < MaxAttempts)
+                {
+                    LogChangedElsewhere(conflict.KeyId, conflict.Scope.AccountId, conflict.Scope.Region, conflict.Expected, conflict.Stored, attempt);
+                    await sync!.CatchUpAsync(cancellationToken);
+                    continue;
+                }
+                catch (KeyVersionConflictException conflict)
+                {
+                    LogStale(conflict.KeyId, conflict.Scope.AccountId, conflict.Scope.Region, conflict.Expected, conflict.Stored);
+                    try
+                    {
+                        if (Shared)
+                        {
+                            await sync!.CatchUpAsync(CancellationToken.None);
+                        }
+                        else
+                        {
+                            catalog.Load(await store.LoadAsync(CancellationToken.None));
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        LogRefreshFailed(e);
+                    }
 
-            throw;
+                    throw;
+                }
+
+                if (Shared)
+                {
+                    await PublishCommittedAsync();
+                }
+
+                return result;
+            }
         }
         finally
         {
             _lock.Release();
+        }
+    }
+
+    /// <summary>With a store only this process writes: puts a committed change into the catalogue.</summary>
+    private void Publish(Action publish)
+    {
+        if (!Shared)
+        {
+            publish();
+        }
+    }
+
+    /// <summary>
+    /// With a shared store, after a commit: catches up, which brings in the write just made. The write is committed
+    /// whatever happens here; if the store cannot be read now, the next request catches up before it reads (or fails).
+    /// </summary>
+    private async Task PublishCommittedAsync()
+    {
+        try
+        {
+            await sync!.CatchUpAsync(CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            LogRefreshFailed(e);
         }
     }
 
@@ -427,6 +519,9 @@ public sealed partial class KeyWriter(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The store holds key {KeyId} in {AccountId}/{Region} at another version than the catalogue's copy (expected {Expected}, stored {Stored}); the write was refused and the catalogue is reloaded from the store")]
     private partial void LogStale(string keyId, string accountId, string region, long expected, long? stored);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Key {KeyId} in {AccountId}/{Region} was changed by another emulator sharing the store (expected version {Expected}, stored {Stored}); the write is computed again from the store's state (attempt {Attempt})")]
+    private partial void LogChangedElsewhere(string keyId, string accountId, string region, long expected, long? stored, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reloading the key catalogue from the store failed; it stays as it was")]
     private partial void LogRefreshFailed(Exception exception);

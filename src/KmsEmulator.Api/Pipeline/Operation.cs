@@ -9,7 +9,7 @@ namespace KmsEmulator.Api.Pipeline;
 
 /// <summary>
 /// A typed operation row. <see cref="ExecuteAsync"/> is the fixed pipeline order:
-/// deserialize → validate shape and grant tokens → resolve keys → key state → key usage → authorize → checks → DryRun → handler → serialize.
+/// deserialize → validate shape and grant tokens → catch up with a shared store → resolve keys → key state → key usage → authorize → checks → DryRun → handler → serialize.
 /// Handlers never repeat any of these steps.
 /// </summary>
 public sealed class Operation<TRequest, TResponse> : OperationDescriptor
@@ -22,6 +22,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
     private readonly OperationRow<TRequest, TResponse> _row;
     private readonly KeyResolver _resolver;
     private readonly IAuthorizer _authorizer;
+    private readonly CatalogSync? _sync;
 
     /// <summary>Whether a success counts as a use of the bound keys for GetKeyLastUsage (the model's tracked operations).</summary>
     private readonly bool _trackedUse;
@@ -32,6 +33,7 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
         _row = row;
         _resolver = services.Resolver;
         _authorizer = services.Authorizer;
+        _sync = services.Sync;
         _trackedUse = Enum.TryParse<KeyLastUsageTrackingOperation>(operation.Name(), out _);
     }
 
@@ -90,6 +92,13 @@ public sealed class Operation<TRequest, TResponse> : OperationDescriptor
             if (request is IGrantTokenRequest { GrantTokens: { Count: > 0 } grantTokens })
             {
                 GrantToken.ValidateAll(grantTokens);
+            }
+
+            // With a store other emulators write to: everything this request reads of keys, aliases, grants and
+            // policies below must include every write acknowledged before it arrived (a no-op otherwise).
+            if (_sync is not null)
+            {
+                await _sync.CatchUpAsync(cancellationToken);
             }
 
             foreach (var binding in Keys)

@@ -23,6 +23,9 @@ namespace KmsEmulator.Api.Storage;
 /// </remarks>
 public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposable, IDisposable
 {
+    /// <summary>The advisory lock that orders the change feed's numbers by commit (<see cref="AppendAsync"/>).</summary>
+    private const long ChangeFeedLockKey = 0x6B6D_7365_6D75_0002; // "kmsemu", 2
+
     private readonly NpgsqlDataSource _dataSource;
 
     /// <summary>The same database without pooling, for the health probe: each probe is a fresh connection.</summary>
@@ -98,9 +101,37 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
             await connection.QueryAsync<ImportParametersRow>(SelectImportParameters, transaction: transaction),
             await connection.QueryAsync<TagRow>(SelectTags, transaction: transaction),
             await connection.QueryAsync<GrantRow>(SelectGrants, transaction: transaction),
-            await connection.QueryAsync<AliasRow>(SelectAliases, transaction: transaction));
+            await connection.QueryAsync<AliasRow>(SelectAliases, transaction: transaction)) with
+        {
+            ChangeSequence = await connection.ExecuteScalarAsync<long>(SelectLastChange, transaction: transaction),
+        };
         await transaction.CommitAsync(cancellationToken);
         return snapshot;
+    }
+
+    public async Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+        // Npgsql sends the lists as arrays (Dapper leaves array parameters whole for PostgreSQL).
+        var snapshot = await StoreRows.LoadSomeAsync(connection, transaction, "key_id = ANY(@keyIds)", "alias_name = ANY(@aliasNames)",
+            new { keyIds = keyIds.ToArray(), aliasNames = aliasNames.ToArray() });
+        await transaction.CommitAsync(cancellationToken);
+        return snapshot;
+    }
+
+    /// <summary>One statement, no transaction: the cheap question every request of a node sharing the store asks.</summary>
+    public async Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<ChangeReadRow>(new CommandDefinition(SelectChanges, new { after, limit }, cancellationToken: cancellationToken))).AsList();
+        return Changes(rows, after, limit);
+    }
+
+    public async Task PruneChangesAsync(int keep, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(PruneChanges, new { keep = Math.Max(keep, 1) }, cancellationToken: cancellationToken));
     }
 
     public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => SaveKeysAsync([key], cancellationToken);
@@ -115,11 +146,12 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
             await WriteKeyAsync(connection, transaction, key);
         }
 
+        await AppendAsync(connection, transaction, keys.Select(ChangeRow.Key));
         await transaction.CommitAsync(cancellationToken);
     }
 
     // Materials, tags, aliases, grants and import parameters go with the key (ON DELETE CASCADE).
-    public async Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
+    public async Task<bool> DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -130,7 +162,13 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
         }
 
         // Deleted, or there was no such key to delete.
+        if (deleted == 1)
+        {
+            await AppendAsync(connection, transaction, [ChangeRow.Key(current)]);
+        }
+
         await transaction.CommitAsync(cancellationToken);
+        return deleted == 1;
     }
 
     public async Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default)
@@ -142,21 +180,22 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
         var aliases = await connection.ExecuteAsync("DELETE FROM aliases", transaction: transaction);
         await connection.ExecuteAsync("DELETE FROM grants; DELETE FROM import_parameters; DELETE FROM key_tags; DELETE FROM key_materials;", transaction: transaction);
         var keys = await connection.ExecuteAsync("DELETE FROM keys", transaction: transaction);
+        await AppendAsync(connection, transaction, [ChangeRow.Everything]);
         await transaction.CommitAsync(cancellationToken);
         return (keys, aliases);
     }
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) =>
-        WriteAsync(next, WriteKind.Save, UpsertAlias, AliasParameters(alias), cancellationToken);
+        WriteAsync(next, WriteKind.Save, UpsertAlias, AliasParameters(alias), ChangeRow.Alias(alias.Scope, alias.AliasName), cancellationToken);
 
     public Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Delete, DeleteAlias, new { next.Scope.AccountId, next.Scope.Region, aliasName }, cancellationToken);
+        WriteAsync([next], WriteKind.Delete, DeleteAlias, new { next.Scope.AccountId, next.Scope.Region, aliasName }, ChangeRow.Alias(next.Scope, aliasName), cancellationToken);
 
     public Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Save, InsertGrant, GrantRow.From(next.Scope, next.KeyId, grant), cancellationToken);
+        WriteAsync([next], WriteKind.Save, InsertGrant, GrantRow.From(next.Scope, next.KeyId, grant), null, cancellationToken);
 
     public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Delete, DeleteGrant, new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId }, cancellationToken);
+        WriteAsync([next], WriteKind.Delete, DeleteGrant, new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId }, null, cancellationToken);
 
     private enum WriteKind
     {
@@ -168,7 +207,7 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
     }
 
     /// <summary>One statement and the version steps of the keys it changes, in one transaction.</summary>
-    private async Task WriteAsync(IReadOnlyList<KeyVersion> next, WriteKind kind, string sql, object parameters, CancellationToken cancellationToken)
+    private async Task WriteAsync(IReadOnlyList<KeyVersion> next, WriteKind kind, string sql, object parameters, ChangeRow? alias, CancellationToken cancellationToken)
     {
         var ordered = next.Order(LockOrder.Instance).ToList();
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -202,7 +241,21 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
             await connection.ExecuteAsync(sql, parameters, transaction);
         }
 
+        await AppendAsync(connection, transaction, alias is null ? next.Select(ChangeRow.Key) : next.Select(ChangeRow.Key).Append(alias));
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Appends a write's entries to the change feed as the last thing before its commit, under a transaction-scoped
+    /// advisory lock held until the commit. Identity values are taken in the order writers reach the lock, and a writer
+    /// only gets it once the one before has committed (PostgreSQL makes a transaction visible before it releases its
+    /// locks), so the numbers follow the order of commits: no reader ever sees a number while a smaller one is still to
+    /// come. The lock serialises only this last step of writes (an insert and the commit), never reads.
+    /// </summary>
+    private static async Task AppendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IEnumerable<ChangeRow> changes)
+    {
+        await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(@key)", new { key = ChangeFeedLockKey }, transaction);
+        await AppendChangesAsync(connection, transaction, changes);
     }
 
     /// <summary>

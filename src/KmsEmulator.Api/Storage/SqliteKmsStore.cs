@@ -78,9 +78,36 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
             await connection.QueryAsync<ImportParametersRow>(StoreRows.SelectImportParameters, transaction: transaction),
             await connection.QueryAsync<TagRow>(StoreRows.SelectTags, transaction: transaction),
             await connection.QueryAsync<GrantRow>(StoreRows.SelectGrants, transaction: transaction),
-            await connection.QueryAsync<AliasRow>(StoreRows.SelectAliases, transaction: transaction));
+            await connection.QueryAsync<AliasRow>(StoreRows.SelectAliases, transaction: transaction)) with
+        {
+            ChangeSequence = await connection.ExecuteScalarAsync<long>(StoreRows.SelectLastChange, transaction: transaction),
+        };
         await transaction.CommitAsync(cancellationToken);
         return snapshot;
+    }
+
+    public async Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Dapper expands a list parameter after IN into one parameter per element.
+        var snapshot = await StoreRows.LoadSomeAsync(connection, transaction, "key_id IN @keyIds", "alias_name IN @aliasNames",
+            new { keyIds = keyIds.ToArray(), aliasNames = aliasNames.ToArray() });
+        await transaction.CommitAsync(cancellationToken);
+        return snapshot;
+    }
+
+    public async Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<ChangeReadRow>(new CommandDefinition(StoreRows.SelectChanges, new { after, limit }, cancellationToken: cancellationToken))).AsList();
+        return StoreRows.Changes(rows, after, limit);
+    }
+
+    public async Task PruneChangesAsync(int keep, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(StoreRows.PruneChanges, new { keep = Math.Max(keep, 1) }, cancellationToken: cancellationToken));
     }
 
     public Task SaveKeyAsync(KeyRecord key, CancellationToken cancellationToken = default) => SaveKeysAsync([key], cancellationToken);
@@ -94,11 +121,12 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
             await StoreRows.WriteKeyAsync(connection, transaction, key);
         }
 
+        await StoreRows.AppendChangesAsync(connection, transaction, keys.Select(ChangeRow.Key));
         await transaction.CommitAsync(cancellationToken);
     }
 
     // Materials, tags, aliases and grants go with the key (ON DELETE CASCADE).
-    public async Task DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
+    public async Task<bool> DeleteKeyAsync(KeyVersion current, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -109,7 +137,13 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         }
 
         // Deleted, or there was no such key to delete.
+        if (deleted == 1)
+        {
+            await StoreRows.AppendChangesAsync(connection, transaction, [ChangeRow.Key(current)]);
+        }
+
         await transaction.CommitAsync(cancellationToken);
+        return deleted == 1;
     }
 
     public async Task<(int Keys, int Aliases)> DeleteAllAsync(CancellationToken cancellationToken = default)
@@ -119,21 +153,22 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
         var aliases = await connection.ExecuteAsync("DELETE FROM aliases", transaction: transaction);
         await connection.ExecuteAsync("DELETE FROM grants; DELETE FROM import_parameters; DELETE FROM key_tags; DELETE FROM key_materials;", transaction: transaction);
         var keys = await connection.ExecuteAsync("DELETE FROM keys", transaction: transaction);
+        await StoreRows.AppendChangesAsync(connection, transaction, [ChangeRow.Everything]);
         await transaction.CommitAsync(cancellationToken);
         return (keys, aliases);
     }
 
     public Task SaveAliasAsync(AliasRecord alias, IReadOnlyList<KeyVersion> next, CancellationToken cancellationToken = default) =>
-        WriteAsync(next, WriteKind.Save, StoreRows.UpsertAlias, StoreRows.AliasParameters(alias), cancellationToken);
+        WriteAsync(next, WriteKind.Save, StoreRows.UpsertAlias, StoreRows.AliasParameters(alias), ChangeRow.Alias(alias.Scope, alias.AliasName), cancellationToken);
 
     public Task DeleteAliasAsync(KeyVersion next, string aliasName, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteAlias, new { next.Scope.AccountId, next.Scope.Region, aliasName }, cancellationToken);
+        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteAlias, new { next.Scope.AccountId, next.Scope.Region, aliasName }, ChangeRow.Alias(next.Scope, aliasName), cancellationToken);
 
     public Task SaveGrantAsync(KeyVersion next, GrantRecord grant, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Save, StoreRows.InsertGrant, GrantRow.From(next.Scope, next.KeyId, grant), cancellationToken);
+        WriteAsync([next], WriteKind.Save, StoreRows.InsertGrant, GrantRow.From(next.Scope, next.KeyId, grant), null, cancellationToken);
 
     public Task DeleteGrantAsync(KeyVersion next, string grantId, CancellationToken cancellationToken = default) =>
-        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteGrant, new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId }, cancellationToken);
+        WriteAsync([next], WriteKind.Delete, StoreRows.DeleteGrant, new { next.Scope.AccountId, next.Scope.Region, next.KeyId, grantId }, null, cancellationToken);
 
     private enum WriteKind
     {
@@ -145,7 +180,7 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
     }
 
     /// <summary>One statement and the version steps of the keys it changes, in one transaction.</summary>
-    private async Task WriteAsync(IReadOnlyList<KeyVersion> next, WriteKind kind, string sql, object parameters, CancellationToken cancellationToken)
+    private async Task WriteAsync(IReadOnlyList<KeyVersion> next, WriteKind kind, string sql, object parameters, ChangeRow? alias, CancellationToken cancellationToken)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -168,8 +203,13 @@ public sealed class SqliteKmsStore : IKmsStore, IStoreProbe
             await connection.ExecuteAsync(sql, parameters, transaction);
         }
 
+        await StoreRows.AppendChangesAsync(connection, transaction, Changes(next, alias));
         await transaction.CommitAsync(cancellationToken);
     }
+
+    /// <summary>The change feed's entries of a write to <paramref name="next"/> and perhaps an alias.</summary>
+    private static IEnumerable<ChangeRow> Changes(IReadOnlyList<KeyVersion> next, ChangeRow? alias) =>
+        alias is null ? next.Select(ChangeRow.Key) : next.Select(ChangeRow.Key).Append(alias);
 
     /// <summary>
     /// Opens the database file anew (a pooled connection would go on reading a file that was deleted or replaced

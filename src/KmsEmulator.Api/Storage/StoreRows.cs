@@ -16,14 +16,20 @@ namespace KmsEmulator.Api.Storage;
 /// </summary>
 internal static class StoreRows
 {
-    public const string SelectMaterials =
-        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt, rotation_type AS RotationType FROM key_materials ORDER BY version";
+    private const string MaterialColumns =
+        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, version AS Version, material_id AS MaterialId, hsm_label AS HsmLabel, created_at AS CreatedAt, rotation_type AS RotationType FROM key_materials";
 
-    public const string SelectImportParameters =
-        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, token_id AS TokenId, hsm_label AS HsmLabel, wrapping_key_spec AS WrappingKeySpec, wrapping_algorithm AS WrappingAlgorithm, created_at AS CreatedAt, valid_to AS ValidTo FROM import_parameters ORDER BY created_at, token_id";
+    private const string ImportParametersColumns =
+        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, token_id AS TokenId, hsm_label AS HsmLabel, wrapping_key_spec AS WrappingKeySpec, wrapping_algorithm AS WrappingAlgorithm, created_at AS CreatedAt, valid_to AS ValidTo FROM import_parameters";
 
-    public const string SelectTags =
-        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, tag_key AS TagKey, tag_value AS TagValue FROM key_tags ORDER BY position";
+    private const string TagColumns =
+        "SELECT account_id AS AccountId, region AS Region, key_id AS KeyId, tag_key AS TagKey, tag_value AS TagValue FROM key_tags";
+
+    public const string SelectMaterials = MaterialColumns + " ORDER BY version";
+
+    public const string SelectImportParameters = ImportParametersColumns + " ORDER BY created_at, token_id";
+
+    public const string SelectTags = TagColumns + " ORDER BY position";
 
     public const string SelectKeys =
         """
@@ -50,6 +56,23 @@ internal static class StoreRows
 
     public const string SelectAliases =
         "SELECT account_id AS AccountId, region AS Region, alias_name AS AliasName, target_key_id AS TargetKeyId, creation_date AS CreationDate, last_updated_date AS LastUpdatedDate FROM aliases";
+
+    /// <summary>Appends one entry to the change feed (all four NULL: everything changed).</summary>
+    public const string InsertChange = "INSERT INTO key_changes (account_id, region, key_id, alias_name) VALUES (@AccountId, @Region, @KeyId, @AliasName)";
+
+    /// <summary>
+    /// The changes after <c>@after</c>, each with the lowest number the feed still holds (read in the same statement, so
+    /// that a prune in between cannot make a gap look complete).
+    /// </summary>
+    public const string SelectChanges =
+        "SELECT seq AS Sequence, account_id AS AccountId, region AS Region, key_id AS KeyId, alias_name AS AliasName, (SELECT min(seq) FROM key_changes) AS First "
+        + "FROM key_changes WHERE seq > @after ORDER BY seq LIMIT @limit";
+
+    /// <summary>The number of the last change (0 when there is none).</summary>
+    public const string SelectLastChange = "SELECT coalesce(max(seq), 0) FROM key_changes";
+
+    /// <summary>Deletes all but the newest <c>@keep</c> changes; the newest is never deleted, so the numbers never restart.</summary>
+    public const string PruneChanges = "DELETE FROM key_changes WHERE seq <= (SELECT max(seq) FROM key_changes) - @keep";
 
     /// <summary>Inserts a new key's row (version 1); does nothing when the key is there already.</summary>
     public const string InsertKey =
@@ -158,6 +181,42 @@ internal static class StoreRows
 
     /// <summary>The parameters naming one key at one version (<see cref="StepVersion"/>, <see cref="DeleteKey"/>, <see cref="SelectVersion"/>).</summary>
     public static object KeyParameters(KeyVersion key) => new { key.Scope.AccountId, key.Scope.Region, key.KeyId, key.Version };
+
+    /// <summary>
+    /// Reads in the caller's transaction the keys whose id matches <paramref name="keyFilter"/> (a condition on
+    /// <c>key_id</c> with the parameter <c>@keyIds</c>, in the engine's form of "one of a list") and the aliases whose
+    /// name matches <paramref name="aliasFilter"/> (on <c>alias_name</c> with <c>@aliasNames</c>).
+    /// </summary>
+    public static async Task<StoreSnapshot> LoadSomeAsync(
+        DbConnection connection, DbTransaction transaction, string keyFilter, string aliasFilter, object parameters)
+    {
+        var keys = $" WHERE {keyFilter}";
+        return Snapshot(
+            await connection.QueryAsync<KeyRow>(SelectKeys + keys, parameters, transaction),
+            await connection.QueryAsync<MaterialRow>(MaterialColumns + keys + " ORDER BY version", parameters, transaction),
+            await connection.QueryAsync<ImportParametersRow>(ImportParametersColumns + keys + " ORDER BY created_at, token_id", parameters, transaction),
+            await connection.QueryAsync<TagRow>(TagColumns + keys + " ORDER BY position", parameters, transaction),
+            await connection.QueryAsync<GrantRow>(SelectGrants + keys, parameters, transaction),
+            await connection.QueryAsync<AliasRow>(SelectAliases + $" WHERE {aliasFilter}", parameters, transaction));
+    }
+
+    /// <summary>Appends the change feed's entries for one write, in the caller's transaction.</summary>
+    public static async Task AppendChangesAsync(DbConnection connection, DbTransaction transaction, IEnumerable<ChangeRow> changes)
+    {
+        foreach (var change in changes)
+        {
+            await connection.ExecuteAsync(InsertChange, change, transaction);
+        }
+    }
+
+    /// <summary>The changes a read found, and whether they are all there were after <paramref name="after"/>.</summary>
+    public static StoreChanges Changes(IReadOnlyList<ChangeReadRow> rows, long after, int limit) =>
+        new(
+            [.. rows.Select(r => new StoreChange(
+                r.Sequence, r.AccountId is null || r.Region is null ? null : new KeyScope(r.AccountId, r.Region), r.KeyId, r.AliasName))],
+            // Numbers can be skipped (a write that failed after taking one), so a gap inside the feed means nothing;
+            // a feed that now starts after the next number wanted has lost entries to pruning.
+            rows.Count < limit && (rows.Count == 0 || rows[0].First <= after + 1));
 
     /// <summary>The store's records from the rows of every table, read in one transaction.</summary>
     public static StoreSnapshot Snapshot(
@@ -399,6 +458,38 @@ internal static class StoreRows
                 grant.SourceArn);
             return JsonSerializer.Serialize(stored, StorageJsonContext.Default.StoredGrantConstraints);
         }
+    }
+
+    /// <summary>An entry of the change feed to append: a key, an alias, or (all NULL) everything.</summary>
+    internal sealed record ChangeRow(string? AccountId, string? Region, string? KeyId, string? AliasName)
+    {
+        public static readonly ChangeRow Everything = new(null, null, null, null);
+
+        public static ChangeRow Key(KeyVersion key) => new(key.Scope.AccountId, key.Scope.Region, key.KeyId, null);
+
+        public static ChangeRow Key(KeyRecord key) => new(key.Scope.AccountId, key.Scope.Region, key.KeyId, null);
+
+        public static ChangeRow Alias(KeyScope scope, string aliasName) => new(scope.AccountId, scope.Region, null, aliasName);
+    }
+
+    /// <summary>
+    /// An entry of the change feed as read, with the lowest number the feed held at the time. Properties rather than a
+    /// constructor: SQLite gives no column type for <c>First</c> (an expression) when there are no rows, and Dapper
+    /// matches constructors by the reader's column types.
+    /// </summary>
+    internal sealed class ChangeReadRow
+    {
+        public long Sequence { get; init; }
+
+        public string? AccountId { get; init; }
+
+        public string? Region { get; init; }
+
+        public string? KeyId { get; init; }
+
+        public string? AliasName { get; init; }
+
+        public long First { get; init; }
     }
 
     internal sealed record AliasRow(string AccountId, string Region, string AliasName, string TargetKeyId, long CreationDate, long LastUpdatedDate);
