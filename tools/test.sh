@@ -14,4 +14,8 @@ awk '/(Passed|Failed)! +- +Failed: / {
        for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
      }
      END { gsub(",", "", f); printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# A test project that does not build runs no test and adds nothing to the counts above: say so.
+if grep -qE '(error (CS|MSB)[0-9]+|Build FAILED)' "$log"; then
+  echo "tests: a project failed to build (see the errors above); its tests did not run"
+fi
 exit "$status"
