@@ -33,8 +33,8 @@ public sealed class SharedStoreTests : IDisposable
     [Fact]
     public async Task What_one_node_commits_the_other_holds_after_catching_up_state_policy_aliases_grants_material_and_deletion()
     {
-        using var a = await Node.OpenAsync(DbPath, _clock);
-        using var b = await Node.OpenAsync(DbPath, _clock);
+        using var a = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
+        using var b = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
         var key = await a.Lifecycle.CreateKeyAsync(Scope, NewKey("shared"), CancellationToken.None);
         var other = await a.Lifecycle.CreateKeyAsync(Scope, NewKey("other"), CancellationToken.None);
         Assert.Null(b.Catalog.FindKey(Scope, key.KeyId));
@@ -85,8 +85,8 @@ public sealed class SharedStoreTests : IDisposable
     [Fact]
     public async Task A_write_from_a_copy_another_node_made_stale_is_computed_again_and_gives_the_error_AWS_would_or_succeeds()
     {
-        using var a = await Node.OpenAsync(DbPath, _clock);
-        using var b = await Node.OpenAsync(DbPath, _clock);
+        using var a = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
+        using var b = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
         var key = await a.Lifecycle.CreateKeyAsync(Scope, NewKey("raced"), CancellationToken.None);
         await b.Sync.CatchUpAsync(CancellationToken.None);
         var seenByB = b.Catalog.FindKey(Scope, key.KeyId)!;
@@ -112,8 +112,8 @@ public sealed class SharedStoreTests : IDisposable
     [Fact]
     public async Task Two_nodes_sweeping_one_expired_key_delete_it_once_and_neither_fails()
     {
-        using var a = await Node.OpenAsync(DbPath, _clock);
-        using var b = await Node.OpenAsync(DbPath, _clock);
+        using var a = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
+        using var b = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
         var key = await a.Lifecycle.CreateKeyAsync(Scope, NewKey("doomed"), CancellationToken.None);
         await a.Lifecycle.ScheduleDeletionAsync(key, 7, CancellationToken.None);
         await b.Sync.CatchUpAsync(CancellationToken.None);
@@ -161,8 +161,8 @@ public sealed class SharedStoreTests : IDisposable
     [Fact]
     public async Task A_node_whose_changes_were_pruned_reloads_everything_and_a_node_not_shared_never_asks()
     {
-        using var a = await Node.OpenAsync(DbPath, _clock);
-        using var b = await Node.OpenAsync(DbPath, _clock);
+        using var a = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
+        using var b = await KeyServices.OpenAsync(DbPath, _clock, sharedStore: true);
         var key = await a.Lifecycle.CreateKeyAsync(Scope, NewKey("one"), CancellationToken.None);
         await a.Lifecycle.DisableAsync(key, CancellationToken.None);
         await a.Store.PruneChangesAsync(keep: 1);
@@ -183,64 +183,6 @@ public sealed class SharedStoreTests : IDisposable
         new(description, KeySpec.SYMMETRIC_DEFAULT, KeyUsageType.ENCRYPT_DECRYPT, OriginType.AWS_KMS, false, "{}", []);
 
     /// <summary>One node: its own store instance, catalogue, sync and writer, sharing the store with the others.</summary>
-    private sealed class Node : IDisposable
-    {
-        private Node(SqliteKmsStore store, TimeProvider clock)
-        {
-            Store = store;
-            Catalog = new KeyCatalog();
-            Sync = new CatalogSync(Catalog, store, new StoreSharing(true), NullLogger<CatalogSync>.Instance);
-            var lifecycle = new KeyLifecycle(Catalog, clock);
-            Writer = new KeyWriter(Catalog, lifecycle, store, Hsm, NullLogger<KeyWriter>.Instance, Sync);
-            Lifecycle = new KeyLifecycleService(Writer, lifecycle, Catalog, Hsm, NullLogger<KeyLifecycleService>.Instance);
-            Aliases = new AliasService(Writer, Catalog, lifecycle);
-            Policies = new KeyPolicyService(Writer);
-            Grants = new GrantService(Writer, lifecycle);
-        }
-
-        public SqliteKmsStore Store { get; }
-
-        public KeyCatalog Catalog { get; }
-
-        public CatalogSync Sync { get; }
-
-        public RecordingHsm Hsm { get; } = new();
-
-        public KeyWriter Writer { get; }
-
-        public KeyLifecycleService Lifecycle { get; }
-
-        public AliasService Aliases { get; }
-
-        public KeyPolicyService Policies { get; }
-
-        public GrantService Grants { get; }
-
-        public static async Task<Node> OpenAsync(string path, TimeProvider clock)
-        {
-            var store = await SqliteKmsStore.OpenAsync(path);
-            var node = new Node(store, clock);
-            node.Writer.LoadCatalog(await store.LoadAsync());
-            return node;
-        }
-
-        public void Dispose() => Writer.Dispose();
-    }
-
-    /// <summary>An HSM that makes AES keys (nothing in them) and records what it was told to destroy.</summary>
-    private sealed class RecordingHsm : UnusedHsm
-    {
-        public List<string> Destroyed { get; } = [];
-
-        public override ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
-
-        public override ValueTask DestroyAsync(string label, CancellationToken cancellationToken = default)
-        {
-            Destroyed.Add(label);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     /// <summary>A store whose change-feed reads each wait, once started, until the test lets them finish.</summary>
     private sealed class GatedStore(IKmsStore inner) : IKmsStore
     {

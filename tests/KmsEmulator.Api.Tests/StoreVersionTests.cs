@@ -31,59 +31,59 @@ public sealed class StoreVersionTests : IDisposable
     [Fact]
     public async Task Every_kind_of_write_steps_the_key_version_once_in_the_store_and_in_the_catalogue()
     {
-        using var kms = await Services.OpenAsync(DbPath, _clock);
+        using var kms = await KeyServices.OpenAsync(DbPath, _clock);
         var a = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("a"), CancellationToken.None);
         var b = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("b"), CancellationToken.None);
-        await kms.AssertVersionAsync(a, 1);
+        await AssertVersionAsync(kms, a, 1);
 
         await kms.Lifecycle.DisableAsync(a, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 2);
+        await AssertVersionAsync(kms, a, 2);
         await kms.Lifecycle.EnableAsync(a, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 3);
+        await AssertVersionAsync(kms, a, 3);
         await kms.Lifecycle.UpdateDescriptionAsync(a, "described", CancellationToken.None);
-        await kms.AssertVersionAsync(a, 4);
+        await AssertVersionAsync(kms, a, 4);
         await kms.Policies.PutPolicyAsync(a, """{"Version":"2012-10-17","Statement":[]}""", CancellationToken.None);
-        await kms.AssertVersionAsync(a, 5);
+        await AssertVersionAsync(kms, a, 5);
         await kms.Tags.TagAsync(a, [new KeyTag("team", "blue")], CancellationToken.None);
-        await kms.AssertVersionAsync(a, 6);
+        await AssertVersionAsync(kms, a, 6);
         await kms.Tags.UntagAsync(a, ["team"], CancellationToken.None);
-        await kms.AssertVersionAsync(a, 7);
+        await AssertVersionAsync(kms, a, 7);
 
         await kms.Aliases.CreateAliasAsync(Scope, "alias/app", a, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 8);
+        await AssertVersionAsync(kms, a, 8);
         await kms.Aliases.UpdateAliasAsync(Scope, "alias/app", b, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 9);
-        await kms.AssertVersionAsync(b, 2);
+        await AssertVersionAsync(kms, a, 9);
+        await AssertVersionAsync(kms, b, 2);
         await kms.Aliases.DeleteAliasAsync(Scope, "alias/app", CancellationToken.None);
-        await kms.AssertVersionAsync(b, 3);
+        await AssertVersionAsync(kms, b, 3);
 
         var request = new NewGrant { GranteePrincipal = Principal, Operations = [GrantOperation.Encrypt], Name = "app" };
         var (grant, _) = await kms.Grants.CreateGrantAsync(a, request, Scope.AccountId, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 10);
+        await AssertVersionAsync(kms, a, 10);
         var (retried, _) = await kms.Grants.CreateGrantAsync(a, request, Scope.AccountId, CancellationToken.None);
         Assert.Equal(grant.GrantId, retried.GrantId);
-        await kms.AssertVersionAsync(a, 10);
+        await AssertVersionAsync(kms, a, 10);
         await kms.Grants.DeleteGrantAsync(a, grant.GrantId, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 11);
+        await AssertVersionAsync(kms, a, 11);
 
         await kms.Lifecycle.ScheduleDeletionAsync(a, 7, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 12);
+        await AssertVersionAsync(kms, a, 12);
         await kms.Lifecycle.CancelDeletionAsync(a, CancellationToken.None);
-        await kms.AssertVersionAsync(a, 13);
-        await kms.AssertVersionAsync(b, 3);
+        await AssertVersionAsync(kms, a, 13);
+        await AssertVersionAsync(kms, b, 3);
     }
 
     [Fact]
     public async Task A_refused_write_steps_no_version()
     {
-        using var kms = await Services.OpenAsync(DbPath, _clock);
+        using var kms = await KeyServices.OpenAsync(DbPath, _clock);
         var key = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("a"), CancellationToken.None);
 
         await Assert.ThrowsAsync<KmsException>(() => kms.Tags.TagAsync(key, [new KeyTag("aws:reserved", "x")], CancellationToken.None));
         await Assert.ThrowsAsync<KmsException>(() => kms.Lifecycle.CancelDeletionAsync(key, CancellationToken.None));
         await Assert.ThrowsAsync<KmsException>(() => kms.Aliases.DeleteAliasAsync(Scope, "alias/none", CancellationToken.None));
 
-        await kms.AssertVersionAsync(key, 1);
+        await AssertVersionAsync(kms, key, 1);
     }
 
     [Fact]
@@ -153,7 +153,7 @@ public sealed class StoreVersionTests : IDisposable
     [Fact]
     public async Task A_write_after_another_process_changed_the_key_fails_as_an_internal_error_and_the_catalogue_reloads()
     {
-        using var kms = await Services.OpenAsync(DbPath, _clock);
+        using var kms = await KeyServices.OpenAsync(DbPath, _clock);
         var key = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("mine"), CancellationToken.None);
         var other = await SqliteKmsStore.OpenAsync(DbPath);
         await other.SaveKeyAsync(key with { Description = "other process", Version = 2 });
@@ -174,7 +174,7 @@ public sealed class StoreVersionTests : IDisposable
     [Fact]
     public async Task Refreshing_the_catalogue_takes_in_what_another_process_wrote()
     {
-        using var kms = await Services.OpenAsync(DbPath, _clock);
+        using var kms = await KeyServices.OpenAsync(DbPath, _clock);
         var kept = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("kept"), CancellationToken.None);
         var gone = await kms.Lifecycle.CreateKeyAsync(Scope, NewKey("gone"), CancellationToken.None);
         var other = await SqliteKmsStore.OpenAsync(DbPath);
@@ -248,60 +248,11 @@ public sealed class StoreVersionTests : IDisposable
         CreationDate = DateTimeOffset.UnixEpoch,
     };
 
-    /// <summary>The key services on a real SQLite store, with an HSM that accepts new keys and does nothing else.</summary>
-    private sealed class Services : IDisposable
+    /// <summary>The key is at <paramref name="expected"/> in the catalogue and in the store.</summary>
+    private static async Task AssertVersionAsync(KeyServices kms, KeyRecord key, long expected)
     {
-        private Services(SqliteKmsStore store, TimeProvider clock)
-        {
-            Store = store;
-            Catalog = new KeyCatalog();
-            var lifecycle = new KeyLifecycle(Catalog, clock);
-            var hsm = new MaterialOnlyHsm();
-            Writer = new KeyWriter(Catalog, lifecycle, store, hsm, NullLogger<KeyWriter>.Instance);
-            Lifecycle = new KeyLifecycleService(Writer, lifecycle, Catalog, hsm, NullLogger<KeyLifecycleService>.Instance);
-            Aliases = new AliasService(Writer, Catalog, lifecycle);
-            Tags = new TagService(Writer);
-            Policies = new KeyPolicyService(Writer);
-            Grants = new GrantService(Writer, lifecycle);
-        }
-
-        public SqliteKmsStore Store { get; }
-
-        public KeyCatalog Catalog { get; }
-
-        public KeyWriter Writer { get; }
-
-        public KeyLifecycleService Lifecycle { get; }
-
-        public AliasService Aliases { get; }
-
-        public TagService Tags { get; }
-
-        public KeyPolicyService Policies { get; }
-
-        public GrantService Grants { get; }
-
-        public static async Task<Services> OpenAsync(string path, TimeProvider clock)
-        {
-            var store = await SqliteKmsStore.OpenAsync(path);
-            var services = new Services(store, clock);
-            services.Writer.LoadCatalog(await store.LoadAsync());
-            return services;
-        }
-
-        public void Dispose() => Writer.Dispose();
-
-        /// <summary>The key is at <paramref name="expected"/> in the catalogue and in the store.</summary>
-        public async Task AssertVersionAsync(KeyRecord key, long expected)
-        {
-            Assert.Equal(expected, Catalog.FindKey(key.Scope, key.KeyId)!.Version);
-            var stored = await Store.LoadAsync();
-            Assert.Equal(expected, stored.Keys.Single(k => k.KeyId == key.KeyId).Version);
-        }
-    }
-
-    private sealed class MaterialOnlyHsm : UnusedHsm
-    {
-        public override ValueTask CreateAesKeyAsync(string label, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+        Assert.Equal(expected, kms.Catalog.FindKey(key.Scope, key.KeyId)!.Version);
+        var stored = await kms.Store.LoadAsync();
+        Assert.Equal(expected, stored.Keys.Single(k => k.KeyId == key.KeyId).Version);
     }
 }
