@@ -8,8 +8,10 @@ public sealed class IndexTests(SoftHsmFixture fixture)
 {
     private static readonly string TokenLabel = SoftHsmFixture.NewTokenLabel("index");
 
-    [Fact]
-    public async Task The_index_sorts_keys_into_good_missing_defective_and_unexpected()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_index_sorts_keys_into_good_missing_defective_and_unexpected(bool readAhead)
     {
         var prefix = $"idx-{Guid.NewGuid():N}/";
         var good = HsmKeyDescription.Aes(prefix + "good");
@@ -39,6 +41,13 @@ public sealed class IndexTests(SoftHsmFixture fixture)
         }
 
         using var backend = fixture.Open(TokenLabel);
+        if (readAhead)
+        {
+            // As at start-up: the token is read first, and a key made after that is still found when first used.
+            backend.ReadTokenAhead();
+            await backend.CreateAesKeyAsync(prefix + "later");
+        }
+
         var inventory = await backend.IndexAsync(prefix, [good, pair, missing, halfPair, wrongUsage, readable]);
 
         Assert.Equal([prefix + "orphan"], inventory.Unexpected);
@@ -59,6 +68,10 @@ public sealed class IndexTests(SoftHsmFixture fixture)
         await backend.SignAsync(pair.Label, SignatureScheme.EcdsaSha256, TestData.Bytes(32), inputIsDigest: true);
         await TestData.ThrowsHsm(HsmErrorKind.Defective, () => backend.EncryptAesGcmAsync(readable.Label, iv, default, TestData.Bytes(16)).AsTask());
         await TestData.ThrowsHsm(HsmErrorKind.Defective, () => backend.GetPublicKeyAsync(wrongUsage.Label).AsTask());
+        if (readAhead)
+        {
+            await backend.EncryptAesGcmAsync(prefix + "later", iv, default, TestData.Bytes(16));
+        }
     }
 
     [Fact]

@@ -110,7 +110,22 @@ public static class KmsEmulatorApp
         var sharedStore = options.Store.Provider == StoreProvider.PostgreSql;
         options.Hsm.SessionCopyCheckInterval ??= sharedStore ? SharedStoreCopyCheckInterval : null;
         var orphanGracePeriod = options.Hsm.OrphanGracePeriod ?? (sharedStore ? SharedStoreOrphanGracePeriod : TimeSpan.Zero);
-        var opening = Task.Run(() => Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message)));
+        // It then reads every token object for the start-up index, while the host is built below.
+        var opening = Task.Run(() =>
+        {
+            var opened = Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message));
+            try
+            {
+                opened.ReadTokenAhead();
+            }
+            catch
+            {
+                opened.Dispose();
+                throw;
+            }
+
+            return opened;
+        });
         StoreSnapshot snapshot;
         try
         {
@@ -118,15 +133,15 @@ public static class KmsEmulatorApp
         }
         catch
         {
-            (await opening).Dispose();
+            await DisposeWhenOpenedAsync(opening);
             throw;
         }
 
-        var hsm = await opening;
         // Registered by factory so that the container owns the backend: disposing the app (after the server has
-        // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions.
-        builder.Services.AddSingleton<IKeyMaterialBackend>(_ => hsm);
-        builder.Services.AddSingleton<IHsmStatus>(_ => hsm);
+        // drained and the audit trail, whose digests the HSM signs, is written) closes the HSM sessions. Nothing
+        // resolves it before the opening has finished (awaited after the host is built).
+        builder.Services.AddSingleton<IKeyMaterialBackend>(_ => Opened(opening));
+        builder.Services.AddSingleton<IHsmStatus>(_ => Opened(opening));
         builder.Services.AddSingleton(services => new OrphanPolicy(orphanGracePeriod, services.GetRequiredService<ClockSource>().Clock));
 
         builder.Services.Configure<KmsOptions>(builder.Configuration.GetSection(KmsOptions.Section));
@@ -148,8 +163,27 @@ public static class KmsEmulatorApp
             builder.Services.AddSingleton<IKeyUsageHistory>(services => services.GetRequiredService<SqliteAuditIndex>());
         }
 
-        configure?.Invoke(builder);
-        var app = builder.Build();
+        WebApplication app;
+        try
+        {
+            configure?.Invoke(builder);
+            app = builder.Build();
+        }
+        catch
+        {
+            await DisposeWhenOpenedAsync(opening);
+            throw;
+        }
+
+        try
+        {
+            await opening;
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
 
         // No routing: every request is GET /health, GET /metrics, a CloudTrail call (by its X-Amz-Target) or a KMS
         // call, which answers anything else itself (KMS calls are POST /, so neither GET path can be one).
@@ -177,6 +211,23 @@ public static class KmsEmulatorApp
         }
 
         return app;
+    }
+
+    /// <summary>The HSM backend that <paramref name="opening"/> opened; start-up awaits it before anything resolves it.</summary>
+    private static Pkcs11Backend Opened(Task<Pkcs11Backend> opening) => opening.IsCompletedSuccessfully
+        ? opening.Result
+        : throw new InvalidOperationException("The HSM backend was asked for before it was open.");
+
+    /// <summary>Closes the HSM once it is open, when start-up fails; a failure to open was already reported.</summary>
+    private static async Task DisposeWhenOpenedAsync(Task<Pkcs11Backend> opening)
+    {
+        try
+        {
+            (await opening).Dispose();
+        }
+        catch (HsmException)
+        {
+        }
     }
 
     /// <summary>

@@ -9,9 +9,15 @@ namespace KmsEmulator.Hsm.Pkcs11;
 /// </summary>
 internal static class AttributeTemplates
 {
-    /// <summary>The object classes one key's material consists of: a secret key, or a private and a public key.</summary>
+    private static readonly CKO[] SecretKeyClasses = [CKO.CKO_SECRET_KEY];
+    private static readonly CKO[] KeyPairClasses = [CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
+
+    /// <summary>
+    /// The object classes one key's material consists of: a secret key, or a private and a public key. Shared arrays
+    /// (the start-up index asks once per key): never change one.
+    /// </summary>
     public static CKO[] ClassesOf(HsmKeySpec spec) =>
-        spec == HsmKeySpec.Aes256 || KeySpecs.IsHmac(spec) ? [CKO.CKO_SECRET_KEY] : [CKO.CKO_PRIVATE_KEY, CKO.CKO_PUBLIC_KEY];
+        spec == HsmKeySpec.Aes256 || KeySpecs.IsHmac(spec) ? SecretKeyClasses : KeyPairClasses;
 
     /// <summary>The creation template of one object of a key.</summary>
     public static Pkcs11Attribute[] ForNewKey(HsmKeyDescription key, CKO objectClass) => (key.Spec, objectClass) switch
