@@ -183,7 +183,7 @@ def summarize(measured):
 
 
 def build(work):
-    subprocess.run(["dotnet", "publish", os.path.join(ROOT, "src/KmsEmulator.Api"), "-c", "Release", "-o", os.path.join(work, "emulator"), "-nologo", "-v", "quiet"], check=True)
+    subprocess.run([os.path.join(ROOT, "tools", "publish.sh"), os.path.join(work, "emulator")], check=True)
     subprocess.run(["dotnet", "publish", os.path.join(BENCH, "HttpFloor"), "-c", "Release", "-o", os.path.join(work, "floor"), "-nologo", "-v", "quiet"], check=True)
 
 

@@ -69,7 +69,7 @@ public sealed partial class DockerFilesTests
             problems.Add("tools/run.sh does not run the DLL that KMS_EMULATOR_APP names");
         }
 
-        if (Instruction(dockerfile, "ENV") != $"KMS_EMULATOR_APP=/app/{dll}" || !dockerfile.Contains("dotnet publish src/KmsEmulator.Api -c Release -o /app", StringComparison.Ordinal))
+        if (Instruction(dockerfile, "ENV") != $"KMS_EMULATOR_APP=/app/{dll}" || !dockerfile.Contains("RUN tools/publish.sh /app", StringComparison.Ordinal))
         {
             problems.Add($"KMS_EMULATOR_APP does not name the published /app/{dll}");
         }
