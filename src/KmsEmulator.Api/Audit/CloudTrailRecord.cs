@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -24,28 +26,48 @@ public static class CloudTrailRecord
     private const int MaxShortField = 1024;
 
     /// <summary>The record as UTF-8 JSON: the owner's copy, or the caller's copy of a cross-account call.</summary>
+    /// <remarks>
+    /// Written through one writer and buffer per thread, reused: delivery turns every audited request into a record,
+    /// and a new writer each time was a visible part of the trail's cost. Records hold no secrets, so the buffer is
+    /// not wiped between them.
+    /// </remarks>
     public static byte[] ToUtf8(AuditEvent e, bool callerCopy = false)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer))
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(2048);
+        var writer = t_writer ??= new Utf8JsonWriter(buffer);
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        try
         {
             Write(writer, e, callerCopy);
+            writer.Flush();
+            return buffer.WrittenSpan.ToArray();
         }
-
-        return buffer.WrittenSpan.ToArray();
+        catch
+        {
+            // A half-written record leaves the writer mid-object: start the next one on a new writer.
+            t_writer = null;
+            throw;
+        }
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
 
     public static void Write(Utf8JsonWriter w, AuditEvent e, bool callerCopy = false)
     {
         var via = ServiceOf(e.Caller.ViaService);
         w.WriteStartObject();
-        w.WriteString("eventVersion", EventVersion);
-        w.WritePropertyName("userIdentity");
+        w.WriteString(Names.EventVersion, Values.EventVersion);
+        w.WritePropertyName(Names.UserIdentity);
         if (e.ServiceEvent)
         {
             w.WriteStartObject();
-            w.WriteString("accountId", e.Caller.AccountId);
-            w.WriteString("invokedBy", Internal);
+            w.WriteString(Names.AccountId, e.Caller.AccountId);
+            w.WriteString(Names.InvokedBy, Internal);
             w.WriteEndObject();
             via = Internal;
         }
@@ -54,63 +76,63 @@ public static class CloudTrailRecord
             WriteUserIdentity(w, e.Caller, via);
         }
 
-        w.WriteString("eventTime", FormatTime(e.EventTime));
-        w.WriteString("eventSource", EventSource);
-        w.WriteString("eventName", e.EventName);
-        w.WriteString("awsRegion", e.Region);
-        w.WriteString("sourceIPAddress", via ?? e.SourceIp ?? "AWS Internal");
-        w.WriteString("userAgent", via ?? Truncate(e.UserAgent ?? string.Empty));
+        WriteTime(w, e.EventTime);
+        w.WriteString(Names.EventSource, Values.EventSource);
+        w.WriteString(Names.EventName, e.EventName);
+        w.WriteString(Names.AwsRegion, e.Region);
+        w.WriteString(Names.SourceIPAddress, via ?? e.SourceIp ?? "AWS Internal");
+        w.WriteString(Names.UserAgent, via ?? Truncate(e.UserAgent ?? string.Empty));
         if (e.ErrorCode is { } code)
         {
-            w.WriteString("errorCode", code);
-            w.WriteString("errorMessage", Truncate(e.ErrorMessage ?? string.Empty));
+            w.WriteString(Names.ErrorCode, code);
+            w.WriteString(Names.ErrorMessage, Truncate(e.ErrorMessage ?? string.Empty));
         }
 
-        w.WritePropertyName("requestParameters");
+        w.WritePropertyName(Names.RequestParameters);
         WriteNode(w, e.RequestParameters);
-        w.WritePropertyName("responseElements");
+        w.WritePropertyName(Names.ResponseElements);
         WriteNode(w, e.ResponseElements);
         if (!e.ServiceEvent)
         {
-            w.WriteString("requestID", e.RequestId);
+            w.WriteString(Names.RequestID, e.RequestId);
         }
 
-        w.WriteString("eventID", (callerCopy ? e.CallerCopyEventId ?? e.EventId : e.EventId).ToString());
-        w.WriteBoolean("readOnly", e.ReadOnly);
-        w.WriteStartArray("resources");
+        WriteGuid(w, Names.EventID, callerCopy ? e.CallerCopyEventId ?? e.EventId : e.EventId);
+        w.WriteBoolean(Names.ReadOnly, e.ReadOnly);
+        w.WriteStartArray(Names.Resources);
         foreach (var resource in e.Resources)
         {
             w.WriteStartObject();
-            w.WriteString("accountId", resource.AccountId);
-            w.WriteString("type", ResourceType);
-            w.WriteString("ARN", resource.Arn);
+            w.WriteString(Names.AccountId, resource.AccountId);
+            w.WriteString(Names.Type, Values.ResourceType);
+            w.WriteString(Names.ARN, resource.Arn);
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
-        w.WriteString("eventType", e.ServiceEvent ? "AwsServiceEvent" : "AwsApiCall");
-        w.WriteBoolean("managementEvent", true);
-        w.WriteString("recipientAccountId", callerCopy ? e.Caller.AccountId : e.RecipientAccountId);
+        w.WriteString(Names.EventType, e.ServiceEvent ? Values.AwsServiceEvent : Values.AwsApiCall);
+        w.WriteBoolean(Names.ManagementEvent, true);
+        w.WriteString(Names.RecipientAccountId, callerCopy ? e.Caller.AccountId : e.RecipientAccountId);
         if (e.SharedEventId is { } shared)
         {
-            w.WriteString("sharedEventID", shared.ToString());
+            WriteGuid(w, Names.SharedEventID, shared);
         }
 
         if (e.ServiceEventDetails is { } details)
         {
-            w.WritePropertyName("serviceEventDetails");
+            w.WritePropertyName(Names.ServiceEventDetails);
             details.WriteTo(w);
         }
 
-        w.WriteString("eventCategory", "Management");
+        w.WriteString(Names.EventCategory, Values.Management);
         if (e.Tls is { } tls)
         {
-            w.WriteStartObject("tlsDetails");
-            w.WriteString("tlsVersion", tls.TlsVersion);
-            w.WriteString("cipherSuite", tls.CipherSuite);
+            w.WriteStartObject(Names.TlsDetails);
+            w.WriteString(Names.TlsVersion, tls.TlsVersion);
+            w.WriteString(Names.CipherSuite, tls.CipherSuite);
             if (tls.ClientProvidedHostHeader is { } host)
             {
-                w.WriteString("clientProvidedHostHeader", host);
+                w.WriteString(Names.ClientProvidedHostHeader, host);
             }
 
             w.WriteEndObject();
@@ -141,65 +163,65 @@ public static class CloudTrailRecord
         switch (caller.PrincipalType)
         {
             case PrincipalType.AWSService:
-                w.WriteString("type", "AWSService");
-                w.WriteString("invokedBy", caller.Arn);
+                w.WriteString(Names.Type, "AWSService");
+                w.WriteString(Names.InvokedBy, caller.Arn);
                 w.WriteEndObject();
                 return;
             case PrincipalType.Anonymous:
                 // A request whose access key names no principal (strict mode rejects it): only the key is known.
-                w.WriteString("type", "Unknown");
-                w.WriteString("principalId", string.Empty);
-                w.WriteString("accountId", caller.AccountId);
+                w.WriteString(Names.Type, "Unknown");
+                w.WriteString(Names.PrincipalId, string.Empty);
+                w.WriteString(Names.AccountId, caller.AccountId);
                 WriteAccessKey(w, caller);
                 w.WriteEndObject();
                 return;
         }
 
-        w.WriteString("type", caller.PrincipalType.ToString());
-        var arn = Arn.TryParse(caller.Arn, out var parsed) ? parsed : (Arn?)null;
+        w.WriteString(Names.Type, caller.PrincipalType.ToString());
+        var arn = caller.PrincipalType == PrincipalType.AssumedRole && Arn.TryParse(caller.Arn, out var parsed) ? parsed : (Arn?)null;
         switch (caller.PrincipalType)
         {
             case PrincipalType.Root:
-                w.WriteString("principalId", caller.AccountId);
+                w.WriteString(Names.PrincipalId, caller.AccountId);
                 break;
             case PrincipalType.AssumedRole when arn?.RoleOfSession() is { } roleArn:
-                w.WriteString("principalId", UniqueId("AROA", roleArn) + ":" + NameOf(caller.Arn));
+                w.WriteString(Names.PrincipalId, UniqueId("AROA", roleArn) + ":" + NameOf(caller.Arn));
                 break;
             case PrincipalType.FederatedUser:
-                w.WriteString("principalId", caller.AccountId + ":" + NameOf(caller.Arn));
+                w.WriteString(Names.PrincipalId, caller.AccountId + ":" + NameOf(caller.Arn));
                 break;
             default:
-                w.WriteString("principalId", UniqueId(caller.PrincipalType == PrincipalType.IAMUser ? "AIDA" : "AROA", caller.Arn));
+                w.WriteString(Names.PrincipalId, UniqueId(caller.PrincipalType == PrincipalType.IAMUser ? "AIDA" : "AROA", caller.Arn));
                 break;
         }
 
-        w.WriteString("arn", caller.Arn);
-        w.WriteString("accountId", caller.AccountId);
+        w.WriteString(Names.Arn, caller.Arn);
+        w.WriteString(Names.AccountId, caller.AccountId);
         WriteAccessKey(w, caller);
         if (caller.PrincipalType is PrincipalType.IAMUser or PrincipalType.Role)
         {
-            w.WriteString("userName", NameOf(caller.Arn));
+            w.WriteString(Names.UserName, NameOf(caller.Arn));
         }
 
         if (caller.PrincipalType == PrincipalType.AssumedRole && arn?.RoleOfSession() is { } issuer)
         {
-            w.WriteStartObject("sessionContext");
-            w.WriteStartObject("sessionIssuer");
-            w.WriteString("type", "Role");
-            w.WriteString("principalId", UniqueId("AROA", issuer));
-            w.WriteString("arn", issuer);
-            w.WriteString("accountId", caller.AccountId);
-            w.WriteString("userName", NameOf(issuer));
+            w.WriteStartObject(Names.SessionContext);
+            w.WriteStartObject(Names.SessionIssuer);
+            w.WriteString(Names.Type, "Role");
+            w.WriteString(Names.PrincipalId, UniqueId("AROA", issuer));
+            w.WriteString(Names.Arn, issuer);
+            w.WriteString(Names.AccountId, caller.AccountId);
+            w.WriteString(Names.UserName, NameOf(issuer));
             w.WriteEndObject();
-            w.WriteStartObject("attributes");
-            w.WriteString("mfaAuthenticated", "false");
+            w.WriteStartObject(Names.Attributes);
+            w.WriteString(Names.MfaAuthenticated, "false");
             w.WriteEndObject();
             w.WriteEndObject();
         }
 
         if (invokedBy is not null)
         {
-            w.WriteString("invokedBy", invokedBy);
+            w.WriteString(Names.InvokedBy, invokedBy);
         }
 
         w.WriteEndObject();
@@ -209,7 +231,7 @@ public static class CloudTrailRecord
     {
         if (caller.AccessKeyId is { } accessKeyId)
         {
-            w.WriteString("accessKeyId", accessKeyId);
+            w.WriteString(Names.AccessKeyId, accessKeyId);
         }
     }
 
@@ -237,6 +259,27 @@ public static class CloudTrailRecord
     /// </summary>
     private static string UniqueId(string prefix, string arn)
     {
+        if (UniqueIds.TryGetValue((prefix, arn), out var known))
+        {
+            return known;
+        }
+
+        var id = MakeUniqueId(prefix, arn);
+        if (UniqueIds.Count < MaxUniqueIds)
+        {
+            UniqueIds.TryAdd((prefix, arn), id);
+        }
+
+        return id;
+    }
+
+    /// <summary>The ids of the principals seen (a handful in practice; bounded so that many distinct callers cannot grow it without end).</summary>
+    private static readonly ConcurrentDictionary<(string Prefix, string Arn), string> UniqueIds = new();
+
+    private const int MaxUniqueIds = 4096;
+
+    private static string MakeUniqueId(string prefix, string arn)
+    {
         const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(arn), hash);
@@ -250,4 +293,95 @@ public static class CloudTrailRecord
     }
 
     private static string Truncate(string value) => value.Length <= MaxShortField ? value : value[..MaxShortField];
+
+    /// <summary>The record's member names, encoded once.</summary>
+    private static class Names
+    {
+        public static readonly JsonEncodedText ARN = JsonEncodedText.Encode("ARN");
+        public static readonly JsonEncodedText AccessKeyId = JsonEncodedText.Encode("accessKeyId");
+        public static readonly JsonEncodedText AccountId = JsonEncodedText.Encode("accountId");
+        public static readonly JsonEncodedText Arn = JsonEncodedText.Encode("arn");
+        public static readonly JsonEncodedText Attributes = JsonEncodedText.Encode("attributes");
+        public static readonly JsonEncodedText AwsRegion = JsonEncodedText.Encode("awsRegion");
+        public static readonly JsonEncodedText CipherSuite = JsonEncodedText.Encode("cipherSuite");
+        public static readonly JsonEncodedText ClientProvidedHostHeader = JsonEncodedText.Encode("clientProvidedHostHeader");
+        public static readonly JsonEncodedText ErrorCode = JsonEncodedText.Encode("errorCode");
+        public static readonly JsonEncodedText ErrorMessage = JsonEncodedText.Encode("errorMessage");
+        public static readonly JsonEncodedText EventCategory = JsonEncodedText.Encode("eventCategory");
+        public static readonly JsonEncodedText EventID = JsonEncodedText.Encode("eventID");
+        public static readonly JsonEncodedText EventName = JsonEncodedText.Encode("eventName");
+        public static readonly JsonEncodedText EventSource = JsonEncodedText.Encode("eventSource");
+        public static readonly JsonEncodedText EventTime = JsonEncodedText.Encode("eventTime");
+        public static readonly JsonEncodedText EventType = JsonEncodedText.Encode("eventType");
+        public static readonly JsonEncodedText EventVersion = JsonEncodedText.Encode("eventVersion");
+        public static readonly JsonEncodedText InvokedBy = JsonEncodedText.Encode("invokedBy");
+        public static readonly JsonEncodedText ManagementEvent = JsonEncodedText.Encode("managementEvent");
+        public static readonly JsonEncodedText MfaAuthenticated = JsonEncodedText.Encode("mfaAuthenticated");
+        public static readonly JsonEncodedText PrincipalId = JsonEncodedText.Encode("principalId");
+        public static readonly JsonEncodedText ReadOnly = JsonEncodedText.Encode("readOnly");
+        public static readonly JsonEncodedText RecipientAccountId = JsonEncodedText.Encode("recipientAccountId");
+        public static readonly JsonEncodedText RequestID = JsonEncodedText.Encode("requestID");
+        public static readonly JsonEncodedText RequestParameters = JsonEncodedText.Encode("requestParameters");
+        public static readonly JsonEncodedText Resources = JsonEncodedText.Encode("resources");
+        public static readonly JsonEncodedText ResponseElements = JsonEncodedText.Encode("responseElements");
+        public static readonly JsonEncodedText ServiceEventDetails = JsonEncodedText.Encode("serviceEventDetails");
+        public static readonly JsonEncodedText SessionContext = JsonEncodedText.Encode("sessionContext");
+        public static readonly JsonEncodedText SessionIssuer = JsonEncodedText.Encode("sessionIssuer");
+        public static readonly JsonEncodedText SharedEventID = JsonEncodedText.Encode("sharedEventID");
+        public static readonly JsonEncodedText SourceIPAddress = JsonEncodedText.Encode("sourceIPAddress");
+        public static readonly JsonEncodedText TlsDetails = JsonEncodedText.Encode("tlsDetails");
+        public static readonly JsonEncodedText TlsVersion = JsonEncodedText.Encode("tlsVersion");
+        public static readonly JsonEncodedText Type = JsonEncodedText.Encode("type");
+        public static readonly JsonEncodedText UserAgent = JsonEncodedText.Encode("userAgent");
+        public static readonly JsonEncodedText UserIdentity = JsonEncodedText.Encode("userIdentity");
+        public static readonly JsonEncodedText UserName = JsonEncodedText.Encode("userName");
+    }
+
+    /// <summary>The record's constant values, encoded once.</summary>
+    private static class Values
+    {
+        public static readonly JsonEncodedText EventVersion = JsonEncodedText.Encode(CloudTrailRecord.EventVersion);
+        public static readonly JsonEncodedText EventSource = JsonEncodedText.Encode(CloudTrailRecord.EventSource);
+        public static readonly JsonEncodedText ResourceType = JsonEncodedText.Encode(CloudTrailRecord.ResourceType);
+        public static readonly JsonEncodedText AwsApiCall = JsonEncodedText.Encode("AwsApiCall");
+        public static readonly JsonEncodedText AwsServiceEvent = JsonEncodedText.Encode("AwsServiceEvent");
+        public static readonly JsonEncodedText Management = JsonEncodedText.Encode("Management");
+    }
+
+    /// <summary>eventTime as <see cref="FormatTime"/> gives it, written without making a string.</summary>
+    private static void WriteTime(Utf8JsonWriter w, DateTimeOffset time)
+    {
+        var utc = time.UtcDateTime;
+        Span<byte> text = stackalloc byte[20];
+        Digits(text[..4], utc.Year);
+        text[4] = (byte)'-';
+        Digits(text.Slice(5, 2), utc.Month);
+        text[7] = (byte)'-';
+        Digits(text.Slice(8, 2), utc.Day);
+        text[10] = (byte)'T';
+        Digits(text.Slice(11, 2), utc.Hour);
+        text[13] = (byte)':';
+        Digits(text.Slice(14, 2), utc.Minute);
+        text[16] = (byte)':';
+        Digits(text.Slice(17, 2), utc.Second);
+        text[19] = (byte)'Z';
+        w.WriteString(Names.EventTime, text);
+
+        static void Digits(Span<byte> into, int value)
+        {
+            for (var i = into.Length - 1; i >= 0; i--)
+            {
+                into[i] = (byte)('0' + (value % 10));
+                value /= 10;
+            }
+        }
+    }
+
+    /// <summary>An event id as <see cref="Guid.ToString()"/> spells it, written without making a string.</summary>
+    private static void WriteGuid(Utf8JsonWriter w, JsonEncodedText name, Guid id)
+    {
+        Span<byte> text = stackalloc byte[36];
+        id.TryFormat(text, out _);
+        w.WriteString(name, text);
+    }
 }
