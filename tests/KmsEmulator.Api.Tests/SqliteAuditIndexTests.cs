@@ -296,7 +296,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
         // Batches larger than a chunk, several chunks in the same second, records of the other key in between, and one
         // batch indexed after a newer one: the order must still be (time, indexing order), newest first.
         using var index = Open();
-        var events = Enumerable.Range(0, 3 * SqliteAuditIndex.MaxChunkEvents)
+        var events = Enumerable.Range(0, 3 * AuditChunks.MaxChunkEvents)
             .Select(i => Event(i % 5 == 0 ? "Decrypt" : "Encrypt", 100 + (i / 400), resources: [i % 2 == 0 ? KeyA : KeyB], millis: i % 1000))
             .ToList();
         await index.AppendAsync(events[700..], CancellationToken.None);
@@ -487,7 +487,7 @@ public sealed class SqliteAuditIndexTests : IDisposable
         using var connection = Connect();
         using var command = connection.CreateCommand();
         command.CommandText = "EXPLAIN QUERY PLAN " + SqliteAuditIndex.CandidateSql(byTerm);
-        SqliteAuditIndex.AddCandidateParameters(command, query, SqliteAuditIndex.EventFilter.For(query));
+        AuditChunks.AddCandidateParameters(command, query, AuditChunks.EventFilter.For(query));
         var plan = new List<string>();
         using (var reader = command.ExecuteReader())
         {
