@@ -12,7 +12,7 @@ namespace KmsEmulator.Api.Storage;
 
 /// <summary>
 /// The audit index's chunk format and lookup, shared by its two stores (<see cref="SqliteAuditIndex"/>,
-/// PostgreSqlAuditIndex), which keep the same tables: <c>chunks</c> (up to <see cref="MaxChunkEvents"/>
+/// <see cref="PostgreSqlAuditIndex"/>), which keep the same tables: <c>chunks</c> (up to <see cref="MaxChunkEvents"/>
 /// events of one account and region per row: a binary directory of their attributes, <see cref="Chunk"/>, and their
 /// records compressed in groups), <c>chunk_terms</c> (one row per distinct attribute value per chunk,
 /// <see cref="TermKind"/>), <c>event_scopes</c>, <c>key_last_use</c> and <c>audit_meta</c>. What differs between the

@@ -12,7 +12,7 @@ namespace KmsEmulator.Api.Storage;
 /// Storage/AuditMigrations): the events in chunks (<see cref="AuditChunks"/>: up to <see cref="AuditChunks.MaxChunkEvents"/>
 /// events of one account and region per row, with their records), a row per distinct attribute value per chunk, and
 /// the newest use of each key (<see cref="IKeyUsageHistory"/> for GetKeyLastUsage). No lookup reads a log file. The
-/// same tables and chunk format serve several nodes on PostgreSQL (PostgreSqlAuditIndex).
+/// same tables and chunk format serve several nodes on PostgreSQL (<see cref="PostgreSqlAuditIndex"/>).
 /// <para>
 /// Why chunks: a row and nine index entries per event cost the writer about 35 µs of CPU per event, a fifth of the
 /// emulator's throughput under load; a chunk costs one row and a few term rows for hundreds of events. A lookup pays
