@@ -185,6 +185,59 @@ public sealed class AuditDeliveryTests : IDisposable
         Assert.Equal("{\"eventName\":\"Encrypt\"}", System.Text.Encoding.UTF8.GetString(Assert.Single(recovered.Value.Records)));
     }
 
+    /// <summary>
+    /// An index that refuses appends (PostgreSQL gone, a full disk) does not lose records: the log file is still
+    /// delivered when its time comes, and once the index works again delivery indexes them on its own, with no new
+    /// record or flush to prompt it, and is healthy again.
+    /// </summary>
+    [Fact]
+    public async Task Records_the_index_refused_are_indexed_on_their_own_once_it_works_again_and_their_file_is_delivered_meanwhile()
+    {
+        const string KeyArn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        var usage = new KeyUsageTracker(_clock);
+        var (trail, delivery) = Build(new AuditOptions { CommitInterval = TimeSpan.Zero, FlushInterval = TimeSpan.FromSeconds(5) }, usage);
+        await delivery.StartAsync(CancellationToken.None);
+        _index.Fail = true;
+
+        await trail.RecordAsync(Event("Encrypt") with { UsedKeyArns = [KeyArn] });
+        await trail.RecordAsync(Event("Decrypt"));
+        await Assert.ThrowsAsync<IOException>(() => trail.FlushAsync().WaitAsync(Bound));
+        Assert.NotNull(trail.Delivery.CurrentFailure);
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        var delivered = await _observer.Next.Task.WaitAsync(Bound);
+        Assert.Equal(["Encrypt", "Decrypt"], ReadRecords(Path.Combine(_root, delivered.RelativePath)).Select(r => (string?)r["eventName"]));
+        Assert.Empty(_index.Events);
+
+        _index.Fail = false;
+        await _index.WaitForAsync(2);
+        await UntilAsync(() => trail.Delivery.CurrentFailure is null);
+
+        Assert.Equal(["Encrypt", "Decrypt"], _index.Events.Select(e => e.EventName));
+        Assert.Equal([2], _index.Commits);
+        Assert.Equal([KeyArn], _index.Events[0].UsedKeyArns);
+        await delivery.StoppedAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task An_index_that_stays_down_keeps_at_most_a_queue_of_records_for_it_and_gives_up_the_oldest()
+    {
+        var (trail, delivery) = Build(new AuditOptions { CommitInterval = TimeSpan.Zero, QueueCapacity = 2 });
+        await delivery.StartAsync(CancellationToken.None);
+        _index.Fail = true;
+
+        foreach (var name in new[] { "Encrypt", "Decrypt", "Sign" })
+        {
+            await trail.RecordAsync(Event(name));
+            await Assert.ThrowsAsync<IOException>(() => trail.FlushAsync().WaitAsync(Bound));
+        }
+
+        _index.Fail = false;
+        await trail.FlushAsync().WaitAsync(Bound);
+
+        Assert.Equal(["Decrypt", "Sign"], _index.Events.Select(e => e.EventName));
+        await delivery.StoppedAsync(CancellationToken.None);
+    }
+
     private static async Task UntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(Bound);
@@ -195,11 +248,14 @@ public sealed class AuditDeliveryTests : IDisposable
         }
     }
 
-    private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options)
+    private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options, KeyUsageTracker? usage = null)
     {
         var wrapped = Options.Create(options);
-        var trail = new AuditTrail(wrapped, new KeyUsageTracker(_clock), NullLogger<AuditTrail>.Instance);
-        var delivery = new AuditDelivery(trail, wrapped, new AuditPaths(_root), [_observer], _clock, NullLogger<AuditDelivery>.Instance, _index);
+        var trail = new AuditTrail(wrapped, usage ?? new KeyUsageTracker(_clock), NullLogger<AuditTrail>.Instance);
+        var delivery = new AuditDelivery(trail, wrapped, new AuditPaths(_root), [_observer], _clock, NullLogger<AuditDelivery>.Instance, _index)
+        {
+            IndexRetryInterval = TimeSpan.FromMilliseconds(10),
+        };
         return (trail, delivery);
     }
 
@@ -236,8 +292,16 @@ public sealed class AuditDeliveryTests : IDisposable
         /// <summary>How many events each AppendAsync call brought.</summary>
         public ConcurrentQueue<int> Commits { get; } = new();
 
+        /// <summary>While set, appends fail as on a full disk or with the database gone.</summary>
+        public volatile bool Fail;
+
         public ValueTask AppendAsync(IReadOnlyList<IndexedEvent> events, CancellationToken cancellationToken)
         {
+            if (Fail)
+            {
+                throw new IOException("No space left on device");
+            }
+
             Commits.Enqueue(events.Count);
             foreach (var e in events)
             {

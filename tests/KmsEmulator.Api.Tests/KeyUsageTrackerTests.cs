@@ -44,6 +44,44 @@ public sealed class KeyUsageTrackerTests
         Assert.Equal(Use(3), await tracker.LastAsync(Arn, CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_pending_use_answers_alone_unless_other_nodes_share_the_history_then_the_newer_of_the_two_does(bool shared)
+    {
+        var history = new History { Stored = Use(5) };
+        var tracker = new KeyUsageTracker(new FakeTimeProvider(T0), history, new StoreSharing(shared));
+
+        tracker.Record(Arn, Use(2)); // Older than what another node indexed.
+        Assert.Equal(shared ? Use(5) : Use(2), await tracker.LastAsync(Arn, CancellationToken.None));
+        Assert.Equal(shared ? 1 : 0, history.Finds);
+
+        tracker.Record(Arn, Use(9)); // Newer: this node's pending use wins either way.
+        Assert.Equal(Use(9), await tracker.LastAsync(Arn, CancellationToken.None));
+
+        tracker.Persisted(Arn, Use(9));
+        history.Stored = Use(9);
+        Assert.Equal(Use(9), await tracker.LastAsync(Arn, CancellationToken.None));
+
+        history.Stored = null; // Nothing anywhere (a clear on another node, or a key never used).
+        Assert.Null(await tracker.LastAsync(Arn, CancellationToken.None));
+    }
+
     private static KeyUsage Use(int second) =>
         new("Encrypt", T0.AddSeconds(second), $"event-{second}", $"request-{second}");
+
+    private sealed class History : IKeyUsageHistory
+    {
+        public KeyUsage? Stored { get; set; }
+
+        public int Finds { get; private set; }
+
+        public DateTimeOffset TrackingStart => T0;
+
+        public ValueTask<KeyUsage?> FindAsync(string keyArn, CancellationToken cancellationToken)
+        {
+            Finds++;
+            return ValueTask.FromResult(keyArn == Arn ? Stored : null);
+        }
+    }
 }

@@ -33,18 +33,26 @@ public sealed class PostgreSqlKmsStoreTests(PostgreSqlFixture postgres) : IAsync
         }
     }
 
+    /// <summary>The database holds what kms.db and audit.db hold (the audit index is in the same database, <see cref="PostgreSqlAuditIndex"/>).</summary>
     [SkippableFact]
-    public async Task A_new_database_gets_the_tables_and_columns_of_the_SQLite_schema_after_all_its_migrations()
+    public async Task A_new_database_gets_the_tables_and_columns_of_the_SQLite_schemas_after_all_their_migrations()
     {
         await OpenAsync();
         var sqlitePath = Path.Combine(Path.GetTempPath(), "kmsemu-schema-" + Guid.NewGuid().ToString("N"), "kms.db");
         try
         {
             await SqliteKmsStore.OpenAsync(sqlitePath, _ => { });
-            await using var sqlite = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = sqlitePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-            var sqliteColumns = (await sqlite.QueryAsync<string>(
-                    "SELECT m.name || '.' || p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"))
-                .Order(StringComparer.Ordinal).ToList();
+            var auditPath = SqliteAuditIndex.PathIn(Path.GetDirectoryName(sqlitePath)!);
+            SqliteAuditIndex.Open(auditPath, TimeProvider.System, _ => { }).Dispose();
+            var sqliteColumns = new List<string>();
+            foreach (var path in new[] { sqlitePath, auditPath })
+            {
+                await using var sqlite = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+                sqliteColumns.AddRange(await sqlite.QueryAsync<string>(
+                    "SELECT m.name || '.' || p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"));
+            }
+
+            sqliteColumns.Sort(StringComparer.Ordinal);
 
             await using var connection = new NpgsqlConnection(ConnectionString);
             var postgresColumns = (await connection.QueryAsync<string>(

@@ -11,7 +11,8 @@ namespace KmsEmulator.EndToEnd.Tests;
 
 /// <summary>
 /// The emulator-only reset (<c>POST /_emulator/reset</c>, with Kms:Admin:Enabled) and state listing
-/// (<c>GET /_emulator/state</c>): everything goes, HSM objects included, and the emulator goes on working.
+/// (<c>GET /_emulator/state</c>): everything goes, HSM objects included, and the emulator goes on working. And the
+/// audit flush (<c>POST /_emulator/audit/flush</c>), which tests outside the emulator's process use instead of waiting.
 /// </summary>
 public sealed class ResetTests
 {
@@ -117,6 +118,27 @@ public sealed class ResetTests
         var report = new KmsEmulator.Api.Audit.TrailVerifier(auditDir, "kms-emulator-audit").Verify();
         Assert.True(report.Intact, string.Join("\n", report.Lines()));
         Assert.True(report.LogFiles >= 1);
+    }
+
+    [Fact]
+    public async Task An_audit_flush_answers_once_the_calls_before_it_are_in_a_delivered_log_file_and_found_by_LookupEvents()
+    {
+        // Commits and deliveries an hour apart: only the flush can bring the call into the trail during the test.
+        await using var host = await EmulatorHost.StartNewAsync(
+            "--Kms:Admin:Enabled=true", "--Kms:Audit:CommitInterval=01:00:00", "--Kms:Audit:FlushInterval=01:00:00");
+        using var kms = host.CreateClient();
+        using var http = new HttpClient { BaseAddress = new Uri(host.Url) };
+        var key = await kms.NewKeyAsync("flushed");
+        var encrypted = await kms.EncryptTextAsync(key.KeyId, "in the trail");
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync("/_emulator/audit/flush")).StatusCode);
+        var flush = await http.PostAsync("/_emulator/audit/flush", null);
+
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        Assert.Equal("flushed", (string?)(await flush.Content.ReadFromJsonAsync<JsonObject>())!["auditTrail"]);
+        AuditTrailReader.Read(AuditTrailReader.AuditRoot(host)).ByRequestId(encrypted.ResponseMetadata.RequestId);
+        var found = await CloudTrailHttp.LookupAsync(host.Url, CloudTrailHttp.Attribute("ResourceName", key.Arn), LookupFixture.Root);
+        Assert.Equal(["Encrypt", "CreateKey"], found.EventNames);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 
@@ -7,7 +9,9 @@ namespace KmsEmulator.EndToEnd.Tests;
 /// <summary>
 /// Two built emulators (separate processes, on different loopback ports) on one PostgreSQL database and one SoftHSM2
 /// token directory, in strict mode, used through the official AWS SDK: what one node acknowledges, the other answers
-/// from at once (issue 13, item 2), and writes to one key through both nodes at once lose nothing.
+/// from at once (issue 13, item 2), writes to one key through both nodes at once lose nothing, and LookupEvents and
+/// GetKeyLastUsage on either node see the calls made through both once their audit trail is flushed (item 5), while
+/// each node writes its own log files.
 /// </summary>
 [Collection(PostgreSqlCollection.Name)]
 public sealed class TwoNodeTests(PostgreSqlFixture postgres) : IAsyncLifetime
@@ -33,6 +37,7 @@ public sealed class TwoNodeTests(PostgreSqlFixture postgres) : IAsyncLifetime
             "--Kms:Store:Provider=PostgreSql",
             "--Kms:Store:ConnectionString=" + postgres.Server.ConnectionString(_database),
             "--Kms:Hsm:TokenDirectory=" + Path.Combine(_root, "tokens"),
+            "--Kms:Admin:Enabled=true",
         ];
         _a = await EmulatorProcess.StartAsync(Path.Combine(_root, "a"), args);
         _b = await EmulatorProcess.StartAsync(Path.Combine(_root, "b"), args);
@@ -61,6 +66,61 @@ public sealed class TwoNodeTests(PostgreSqlFixture postgres) : IAsyncLifetime
 
     private static AmazonKeyManagementServiceClient Client(EmulatorProcess node, StrictPrincipals.Principal principal) =>
         EmulatorHost.CreateClient(node.Url, principal.AccessKeyId, "us-east-1", principal.Secret);
+
+    /// <summary>Has the node write out its audit trail now (log files and the shared index) rather than within 200 ms.</summary>
+    private static async Task FlushAuditAsync(EmulatorProcess node)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(node.Url) };
+        using var response = await http.PostAsync("/_emulator/audit/flush", null);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [SkippableFact]
+    public async Task LookupEvents_and_GetKeyLastUsage_on_either_node_see_the_calls_made_through_the_other()
+    {
+        using var adminA = Client(A, StrictPrincipals.Admin);
+        using var adminB = Client(B, StrictPrincipals.Admin);
+        var key = await adminA.NewKeyAsync("audited across nodes");
+        var encrypted = await adminA.EncryptTextAsync(key.KeyId, "through A");
+        await FlushAuditAsync(A);
+
+        var onB = await CloudTrailHttp.LookupAsync(B.Url, CloudTrailHttp.Attribute("ResourceName", key.Arn), StrictPrincipals.Admin);
+        Assert.Equal(["Encrypt", "CreateKey"], onB.EventNames);
+        var encryptEvent = JsonNode.Parse(onB.Events[0].GetProperty("CloudTrailEvent").GetString()!)!;
+        Assert.Equal(encrypted.ResponseMetadata.RequestId, (string?)encryptEvent["requestID"]);
+        var usageOnB = await adminB.GetKeyLastUsageAsync(new GetKeyLastUsageRequest { KeyId = key.KeyId });
+        Assert.Equal("Encrypt", usageOnB.KeyLastUsage.Operation);
+        Assert.Equal(encrypted.ResponseMetadata.RequestId, usageOnB.KeyLastUsage.KmsRequestId);
+        Assert.Equal((string?)encryptEvent["eventID"], usageOnB.KeyLastUsage.CloudTrailEventId);
+
+        // A later use through B: B reports it at once (its own), A once B has flushed; the tracking start is the same.
+        var decrypted = await adminB.DecryptBlobAsync(encrypted.CiphertextBlob);
+        Assert.Equal(decrypted.ResponseMetadata.RequestId, (await adminB.GetKeyLastUsageAsync(new GetKeyLastUsageRequest { KeyId = key.KeyId })).KeyLastUsage.KmsRequestId);
+        await FlushAuditAsync(B);
+        var usageOnA = await adminA.GetKeyLastUsageAsync(new GetKeyLastUsageRequest { KeyId = key.Arn });
+        Assert.Equal("Decrypt", usageOnA.KeyLastUsage.Operation);
+        Assert.Equal(decrypted.ResponseMetadata.RequestId, usageOnA.KeyLastUsage.KmsRequestId);
+        Assert.Equal(usageOnB.TrackingStartDate, usageOnA.TrackingStartDate);
+        // (The GetKeyLastUsage calls are in the trail too, as soon as their node's next commit.)
+        var onA = await CloudTrailHttp.LookupAsync(A.Url, CloudTrailHttp.Attribute("ResourceName", key.Arn), StrictPrincipals.Admin);
+        Assert.Equal(["Decrypt", "Encrypt", "CreateKey"], onA.EventNames.Where(name => name != "GetKeyLastUsage"));
+
+        // Each node delivered its own calls into its own data directory, under file names of its own.
+        var filesA = LogFiles("a");
+        var filesB = LogFiles("b");
+        Assert.NotEmpty(filesA);
+        Assert.NotEmpty(filesB);
+        Assert.Empty(filesA.Select(Path.GetFileName).Intersect(filesB.Select(Path.GetFileName)));
+        AuditTrailReader.Read(Path.Combine(_root, "a", "audit")).ByRequestId(encrypted.ResponseMetadata.RequestId);
+        Assert.DoesNotContain(AuditTrailReader.Read(Path.Combine(_root, "a", "audit")), r => (string?)r["requestID"] == decrypted.ResponseMetadata.RequestId);
+        AuditTrailReader.Read(Path.Combine(_root, "b", "audit")).ByRequestId(decrypted.ResponseMetadata.RequestId);
+        Assert.DoesNotContain(AuditTrailReader.Read(Path.Combine(_root, "b", "audit")), r => (string?)r["requestID"] == encrypted.ResponseMetadata.RequestId);
+    }
+
+    /// <summary>The node's delivered log files (not its digests).</summary>
+    private string[] LogFiles(string node) =>
+        [.. Directory.GetFiles(Path.Combine(_root, node, "audit", "AWSLogs"), "*.json.gz", SearchOption.AllDirectories)
+            .Where(f => f.Contains($"{Path.DirectorySeparatorChar}CloudTrail{Path.DirectorySeparatorChar}", StringComparison.Ordinal))];
 
     [SkippableFact]
     public async Task What_one_node_acknowledges_the_other_answers_from_at_once()

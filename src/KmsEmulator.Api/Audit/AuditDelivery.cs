@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using KmsEmulator.Api.Pipeline;
 using Microsoft.Extensions.Hosting;
@@ -33,9 +34,22 @@ public sealed partial class AuditDelivery(
     private readonly Dictionary<(string Account, string Region), LogFile> _open = [];
     private readonly IAuditFileObserver[] _observers = [.. observers];
     private readonly List<AuditEvent> _pending = [];
+
+    /// <summary>
+    /// Records in the log files whose index append failed (a lost PostgreSQL, a full disk): each commit appends them
+    /// first, and with nothing else to commit delivery tries again every <see cref="IndexRetryInterval"/>.
+    /// </summary>
+    private readonly List<IndexedEvent> _unindexed = [];
+
+    /// <summary>The newest key use among the events of <see cref="_unindexed"/>, to tell the usage tracker once they are indexed.</summary>
+    private readonly Dictionary<string, AuditEvent> _unindexedUses = new(StringComparer.Ordinal);
+
     private long _pendingSince;
     private JsonLinesSink? _jsonLines;
     private Task? _loop;
+
+    /// <summary>How long delivery waits before it tries again to index records whose index append failed (real time).</summary>
+    internal TimeSpan IndexRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -128,6 +142,11 @@ public sealed partial class AuditDelivery(
                 {
                     var wait = _options.CommitInterval - Stopwatch.GetElapsedTime(_pendingSince);
                     commitDue = wait > TimeSpan.Zero ? Task.Delay(wait, TimeProvider.System) : Task.CompletedTask;
+                }
+                else if (_unindexed.Count > 0 && commitDue is null)
+                {
+                    // Nothing new, but records the index refused: a commit of nothing tries them again.
+                    commitDue = Task.Delay(IndexRetryInterval, TimeProvider.System);
                 }
 
                 if (NextDeadline() is { } deadline && dueAt != deadline)
@@ -279,6 +298,9 @@ public sealed partial class AuditDelivery(
             await index.ClearAsync(clock.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
         }
 
+        _unindexed.Clear();
+        _unindexedUses.Clear();
+
         trail.ClearUsage();
         LogCleared();
     }
@@ -300,33 +322,33 @@ public sealed partial class AuditDelivery(
 
     /// <summary>
     /// Writes the gathered records: appended to their log files (flushed to the operating system as a readable gzip
-    /// prefix), then added to the index in one transaction, then delivers the files that are full or old enough.
+    /// prefix), then added to the index in one transaction with those an earlier commit could not index, then delivers
+    /// the files that are full or old enough. A failed index append is thrown after the delivery, and its records are
+    /// kept for the next commit.
     /// </summary>
     private async Task CommitAsync()
     {
-        if (_pending.Count == 0)
+        if (_pending.Count == 0 && _unindexed.Count == 0)
         {
             return;
         }
 
-        var indexed = new List<IndexedEvent>(_pending.Count);
-        // The newest use of each key in this commit: the only one the usage tracker can still hold from it.
-        var newestUse = new Dictionary<string, AuditEvent>(StringComparer.Ordinal);
         foreach (var auditEvent in _pending)
         {
             var row = Append(auditEvent, auditEvent.RecipientAccountId, callerCopy: false);
-            indexed.Add(row);
+            _unindexed.Add(row);
+            // The newest use of each key: the only one the usage tracker can still hold from these records.
             foreach (var keyArn in row.UsedKeyArns)
             {
-                if (!newestUse.TryGetValue(keyArn, out var newest) || auditEvent.EventTime >= newest.EventTime)
+                if (!_unindexedUses.TryGetValue(keyArn, out var newest) || auditEvent.EventTime >= newest.EventTime)
                 {
-                    newestUse[keyArn] = auditEvent;
+                    _unindexedUses[keyArn] = auditEvent;
                 }
             }
 
             if (auditEvent.SharedEventId is not null)
             {
-                indexed.Add(Append(auditEvent, auditEvent.Caller.AccountId, callerCopy: true));
+                _unindexed.Add(Append(auditEvent, auditEvent.Caller.AccountId, callerCopy: true));
             }
         }
 
@@ -337,17 +359,55 @@ public sealed partial class AuditDelivery(
         }
 
         _jsonLines?.Flush();
-        if (index is not null)
+        ExceptionDispatchInfo? refused = null;
+        try
         {
-            await index.AppendAsync(indexed, CancellationToken.None).ConfigureAwait(false);
-            foreach (var (keyArn, auditEvent) in newestUse)
+            if (index is not null)
             {
-                trail.Persisted(keyArn, auditEvent);
+                await IndexAsync(index).ConfigureAwait(false);
             }
+
+            _unindexed.Clear();
+            _unindexedUses.Clear();
+        }
+        catch (Exception e)
+        {
+            // The log files are the record: they are delivered on time even while the index refuses their records.
+            refused = ExceptionDispatchInfo.Capture(e);
         }
 
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
+        refused?.Throw();
         trail.Delivery.Succeeded();
+    }
+
+    /// <summary>
+    /// Adds the records not yet indexed to the index in one transaction. When that fails they are kept for the next try,
+    /// up to <see cref="AuditOptions.QueueCapacity"/> of them: beyond that the oldest are given up (they stay in the log
+    /// files; LookupEvents will not list them) rather than let an index that stays down fill the memory.
+    /// </summary>
+    private async Task IndexAsync(IAuditIndex index)
+    {
+        try
+        {
+            await index.AppendAsync(_unindexed, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            var excess = _unindexed.Count - Math.Max(1, _options.QueueCapacity);
+            if (excess > 0)
+            {
+                _unindexed.RemoveRange(0, excess);
+                LogUnindexedDropped(excess);
+            }
+
+            throw;
+        }
+
+        foreach (var (keyArn, auditEvent) in _unindexedUses)
+        {
+            trail.Persisted(keyArn, auditEvent);
+        }
     }
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)
@@ -467,6 +527,9 @@ public sealed partial class AuditDelivery(
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Audit: writing a batch of records failed; delivery goes on")]
     private partial void LogDeliveryFailed(Exception exception);
+
+    [LoggerMessage(EventId = 24, Level = LogLevel.Error, Message = "Audit: the LookupEvents index refused records for too long; {Count} records are in the log files but will not be found by LookupEvents")]
+    private partial void LogUnindexedDropped(int count);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Audit: the trail was cleared (log files, digests, LookupEvents index and key uses) by an emulator reset")]
     private partial void LogCleared();

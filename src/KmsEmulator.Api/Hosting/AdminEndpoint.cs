@@ -19,6 +19,8 @@ namespace KmsEmulator.Api.Hosting;
 /// <item><c>POST /_emulator/reset</c>: deletes every key, alias and grant and destroys their HSM objects (AWS managed keys
 /// are made again on their next use). The audit trail is kept (the reset is not a KMS call and has no record), or with
 /// <c>{"auditTrail": "clear"}</c> cleared too: log files, digests, the LookupEvents index and key uses.</item>
+/// <item><c>POST /_emulator/audit/flush</c>: answers once every request answered before it is in a delivered log file
+/// and in the LookupEvents index (with a shared index, visible to LookupEvents on every node).</item>
 /// </list>
 /// </summary>
 public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> options, KeyWriter writer, KeyCatalog catalog, AuditTrail trail)
@@ -43,9 +45,16 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
             return;
         }
 
+        if (request.Path == Prefix + "audit/flush")
+        {
+            await FlushAuditAsync(context);
+            return;
+        }
+
         if (request.Path != Prefix + "clock")
         {
-            await WriteAsync(context, StatusCodes.Status404NotFound, w => w.WriteString("message", $"No emulator control at {request.Path}; there are /_emulator/clock, /_emulator/state and /_emulator/reset."));
+            await WriteAsync(context, StatusCodes.Status404NotFound, w => w.WriteString(
+                "message", $"No emulator control at {request.Path}; there are /_emulator/clock, /_emulator/state, /_emulator/reset and /_emulator/audit/flush."));
             return;
         }
 
@@ -174,6 +183,29 @@ public sealed class AdminEndpoint(EmulatorClock clock, IOptions<KmsOptions> opti
             w.WriteNumber("hsmObjectsDestroyed", result.HsmObjects);
             w.WriteString("auditTrail", clearTrail && trail.Enabled ? "cleared" : trail.Enabled ? "kept" : "off");
         });
+    }
+
+    private async Task FlushAuditAsync(HttpContext context)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            await WriteAsync(context, StatusCodes.Status405MethodNotAllowed, w => w.WriteString("message", "Use POST."));
+            return;
+        }
+
+        try
+        {
+            await trail.FlushAsync().WaitAsync(context.RequestAborted);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // What /health reports too: the type and message of the failure (a path, a host), never a secret.
+            await WriteAsync(context, StatusCodes.Status503ServiceUnavailable, w => w.WriteString(
+                "message", $"The audit trail could not be written: {e.GetType().Name}: {e.Message}"));
+            return;
+        }
+
+        await WriteAsync(context, StatusCodes.Status200OK, w => w.WriteString("auditTrail", trail.Enabled ? "flushed" : "off"));
     }
 
     private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)

@@ -156,11 +156,18 @@ public static class KmsEmulatorApp
         builder.Services.AddAuditDigests(builder.Configuration["Kms:DefaultRegion"]);
         if (builder.Configuration.GetSection(AuditOptions.Section).Get<AuditOptions>()?.Enabled ?? true)
         {
-            // The audit index (LookupEvents, GetKeyLastUsage after a restart): audit.db beside kms.db, opened when first
-            // asked for, on the app's clock (its first open is GetKeyLastUsage's TrackingStartDate).
-            builder.Services.AddSingleton(services => SqliteAuditIndex.Open(SqliteAuditIndex.PathIn(options.DataDir), services.GetRequiredService<TimeProvider>()));
-            builder.Services.AddSingleton<IAuditIndex>(services => services.GetRequiredService<SqliteAuditIndex>());
-            builder.Services.AddSingleton<IKeyUsageHistory>(services => services.GetRequiredService<SqliteAuditIndex>());
+            // The audit index (LookupEvents, GetKeyLastUsage after a restart), opened when first asked for, on the app's
+            // clock (its creation is GetKeyLastUsage's TrackingStartDate): in the store's PostgreSQL database, one for
+            // every node on it, or audit.db beside kms.db. Log files and digests stay in each node's data directory.
+            if (options.Store.Provider == StoreProvider.PostgreSql)
+            {
+                var connectionString = options.Store.ConnectionString!;
+                AddAuditIndex(builder.Services, services => PostgreSqlAuditIndex.OpenAsync(connectionString, services.GetRequiredService<TimeProvider>()).GetAwaiter().GetResult());
+            }
+            else
+            {
+                AddAuditIndex(builder.Services, services => SqliteAuditIndex.Open(SqliteAuditIndex.PathIn(options.DataDir), services.GetRequiredService<TimeProvider>()));
+            }
         }
 
         WebApplication app;
@@ -228,6 +235,15 @@ public static class KmsEmulatorApp
         catch (HsmException)
         {
         }
+    }
+
+    /// <summary>Registers the audit index that <paramref name="open"/> opens as the LookupEvents index and the key usage history.</summary>
+    private static void AddAuditIndex<TIndex>(IServiceCollection services, Func<IServiceProvider, TIndex> open)
+        where TIndex : class, IAuditIndex, IKeyUsageHistory
+    {
+        services.AddSingleton(open);
+        services.AddSingleton<IAuditIndex>(services => services.GetRequiredService<TIndex>());
+        services.AddSingleton<IKeyUsageHistory>(services => services.GetRequiredService<TIndex>());
     }
 
     /// <summary>

@@ -58,22 +58,9 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            string storeId;
-            // One emulator at a time migrates and creates the store id; the others wait here, then find both done.
-            await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = PostgreSqlMigrations.LockKey }, cancellationToken: cancellationToken));
-            try
-            {
-                await PostgreSqlMigrations.ApplyAsync(connection, cancellationToken);
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "INSERT INTO store_meta (name, value) VALUES ('store_id', @storeId) ON CONFLICT (name) DO NOTHING",
-                    new { storeId = Guid.NewGuid().ToString("N")[..12] },
-                    cancellationToken: cancellationToken));
-                storeId = await connection.QuerySingleAsync<string>(new CommandDefinition(SelectStoreId, cancellationToken: cancellationToken));
-            }
-            finally
-            {
-                await connection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = PostgreSqlMigrations.LockKey });
-            }
+            // One emulator at a time migrates; the others wait, then find it done. The first store id stored wins.
+            var storeId = await PostgreSqlMigrations.MigrateAndReadSettingAsync(
+                connection, "store_meta", "store_id", Guid.NewGuid().ToString("N")[..12], cancellationToken);
 
             return new PostgreSqlKmsStore(dataSource, probeDataSource, storeId, Describe(settings));
         }
