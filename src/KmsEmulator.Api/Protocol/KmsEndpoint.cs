@@ -143,7 +143,7 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
         // with time are appended at its end instead of being scattered through it (docs/differences-from-aws.md).
         return new AuditEvent
         {
-            EventId = Guid.CreateVersion7(now),
+            EventId = UniqueIds.NewVersion7(now),
             RequestId = requestId,
             EventTime = now,
             EventName = row.Operation.Name(),
@@ -158,8 +158,8 @@ public sealed partial class KmsEndpoint(OperationTable table, IdentityResolver i
             ResponseElements = errorCode is null ? facts.ResponseElements : null,
             Resources = facts.Resources,
             RecipientAccountId = recipient,
-            CallerCopyEventId = crossAccount ? Guid.CreateVersion7(now) : null,
-            SharedEventId = crossAccount ? Guid.NewGuid() : null,
+            CallerCopyEventId = crossAccount ? UniqueIds.NewVersion7(now) : null,
+            SharedEventId = crossAccount ? UniqueIds.NewVersion4() : null,
             UsedKeyArns = errorCode is null ? facts.UsedKeyArns : [],
             Tls = TlsOf(http),
         };

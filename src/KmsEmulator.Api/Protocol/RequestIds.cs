@@ -11,11 +11,11 @@ public static class RequestIds
     public static IApplicationBuilder UseAwsRequestIds(this IApplicationBuilder app) =>
         app.Use((context, next) =>
         {
-            var requestId = Guid.NewGuid().ToString();
+            var requestId = UniqueIds.NewVersion4().ToString();
             context.Items[Key] = requestId;
             context.Response.Headers[AwsJsonResponses.RequestIdHeader] = requestId;
             return next(context);
         });
 
-    public static string Of(HttpContext context) => context.Items[Key] as string ?? Guid.NewGuid().ToString();
+    public static string Of(HttpContext context) => context.Items[Key] as string ?? UniqueIds.NewVersion4().ToString();
 }
