@@ -4,18 +4,19 @@
 Writes a JSON seed of N SYMMETRIC_DEFAULT keys (each with an alias, two tags and a description), starts the built
 emulator (Release) on a fresh data directory and measures, from process start, the time until it logs
 "KmsEmulator listening" (the seed is applied before that line); then restarts it on the same data directory (the
-seed is compared and nothing is created) and measures again. Build first: dotnet build KmsEmulator.sln -c Release.
+seed is compared and nothing is created) and measures again. Runs the build tools/run.sh runs (tools/publish.sh,
+ReadyToRun, into artifacts/emulator); publish first, or name another with --app.
 
     python3 bench/seed_startup.py [--keys 100] [--runs 3]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DLL = os.path.join(ROOT, "src/KmsEmulator.Api/bin/Release/net10.0/KmsEmulator.Api.dll")
+DLL = os.path.join(ROOT, "artifacts/emulator/KmsEmulator.Api.dll")
 
 
-def start(data_dir, seed):
-    args = ["dotnet", DLL, "--urls", "http://127.0.0.1:0", "--Kms:Tls:Enabled=false", "--data-dir", data_dir, "--seed", seed]
+def start(app, data_dir, seed):
+    args = ["dotnet", app, "--urls", "http://127.0.0.1:0", "--Kms:Tls:Enabled=false", "--data-dir", data_dir, "--seed", seed]
     began = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
@@ -31,6 +32,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--app", default=DLL, help="the KmsEmulator.Api.dll to start")
     options = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "tools/ensure-softhsm.sh")], check=True)
     work = tempfile.mkdtemp(prefix="kmsemu-seed-bench-")
@@ -42,8 +44,8 @@ def main():
             json.dump({"Keys": keys}, f)
         for run in range(options.runs):
             data_dir = os.path.join(work, f"data-{run}")
-            first = start(data_dir, seed)
-            again = start(data_dir, seed)
+            first = start(options.app, data_dir, seed)
+            again = start(options.app, data_dir, seed)
             print(f"run {run + 1}: {options.keys} keys created {first:.2f} s, restart with the seed unchanged {again:.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
