@@ -225,15 +225,19 @@ public static class KmsEmulatorApp
         ? opening.Result
         : throw new InvalidOperationException("The HSM backend was asked for before it was open.");
 
-    /// <summary>Closes the HSM once it is open, when start-up fails; a failure to open was already reported.</summary>
+    /// <summary>
+    /// Closes the HSM once it is open, when start-up failed for another reason (the store, the host). That failure is
+    /// the one reported; if the HSM could not be opened either, that is logged beside it rather than thrown over it.
+    /// </summary>
     private static async Task DisposeWhenOpenedAsync(Task<Pkcs11Backend> opening)
     {
         try
         {
             (await opening).Dispose();
         }
-        catch (HsmException)
+        catch (Exception e)
         {
+            Log.Warning("HSM: it could not be opened either: {Message}", e.Message);
         }
     }
 
