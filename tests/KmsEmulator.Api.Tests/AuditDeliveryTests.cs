@@ -5,6 +5,7 @@ using KmsEmulator.Api.Audit;
 using KmsEmulator.Api.Keys;
 using KmsEmulator.Api.Pipeline;
 using KmsEmulator.Policy;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -238,6 +239,41 @@ public sealed class AuditDeliveryTests : IDisposable
         await delivery.StoppedAsync(CancellationToken.None);
     }
 
+    /// <summary>
+    /// A delivery that keeps failing logs the first failure with its exception, then a reminder at most once per
+    /// interval (not an error for every retry), and its recovery once.
+    /// </summary>
+    [Fact]
+    public async Task A_delivery_that_keeps_failing_logs_the_failure_once_a_reminder_per_interval_and_the_recovery()
+    {
+        var log = new ListLogger();
+        var (trail, delivery) = Build(new AuditOptions { CommitInterval = TimeSpan.Zero }, logger: log);
+        await delivery.StartAsync(CancellationToken.None);
+        _index.Fail = true;
+
+        for (var i = 0; i < 5; i++)
+        {
+            await trail.RecordAsync(Event("Encrypt"));
+            await Assert.ThrowsAsync<IOException>(() => trail.FlushAsync().WaitAsync(Bound));
+        }
+
+        Assert.Single(log.Entries, e => e.Level == LogLevel.Error && e.Exception is IOException);
+        Assert.DoesNotContain(log.Entries, e => e.Message.Contains("still fails", StringComparison.Ordinal));
+
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        await trail.RecordAsync(Event("Encrypt"));
+        await Assert.ThrowsAsync<IOException>(() => trail.FlushAsync().WaitAsync(Bound));
+        var reminder = Assert.Single(log.Entries, e => e.Message.Contains("still fails", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Error, reminder.Level);
+        Assert.Null(reminder.Exception);
+
+        _index.Fail = false;
+        await trail.FlushAsync().WaitAsync(Bound);
+        Assert.Single(log.Entries, e => e.Level == LogLevel.Information && e.Message.Contains("works again", StringComparison.Ordinal));
+        Assert.Null(trail.Delivery.CurrentFailure);
+        await delivery.StoppedAsync(CancellationToken.None);
+    }
+
     private static async Task UntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(Bound);
@@ -248,11 +284,11 @@ public sealed class AuditDeliveryTests : IDisposable
         }
     }
 
-    private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options, KeyUsageTracker? usage = null)
+    private (AuditTrail Trail, AuditDelivery Delivery) Build(AuditOptions options, KeyUsageTracker? usage = null, ILogger<AuditDelivery>? logger = null)
     {
         var wrapped = Options.Create(options);
         var trail = new AuditTrail(wrapped, usage ?? new KeyUsageTracker(_clock), NullLogger<AuditTrail>.Instance);
-        var delivery = new AuditDelivery(trail, wrapped, new AuditPaths(_root), [_observer], _clock, NullLogger<AuditDelivery>.Instance, _index)
+        var delivery = new AuditDelivery(trail, wrapped, new AuditPaths(_root), [_observer], _clock, logger ?? NullLogger<AuditDelivery>.Instance, _index)
         {
             IndexRetryInterval = TimeSpan.FromMilliseconds(10),
         };
@@ -281,6 +317,22 @@ public sealed class AuditDeliveryTests : IDisposable
 
     private static List<JsonObject> ReadRecords(string path) =>
         [.. JsonNode.Parse(Gunzip(path))!["Records"]!.AsArray().Select(r => r!.AsObject())];
+
+    /// <summary>Keeps what delivery logs: level, message and exception.</summary>
+    private sealed class ListLogger : ILogger<AuditDelivery>
+    {
+        private readonly ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> _entries = new();
+
+        public IReadOnlyList<(LogLevel Level, string Message, Exception? Exception)> Entries => [.. _entries];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _entries.Enqueue((logLevel, formatter(state, exception), exception));
+    }
 
     private sealed class MemoryIndex : IAuditIndex
     {

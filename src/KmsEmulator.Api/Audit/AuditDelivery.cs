@@ -51,6 +51,17 @@ public sealed partial class AuditDelivery(
     /// <summary>How long delivery waits before it tries again to index records whose index append failed (real time).</summary>
     internal TimeSpan IndexRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// While commits keep failing (the index's database gone, a full disk), how often the failure is logged again: the
+    /// first failure is logged with its exception, then a reminder with the count at most this often, and the
+    /// recovery once, rather than an error for every retry.
+    /// </summary>
+    internal TimeSpan FailureLogInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Failed commits since the last good one, and when the failure was last logged.</summary>
+    private int _failuresInARow;
+    private DateTimeOffset _failureLoggedAt;
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -257,8 +268,7 @@ public sealed partial class AuditDelivery(
             {
                 // Never stop recording because one commit failed (a full disk, say); say so loudly and go on. Whoever
                 // waits for a flush learns that it failed rather than waiting for ever.
-                LogDeliveryFailed(e);
-                trail.Delivery.Failed(e, clock.GetUtcNow());
+                ReportFailure(e);
                 waiting = null;
                 commitDue = null;
                 _pending.Clear();
@@ -379,6 +389,28 @@ public sealed partial class AuditDelivery(
         await DeliverAsync(f => f.Count >= _options.MaxRecordsPerFile || f.OpenedAt + _options.FlushInterval <= clock.GetUtcNow()).ConfigureAwait(false);
         refused?.Throw();
         trail.Delivery.Succeeded();
+        if (_failuresInARow > 0)
+        {
+            LogDeliveryRecovered(_failuresInARow);
+            _failuresInARow = 0;
+        }
+    }
+
+    private void ReportFailure(Exception e)
+    {
+        var now = clock.GetUtcNow();
+        trail.Delivery.Failed(e, now);
+        _failuresInARow++;
+        if (_failuresInARow == 1)
+        {
+            LogDeliveryFailed(e);
+            _failureLoggedAt = now;
+        }
+        else if (now - _failureLoggedAt >= FailureLogInterval)
+        {
+            LogDeliveryStillFailing(_failuresInARow, e.GetType().Name, e.Message);
+            _failureLoggedAt = now;
+        }
     }
 
     /// <summary>
@@ -527,6 +559,12 @@ public sealed partial class AuditDelivery(
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Audit: writing a batch of records failed; delivery goes on")]
     private partial void LogDeliveryFailed(Exception exception);
+
+    [LoggerMessage(EventId = 25, Level = LogLevel.Error, Message = "Audit: writing records still fails after {Count} attempts in a row: {ErrorType}: {ErrorMessage}")]
+    private partial void LogDeliveryStillFailing(int count, string errorType, string errorMessage);
+
+    [LoggerMessage(EventId = 26, Level = LogLevel.Information, Message = "Audit: writing records works again after {Count} failed attempts in a row")]
+    private partial void LogDeliveryRecovered(int count);
 
     [LoggerMessage(EventId = 24, Level = LogLevel.Error, Message = "Audit: the LookupEvents index refused records for too long; {Count} records are in the log files but will not be found by LookupEvents")]
     private partial void LogUnindexedDropped(int count);
