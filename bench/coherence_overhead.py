@@ -89,9 +89,7 @@ def main():
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-coherence-bench"))
     args = parser.parse_args()
 
-    os.makedirs(args.work, exist_ok=True)
-    for old in glob.glob(os.path.join(args.work, "data-*")):
-        shutil.rmtree(old, ignore_errors=True)
+    cc.fresh_work(args.work)
     build = os.path.join(args.work, "build")
     cc.publish(rb.ROOT, build)
 

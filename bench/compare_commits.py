@@ -13,8 +13,10 @@ Needs: wrk, SoftHSM2, the .NET SDK, git. Only loopback addresses are used.
 """
 import argparse
 import base64
+import glob
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,13 +36,21 @@ def publish(source_root, out_dir):
                     "-nologo", "-v", "quiet"], check=True)
 
 
-def start(work, name, build_dir):
+def fresh_work(work):
+    """Makes the work folder and removes the data directories an earlier run left in it."""
+    os.makedirs(work, exist_ok=True)
+    for old in glob.glob(os.path.join(work, "data-*")):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def start(work, name, build_dir, extra=()):
+    """Starts a build on a free loopback port with its own data directory, waits for /health and makes one key."""
     port = rb.free_port()
     url = f"http://{rb.HOST}:{port}"
     data_dir = os.path.join(work, f"data-{name}")
     log = open(os.path.join(work, f"{name}.log"), "ab")
     process = rb.start(["dotnet", os.path.join(build_dir, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false", "--data-dir", data_dir,
-                        "--Kms:LogLevel=Information"], log)
+                        "--Kms:LogLevel=Information", *extra], log)
     rb.wait_healthy(url, process, timeout=120)
     key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]
     return process, url, key

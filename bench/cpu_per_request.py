@@ -14,7 +14,6 @@ Needs: wrk, SoftHSM2, the .NET SDK. Only loopback addresses are used.
 """
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -44,17 +43,6 @@ def context_switches(pid):
     return total
 
 
-def start(work, name, build, extra):
-    port = rb.free_port()
-    url = f"http://{rb.HOST}:{port}"
-    log = open(os.path.join(work, f"{name}.log"), "ab")
-    process = rb.start(["dotnet", os.path.join(build, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false",
-                        "--data-dir", os.path.join(work, "data-" + name), "--Kms:LogLevel=Information", *extra], log)
-    rb.wait_healthy(url, process, timeout=120)
-    key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]
-    return process, url, cc.body_file(work, name, "Encrypt", url, key)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=64)
@@ -64,10 +52,7 @@ def main():
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-cpu-per-request"))
     parser.add_argument("configs", nargs="+")
     args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    for entry in os.listdir(args.work):
-        if entry.startswith("data-"):
-            shutil.rmtree(os.path.join(args.work, entry))
+    cc.fresh_work(args.work)
     configs = {}
     for config in args.configs:
         name, _, rest = config.partition("=")
@@ -76,7 +61,8 @@ def main():
     instances = {}
     try:
         for name, (build, extra) in configs.items():
-            instances[name] = start(args.work, name, build, extra)
+            process, url, key = cc.start(args.work, name, build, extra)
+            instances[name] = (process, url, cc.body_file(args.work, name, "Encrypt", url, key))
         for process, url, body in instances.values():
             rb.run_wrk(url, "Encrypt", body, args.connections, args.warmup)
         cpu = {name: [] for name in instances}

@@ -13,10 +13,8 @@ Usage: bench/store_compare.py [--ops Encrypt,Decrypt,CreateKey] [--connections 1
 Needs: wrk, SoftHSM2, the .NET SDK, Debian's postgresql. Only loopback addresses are used.
 """
 import argparse
-import glob
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -25,17 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_bench as rb  # noqa: E402
 import compare_commits as cc  # noqa: E402  (publish, body files)
 import coherence_overhead as co  # noqa: E402  (throwaway PostgreSQL cluster)
-
-
-def start(work, name, build, extra):
-    port = rb.free_port()
-    url = f"http://{rb.HOST}:{port}"
-    log = open(os.path.join(work, f"{name}.log"), "ab")
-    process = rb.start(["dotnet", os.path.join(build, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false",
-                        "--data-dir", os.path.join(work, f"data-{name}"), "--Kms:LogLevel=Information", *extra], log)
-    rb.wait_healthy(url, process, timeout=120)
-    key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]
-    return process, url, key
 
 
 def body(work, name, operation, url, key):
@@ -57,9 +44,7 @@ def main():
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kms-store-compare"))
     args = parser.parse_args()
 
-    os.makedirs(args.work, exist_ok=True)
-    for old in glob.glob(os.path.join(args.work, "data-*")):
-        shutil.rmtree(old, ignore_errors=True)
+    cc.fresh_work(args.work)
     build = os.path.join(args.work, "build")
     cc.publish(rb.ROOT, build)
     bin_dir, data, pg_port = co.start_cluster(args.work)
@@ -68,8 +53,8 @@ def main():
     try:
         co.create_database(bin_dir, pg_port, "kms")
         connection = f"Host=127.0.0.1;Port={pg_port};Database=kms;Username={co.USER}"
-        targets["sqlite"] = start(args.work, "sqlite", build, [])
-        targets["postgresql"] = start(args.work, "postgresql", build, ["--Kms:Store:Provider=PostgreSql", "--Kms:Store:ConnectionString=" + connection])
+        targets["sqlite"] = cc.start(args.work, "sqlite", build)
+        targets["postgresql"] = cc.start(args.work, "postgresql", build, ["--Kms:Store:Provider=PostgreSql", "--Kms:Store:ConnectionString=" + connection])
         operations = args.ops.split(",")
         bodies = {(name, op): body(args.work, name, op, url, key) for name, (_, url, key) in targets.items() for op in operations}
         for name, (_, url, key) in targets.items():  # warm-up
