@@ -44,7 +44,7 @@ public sealed class IndexTests(SoftHsmFixture fixture)
         if (readAhead)
         {
             // As at start-up: the token is read first, and a key made after that is still found when first used.
-            backend.ReadTokenAhead();
+            await backend.ReadTokenAheadAsync();
             await backend.CreateAesKeyAsync(prefix + "later");
         }
 

@@ -111,12 +111,12 @@ public static class KmsEmulatorApp
         options.Hsm.SessionCopyCheckInterval ??= sharedStore ? SharedStoreCopyCheckInterval : null;
         var orphanGracePeriod = options.Hsm.OrphanGracePeriod ?? (sharedStore ? SharedStoreOrphanGracePeriod : TimeSpan.Zero);
         // It then reads every token object for the start-up index, while the host is built below.
-        var opening = Task.Run(() =>
+        var opening = Task.Run(async () =>
         {
             var opened = Pkcs11Backend.Open(options.Hsm, message => Log.Information("HSM: {Message}", message));
             try
             {
-                opened.ReadTokenAhead();
+                await opened.ReadTokenAheadAsync();
             }
             catch
             {

@@ -54,7 +54,7 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     /// </summary>
     private IObjectHandle? _tokenProbe;
 
-    /// <summary>The token's objects as <see cref="ReadTokenAhead"/> read them, until the first index takes them.</summary>
+    /// <summary>The token's objects as <see cref="ReadTokenAheadAsync"/> read them, until the first index takes them.</summary>
     private List<(IObjectHandle Handle, ObjectSnapshot Snapshot)>? _readAhead;
 
     private int _disposed;
@@ -274,25 +274,14 @@ public sealed partial class Pkcs11Backend : IKeyMaterialBackend, IHsmStatus, IDi
     }
 
     /// <summary>
-    /// Reads every token object's attributes now, on the calling thread, for the first <see cref="IndexAsync"/> to
+    /// Reads every token object's attributes now, for the first <see cref="IndexAsync"/> to
     /// use instead of reading the token itself. Start-up calls it right after <see cref="Open"/>, so that the pass over
     /// the token (about 60 µs an object with SoftHSM2, which checks each object's file) runs while the host is built.
     /// Objects made or destroyed between the two calls are found as they would be after an index: a made one by
     /// its lookup, a destroyed one by its stale handle.
     /// </summary>
-    public void ReadTokenAhead()
-    {
-        ObjectDisposedException.ThrowIf(!IsReady, this);
-        try
-        {
-            var objects = _sessions.RunAsync(ReadTokenObjects, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-            Volatile.Write(ref _readAhead, objects);
-        }
-        catch (Pkcs11Exception e)
-        {
-            throw CkrMapper.ToHsmException(e, "read the token");
-        }
-    }
+    public async Task ReadTokenAheadAsync(CancellationToken cancellationToken = default) =>
+        Volatile.Write(ref _readAhead, await RunAsync("read the token", ReadTokenObjects, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Every token object with the attributes the index checks; objects destroyed while being read are left out.</summary>
     private List<(IObjectHandle Handle, ObjectSnapshot Snapshot)> ReadTokenObjects(ISession session)
