@@ -102,7 +102,7 @@ public sealed class SqliteAuditIndexTests : AuditIndexContract<SqliteAuditIndex>
                     VALUES (@seq, @id, @AccountId, @Region, @time, @EventName, @EventSource, @ro, @AccessKeyId, @Username, @RequestId, @Record)
                     """,
                     new { seq, id = e.EventId.ToString(), e.AccountId, e.Region, time = e.EventTime.ToUnixTimeSeconds(), e.EventName, e.EventSource,
-                          ro = e.ReadOnly ? "true" : "false", e.AccessKeyId, e.Username, e.RequestId, e.Record });
+                          ro = e.ReadOnly ? "true" : "false", e.AccessKeyId, e.Username, e.RequestId, Record = e.Record.ToArray() });
                 var position = 0;
                 foreach (var arn in e.ResourceArns)
                 {
@@ -126,9 +126,41 @@ public sealed class SqliteAuditIndexTests : AuditIndexContract<SqliteAuditIndex>
             Names(await index.LookupAsync(Query(), CancellationToken.None)));
         var created = Assert.Single((await index.LookupAsync(Query((LookupAttributeKey.EventName, "CreateAlias")), CancellationToken.None)).Events);
         Assert.Equal([AliasArn, KeyA], created.Resources.Select(r => r.ResourceName));
-        Assert.Equal(history[1].Record, created.Record);
+        Assert.Equal(history[1].Record.ToArray(), created.Record);
         Assert.Equal("Decrypt", (await index.FindAsync(KeyA, CancellationToken.None))?.Operation);
         using var check = Connect();
         Assert.Equal(0, check.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'legacy_%'"));
+    }
+
+    [SkippableFact]
+    public async Task A_chunk_written_before_the_log_files_and_the_index_shared_their_groups_is_still_read()
+    {
+        // Such a chunk's directory has no format number, and its groups are zlib streams of its own.
+        var records = Enumerable.Range(0, 3).Select(i => System.Text.Encoding.UTF8.GetBytes($$"""{"n":{{i}}}""")).ToList();
+        var slices = RecordSlice.Pack(records);
+        var index = await OpenAsync();
+        await index.AppendAsync([.. slices.Select((slice, i) => Event("Encrypt", i) with { Record = slice })], CancellationToken.None);
+        using (var connection = Connect())
+        {
+            var (id, entries, stored) = connection.QuerySingle<(long, byte[], byte[])>("SELECT chunk_id, entries, records FROM chunks");
+            Assert.Equal(-1, BitConverter.ToInt32(entries, 0));
+            using var raw = new MemoryStream();
+            using (var inflater = new System.IO.Compression.DeflateStream(new MemoryStream(stored), System.IO.Compression.CompressionMode.Decompress))
+            {
+                inflater.CopyTo(raw);
+            }
+
+            using var zlib = new MemoryStream();
+            using (var deflater = new System.IO.Compression.ZLibStream(zlib, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            {
+                deflater.Write(raw.ToArray());
+            }
+
+            connection.Execute("UPDATE chunks SET entries = @entries, records = @records WHERE chunk_id = @id", new { id, entries = entries[4..], records = zlib.ToArray() });
+        }
+
+        var page = await index.LookupAsync(Query(), CancellationToken.None);
+
+        Assert.Equal(records, page.Events.Select(e => e.Record).Reverse());
     }
 }

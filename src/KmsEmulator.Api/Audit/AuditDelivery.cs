@@ -444,14 +444,14 @@ public sealed partial class AuditDelivery(
 
     private IndexedEvent Append(AuditEvent auditEvent, string accountId, bool callerCopy)
     {
-        var record = CloudTrailRecord.ToUtf8(auditEvent, callerCopy);
         var key = (accountId, auditEvent.Region);
         if (!_open.TryGetValue(key, out var file))
         {
             _open[key] = file = LogFile.Open(paths.Root, accountId, auditEvent.Region, clock.GetUtcNow());
         }
 
-        file.Append(record, auditEvent.EventTime);
+        var record = CloudTrailRecord.Utf8(auditEvent, callerCopy);
+        var slice = file.Append(record, auditEvent.EventTime);
         _jsonLines?.Write(record);
         var ownerCopy = !callerCopy;
         return new IndexedEvent(
@@ -467,7 +467,7 @@ public sealed partial class AuditDelivery(
             [.. auditEvent.Resources.Select(r => r.Arn)],
             ownerCopy && !auditEvent.Failed ? auditEvent.UsedKeyArns : [],
             auditEvent.RequestId,
-            record);
+            slice);
     }
 
     private async Task DeliverAsync(Func<LogFile, bool> which)

@@ -26,12 +26,18 @@ public static class CloudTrailRecord
     private const int MaxShortField = 1024;
 
     /// <summary>The record as UTF-8 JSON: the owner's copy, or the caller's copy of a cross-account call.</summary>
+    public static byte[] ToUtf8(AuditEvent e, bool callerCopy = false) => Utf8(e, callerCopy).ToArray();
+
+    /// <summary>
+    /// The record as UTF-8 JSON in this thread's buffer: valid until the next record is written on the thread.
+    /// Delivery compresses it from there, so that a record costs no array of its own.
+    /// </summary>
     /// <remarks>
     /// Written through one writer and buffer per thread, reused: delivery turns every audited request into a record,
     /// and a new writer each time was a visible part of the trail's cost. Records hold no secrets, so the buffer is
     /// not wiped between them.
     /// </remarks>
-    public static byte[] ToUtf8(AuditEvent e, bool callerCopy = false)
+    public static ReadOnlySpan<byte> Utf8(AuditEvent e, bool callerCopy = false)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(2048);
         var writer = t_writer ??= new Utf8JsonWriter(buffer);
@@ -41,7 +47,7 @@ public static class CloudTrailRecord
         {
             Write(writer, e, callerCopy);
             writer.Flush();
-            return buffer.WrittenSpan.ToArray();
+            return buffer.WrittenSpan;
         }
         catch
         {

@@ -24,7 +24,7 @@ public interface IAuditIndex
 
 /// <summary>
 /// One record as the index keeps it: the LookupEvents attributes, the key uses it counts for GetKeyLastUsage, and
-/// the record's JSON exactly as written to the log file.
+/// the record's JSON exactly as written to the log file, in the compressed group the log file holds it in.
 /// </summary>
 public sealed record IndexedEvent(
     Guid EventId,
@@ -39,7 +39,7 @@ public sealed record IndexedEvent(
     IReadOnlyList<string> ResourceArns,
     IReadOnlyList<string> UsedKeyArns,
     string RequestId,
-    byte[] Record);
+    RecordSlice Record);
 
 /// <summary>A log file as delivered: where it is (relative to the audit folder), its hash and its time span.</summary>
 /// <param name="RelativePath">The path under the audit folder, with '/' separators (CloudTrail's S3 object key).</param>

@@ -1,5 +1,7 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -8,22 +10,33 @@ namespace KmsEmulator.Api.Audit;
 /// <summary>
 /// A CloudTrail log file being written: <c>{"Records":[...]}</c>, gzip, one record per line. It grows under
 /// <c>.partial/</c> and is moved to its CloudTrail name when delivered, so a delivered file is always complete.
-/// After every batch the gzip stream is flushed, so a file left behind by a crash decodes up to its last batch and is
-/// recovered at the next start (<see cref="Recover"/>).
 /// </summary>
+/// <remarks>
+/// The gzip stream (RFC 1952, one member) is framed here rather than by <see cref="GZipStream"/>: its deflate data is
+/// the <see cref="RecordGroup"/>s of a <see cref="RecordPacker"/> one after another, which the LookupEvents index
+/// stores as they are, so a record is compressed once for both. The header and the footer text are stored blocks.
+/// Every group ends on a sync flush, and a batch's last group is sealed and written with the batch (<see cref="Flush"/>),
+/// so a file left behind by a crash decodes up to its last batch and is recovered at the next start
+/// (<see cref="Recover"/>).
+/// </remarks>
 internal sealed class LogFile : IDisposable
 {
     public const string PartialFolder = ".partial";
 
     /// <summary>The folder under the audit root that holds every log file and digest (CloudTrail's S3 prefix).</summary>
     public const string LogsFolder = "AWSLogs";
-    private static readonly byte[] Header = "{\"Records\":[\n"u8.ToArray();
-    private static readonly byte[] Separator = ",\n"u8.ToArray();
-    private static readonly byte[] Footer = "\n]}\n"u8.ToArray();
+    private static ReadOnlySpan<byte> Header => "{\"Records\":[\n"u8;
+    private static ReadOnlySpan<byte> Separator => ",\n"u8;
+    private static ReadOnlySpan<byte> Footer => "\n]}\n"u8;
+
+    /// <summary>gzip's member header: deflate, no flags, no time, no extra flags, Unix.</summary>
+    private static ReadOnlySpan<byte> GzipHeader => [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03];
 
     private readonly FileStream _file;
-    private readonly GZipStream _gzip;
+    private readonly RecordPacker _packer = new();
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly Crc32 _crc = new();
+    private uint _size;
 
     private LogFile(string accountId, string region, string partialPath, DateTimeOffset openedAt)
     {
@@ -32,8 +45,8 @@ internal sealed class LogFile : IDisposable
         PartialPath = partialPath;
         OpenedAt = openedAt;
         _file = new FileStream(partialPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 64 * 1024);
-        _gzip = new GZipStream(_file, CompressionLevel.Fastest, leaveOpen: true);
-        Write(Header);
+        _file.Write(GzipHeader);
+        WriteStored(Header, final: false);
     }
 
     public string AccountId { get; }
@@ -57,10 +70,18 @@ internal sealed class LogFile : IDisposable
         return new LogFile(accountId, region, Path.Combine(folder, $"{accountId}_{region}_{Guid.NewGuid():N}.json.gz"), now);
     }
 
-    public void Append(ReadOnlySpan<byte> record, DateTimeOffset eventTime)
+    /// <summary>Appends a record; returns where it lies in its <see cref="RecordGroup"/>, which is sealed by <see cref="Flush"/> at the latest.</summary>
+    public RecordSlice Append(ReadOnlySpan<byte> record, DateTimeOffset eventTime)
     {
-        Write(Count == 0 ? [] : Separator);
-        Write(record);
+        var separator = Count == 0 ? [] : Separator;
+        var slice = _packer.Add(separator, record);
+        Content(separator);
+        Content(record);
+        if (_packer.Full)
+        {
+            WriteGroup();
+        }
+
         Count++;
         if (eventTime < Oldest)
         {
@@ -71,20 +92,26 @@ internal sealed class LogFile : IDisposable
         {
             Newest = eventTime;
         }
+
+        return slice;
     }
 
-    /// <summary>Pushes what was appended to the disk as a decodable gzip prefix.</summary>
+    /// <summary>Seals the open record group and pushes what was appended to the disk as a decodable gzip prefix.</summary>
     public void Flush()
     {
-        _gzip.Flush();
+        WriteGroup();
         _file.Flush();
     }
 
     /// <summary>Writes the end of the file and closes it; returns the SHA-256 of its uncompressed content.</summary>
     public byte[] Finish()
     {
-        Write(Footer);
-        _gzip.Dispose();
+        WriteGroup();
+        WriteStored(Footer, final: true);
+        Span<byte> trailer = stackalloc byte[8];
+        _crc.GetCurrentHash(trailer); // little-endian, as gzip stores it
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], _size);
+        _file.Write(trailer);
         _file.Flush(flushToDisk: true);
         _file.Dispose();
         return _hash.GetHashAndReset();
@@ -141,15 +168,31 @@ internal sealed class LogFile : IDisposable
 
     public void Dispose()
     {
-        _gzip.Dispose();
+        _packer.Dispose();
         _file.Dispose();
         _hash.Dispose();
     }
 
-    private void Write(ReadOnlySpan<byte> bytes)
+    private void WriteGroup() => _file.Write(_packer.Seal());
+
+    /// <summary>A stored block (RFC 1951 3.2.4) of <paramref name="bytes"/>: the header and the footer, too short to compress.</summary>
+    private void WriteStored(ReadOnlySpan<byte> bytes, bool final)
     {
-        _gzip.Write(bytes);
+        Span<byte> block = stackalloc byte[5];
+        block[0] = final ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteUInt16LittleEndian(block[1..], checked((ushort)bytes.Length));
+        BinaryPrimitives.WriteUInt16LittleEndian(block[3..], (ushort)~bytes.Length);
+        _file.Write(block);
+        _file.Write(bytes);
+        Content(bytes);
+    }
+
+    /// <summary>Counts bytes of the uncompressed content: its SHA-256 (digests), and gzip's CRC-32 and size.</summary>
+    private void Content(ReadOnlySpan<byte> bytes)
+    {
         _hash.AppendData(bytes);
+        _crc.Append(bytes);
+        _size = unchecked(_size + (uint)bytes.Length);
     }
 
     private static bool IsJson(ReadOnlySpan<byte> line)

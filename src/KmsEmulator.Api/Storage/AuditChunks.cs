@@ -14,7 +14,7 @@ namespace KmsEmulator.Api.Storage;
 /// The audit index's chunk format and lookup, shared by its two stores (<see cref="SqliteAuditIndex"/>,
 /// <see cref="PostgreSqlAuditIndex"/>), which keep the same tables: <c>chunks</c> (up to <see cref="MaxChunkEvents"/>
 /// events of one account and region per row: a binary directory of their attributes, <see cref="Chunk"/>, and their
-/// records compressed in groups), <c>chunk_terms</c> (one row per distinct attribute value per chunk,
+/// records in the compressed groups the log files hold, <see cref="RecordGroup"/>), <c>chunk_terms</c> (one row per distinct attribute value per chunk,
 /// <see cref="TermKind"/>), <c>event_scopes</c>, <c>key_last_use</c> and <c>audit_meta</c>. What differs between the
 /// two is how rows are written and how the candidate chunks of a lookup are read.
 /// </summary>
@@ -24,10 +24,11 @@ internal static class AuditChunks
     public const int MaxChunkEvents = 512;
 
     /// <summary>
-    /// Records are compressed in groups of this many, each group a zlib stream of its own, so that a lookup inflates only
-    /// the groups of the records it returns (a few dozen kilobytes) rather than its whole chunk.
+    /// The first number of a chunk's directory when its records are <see cref="RecordGroup"/>s as the log files hold them
+    /// (raw deflate); a directory without it starts with its entry count, and its groups are zlib streams (chunks
+    /// written before the log files and the index shared their compression).
     /// </summary>
-    public const int RecordsPerGroup = 32;
+    private const int SharedGroupsFormat = -1;
 
     /// <summary>An event's sequence is its chunk's id shifted left by this, plus its position in the chunk.</summary>
     private const int PositionBits = 16;
@@ -164,7 +165,7 @@ internal static class AuditChunks
                 // Inflated as far as the last record the page needs from the group.
                 var needed = page.Where(m => m.Chunk.Id == match.Chunk.Id && m.Entry.GroupOffset == entry.GroupOffset)
                     .Max(m => m.Entry.RecordOffset + m.Entry.RecordLength);
-                group = Inflate(blob, entry.GroupOffset, needed);
+                group = match.Chunk.SharedGroups ? RecordGroup.Inflate(blob, entry.GroupOffset, needed) : Inflate(blob, entry.GroupOffset, needed);
                 groups.Add((match.Chunk.Id, entry.GroupOffset), group);
             }
 
@@ -438,21 +439,26 @@ internal static class AuditChunks
     }
 
     /// <summary>
-    /// A chunk's directory of events (the <c>entries</c> column): a table of the distinct strings, then per event its
-    /// time, id, the string numbers of its name, source, user name and access key (-1 for none), its read-only flag,
-    /// where its record lies in the <c>records</c> column (its group's offset, its offset and length inflated), and the
-    /// string numbers of its resources.
+    /// A chunk's directory of events (the <c>entries</c> column): <see cref="SharedGroupsFormat"/> (absent in older
+    /// chunks), the entry count, then per event its time, id, the string numbers of its name, source, user name and
+    /// access key (-1 for none), its read-only flag, where its record lies in the <c>records</c> column (its group's
+    /// offset, its offset and length inflated) and the string numbers of its resources; then the table of the
+    /// distinct strings.
     /// </summary>
     internal sealed class Chunk
     {
-        private Chunk(long id, string[] strings, Entry[] entries)
+        private Chunk(long id, string[] strings, Entry[] entries, bool sharedGroups)
         {
             Id = id;
             Strings = strings;
             Entries = entries;
+            SharedGroups = sharedGroups;
         }
 
         public long Id { get; }
+
+        /// <summary>Whether the records are <see cref="RecordGroup"/>s (raw deflate) rather than zlib streams of the chunk's own.</summary>
+        public bool SharedGroups { get; }
 
         public string[] Strings { get; }
 
@@ -461,7 +467,9 @@ internal static class AuditChunks
         public static Chunk Read(long id, byte[] blob)
         {
             using var reader = new BinaryReader(new MemoryStream(blob, writable: false), Encoding.UTF8);
-            var entries = new Entry[reader.ReadInt32()];
+            var first = reader.ReadInt32();
+            var sharedGroups = first == SharedGroupsFormat;
+            var entries = new Entry[sharedGroups ? reader.ReadInt32() : first];
             Span<byte> id16 = stackalloc byte[16];
             for (var i = 0; i < entries.Length; i++)
             {
@@ -491,7 +499,7 @@ internal static class AuditChunks
                 strings[i] = reader.ReadString();
             }
 
-            return new Chunk(id, strings, entries);
+            return new Chunk(id, strings, entries, sharedGroups);
         }
 
         /// <summary>
@@ -505,7 +513,7 @@ internal static class AuditChunks
 
         /// <summary>
         /// Builds chunk rows while a batch is appended. Reused from chunk to chunk (its buffers are bound to the insert
-        /// with their used length), so that appending allocates little beyond the compressor.
+        /// with their used length), so that appending allocates little.
         /// </summary>
         internal sealed class Builder
         {
@@ -517,10 +525,8 @@ internal static class AuditChunks
             private readonly HashSet<(TermKind, string)> _terms = [];
             private readonly HashSet<string> _resources = new(StringComparer.Ordinal);
             private readonly List<int> _resourceIds = [];
-            private ZLibStream? _compressor;
+            private RecordGroup? _group;
             private int _groupStart;
-            private int _groupRaw;
-            private int _groupCount;
             private long _lastSecond = long.MinValue;
 
             public Builder()
@@ -553,9 +559,10 @@ internal static class AuditChunks
                 _stringList.Clear();
                 _terms.Clear();
                 _entries.SetLength(0);
+                _writer.Write(SharedGroupsFormat);
                 _writer.Write(0); // the entry count, written by Finish
                 _records.SetLength(0);
-                _compressor = null;
+                _group = null;
             }
 
             public void Add(IndexedEvent e)
@@ -572,21 +579,19 @@ internal static class AuditChunks
                 _writer.Write(String(e.Username, TermKind.Username));
                 _writer.Write(e.AccessKeyId is null ? -1 : String(e.AccessKeyId, TermKind.AccessKeyId));
                 _writer.Write(e.ReadOnly);
-                if (_compressor is null || _groupCount == RecordsPerGroup)
+                // The record's group, as the log file compressed it, goes into the chunk once: a batch's events of
+                // one group come one after another. (A group split between two chunks is stored in both.)
+                var record = e.Record;
+                if (!ReferenceEquals(record.Group, _group))
                 {
-                    _compressor?.Dispose();
+                    _group = record.Group;
                     _groupStart = checked((int)_records.Length);
-                    _groupRaw = 0;
-                    _groupCount = 0;
-                    _compressor = new ZLibStream(_records, CompressionLevel.Fastest, leaveOpen: true);
+                    _records.Write(_group.Compressed);
                 }
 
                 _writer.Write(_groupStart);
-                _writer.Write(_groupRaw);
-                _writer.Write(e.Record.Length);
-                _compressor.Write(e.Record);
-                _groupRaw = checked(_groupRaw + e.Record.Length);
-                _groupCount++;
+                _writer.Write(record.Offset);
+                _writer.Write(record.Length);
 
                 _resources.Clear();
                 _resourceIds.Clear();
@@ -633,12 +638,11 @@ internal static class AuditChunks
 
                 _writer.Flush();
                 var end = _entries.Position;
-                _entries.Position = 0;
+                _entries.Position = sizeof(int);
                 _writer.Write(Count);
                 _writer.Flush();
                 _entries.Position = end;
-                _compressor?.Dispose();
-                _compressor = null;
+                _group = null;
                 return ((_entries.GetBuffer(), (int)_entries.Length), (_records.GetBuffer(), (int)_records.Length));
             }
 
@@ -659,7 +663,7 @@ internal static class AuditChunks
     }
 
 
-    /// <summary>The first <paramref name="length"/> bytes of the group that starts at <paramref name="offset"/>, inflated.</summary>
+    /// <summary>The first <paramref name="length"/> bytes of the zlib group that starts at <paramref name="offset"/> (older chunks), inflated.</summary>
     internal static byte[] Inflate(byte[] records, int offset, int length)
     {
         var raw = new byte[length];

@@ -267,6 +267,7 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
         using var writer = new Writer(connection, ownsConnection: false);
         using var transaction = connection.BeginTransaction();
         var batch = new List<IndexedEvent>(AuditChunks.MaxChunkEvents);
+        using var packer = new RecordPacker();
         var resources = connection.Query<(long Seq, string Name)>(
                 "SELECT seq, resource_name FROM legacy_event_resources ORDER BY seq, position", transaction: transaction)
             .ToLookup(r => r.Seq, r => r.Name);
@@ -282,14 +283,22 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
         {
             batch.Add(new IndexedEvent(
                 Guid.Parse(row.EventId), row.AccountId, row.Region, DateTimeOffset.FromUnixTimeSeconds(row.EventTime), row.EventName,
-                row.EventSource, row.ReadOnly == "true", row.AccessKeyId, row.Username, [.. resources[row.Seq]], [], row.RequestId, row.Record));
+                row.EventSource, row.ReadOnly == "true", row.AccessKeyId, row.Username, [.. resources[row.Seq]], [], row.RequestId,
+                packer.Add([], row.Record)));
+            if (packer.Full)
+            {
+                packer.Seal();
+            }
+
             if (batch.Count == AuditChunks.MaxChunkEvents)
             {
+                packer.Seal();
                 writer.AppendInTransaction(batch, transaction);
                 batch.Clear();
             }
         }
 
+        packer.Seal();
         writer.AppendInTransaction(batch, transaction);
         connection.Execute("DROP TABLE legacy_event_resources; DROP TABLE legacy_events;", transaction: transaction);
         transaction.Commit();
