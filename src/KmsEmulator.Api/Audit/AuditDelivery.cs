@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using KmsEmulator.Api.Pipeline;
 using Microsoft.Extensions.Hosting;
@@ -350,9 +351,10 @@ public sealed partial class AuditDelivery(
             // The newest use of each key: the only one the usage tracker can still hold from these records.
             foreach (var keyArn in row.UsedKeyArns)
             {
-                if (!_unindexedUses.TryGetValue(keyArn, out var newest) || auditEvent.EventTime >= newest.EventTime)
+                ref var newest = ref CollectionsMarshal.GetValueRefOrAddDefault(_unindexedUses, keyArn, out _);
+                if (newest is null || auditEvent.EventTime >= newest.EventTime)
                 {
-                    _unindexedUses[keyArn] = auditEvent;
+                    newest = auditEvent;
                 }
             }
 
@@ -464,10 +466,21 @@ public sealed partial class AuditDelivery(
             auditEvent.ReadOnly,
             auditEvent.Caller.AccessKeyId,
             CloudTrailRecord.UserNameOf(auditEvent.Caller),
-            [.. auditEvent.Resources.Select(r => r.Arn)],
+            ArnsOf(auditEvent.Resources),
             ownerCopy && !auditEvent.Failed ? auditEvent.UsedKeyArns : [],
             auditEvent.RequestId,
             slice);
+    }
+
+    private static string[] ArnsOf(IReadOnlyList<AuditResource> resources)
+    {
+        var arns = new string[resources.Count];
+        for (var i = 0; i < arns.Length; i++)
+        {
+            arns[i] = resources[i].Arn;
+        }
+
+        return arns;
     }
 
     private async Task DeliverAsync(Func<LogFile, bool> which)

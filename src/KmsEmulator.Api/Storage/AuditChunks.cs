@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using Dapper;
 using KmsEmulator.Api.Audit;
@@ -229,6 +230,7 @@ internal static class AuditChunks
     /// </summary>
     internal sealed class ChunkBatcher
     {
+
         private readonly Dictionary<(string AccountId, string Region), Chunk.Builder> _open = [];
         private readonly Stack<Chunk.Builder> _spare = new();
         private readonly HashSet<(string AccountId, string Region, string EventSource)> _named = [];
@@ -249,13 +251,21 @@ internal static class AuditChunks
             _named.Clear();
             Scopes.Clear();
             NewestUse.Clear();
+            // Consecutive events mostly share their scope (and their chunk): those are compared, not hashed.
+            IndexedEvent? previous = null;
+            Chunk.Builder? chunk = null;
             foreach (var e in events)
             {
-                if (!_open.TryGetValue((e.AccountId, e.Region), out var chunk))
+                var sameScope = previous is not null && string.Equals(e.AccountId, previous.AccountId, StringComparison.Ordinal)
+                    && string.Equals(e.Region, previous.Region, StringComparison.Ordinal);
+                if (!sameScope || chunk is null)
                 {
-                    chunk = _spare.TryPop(out var spare) ? spare : new Chunk.Builder();
-                    chunk.Start(e.AccountId, e.Region);
-                    _open.Add((e.AccountId, e.Region), chunk);
+                    if (!_open.TryGetValue((e.AccountId, e.Region), out chunk))
+                    {
+                        chunk = _spare.TryPop(out var spare) ? spare : new Chunk.Builder();
+                        chunk.Start(e.AccountId, e.Region);
+                        _open.Add((e.AccountId, e.Region), chunk);
+                    }
                 }
 
                 chunk.Add(e);
@@ -264,26 +274,31 @@ internal static class AuditChunks
                     write(chunk);
                     _open.Remove((e.AccountId, e.Region));
                     _spare.Push(chunk);
+                    chunk = null;
                 }
 
-                if (_named.Add((e.AccountId, e.Region, e.EventSource)))
+                if (!(sameScope && string.Equals(e.EventSource, previous!.EventSource, StringComparison.Ordinal))
+                    && _named.Add((e.AccountId, e.Region, e.EventSource)))
                 {
                     Scopes.Add((e.AccountId, e.Region, e.EventSource));
                 }
 
                 foreach (var keyArn in e.UsedKeyArns)
                 {
-                    if (!NewestUse.TryGetValue(keyArn, out var newest) || e.EventTime >= newest.EventTime)
+                    ref var newest = ref CollectionsMarshal.GetValueRefOrAddDefault(NewestUse, keyArn, out _);
+                    if (newest is null || e.EventTime >= newest.EventTime)
                     {
-                        NewestUse[keyArn] = e;
+                        newest = e;
                     }
                 }
+
+                previous = e;
             }
 
-            foreach (var chunk in _open.Values)
+            foreach (var rest in _open.Values)
             {
-                write(chunk);
-                _spare.Push(chunk);
+                write(rest);
+                _spare.Push(rest);
             }
 
             _open.Clear();
@@ -529,6 +544,14 @@ internal static class AuditChunks
             private int _groupStart;
             private long _lastSecond = long.MinValue;
 
+            // The last string of each kind and its number: a busy trail repeats the same name, user, key and resource
+            // from event to event, and an equal string is cheaper to compare than to hash (twice: table and terms).
+            private readonly string?[] _lastString = new string?[(int)TermKind.EventSecond + 1];
+            private readonly int[] _lastNumber = new int[(int)TermKind.EventSecond + 1];
+            private bool _readOnlyTerm;
+            private bool _readWriteTerm;
+            private bool _resourceTypeTerm;
+
             public Builder()
             {
                 _writer = new BinaryWriter(_entries, Encoding.UTF8, leaveOpen: true);
@@ -563,6 +586,8 @@ internal static class AuditChunks
                 _writer.Write(0); // the entry count, written by Finish
                 _records.SetLength(0);
                 _group = null;
+                Array.Clear(_lastString);
+                _readOnlyTerm = _readWriteTerm = _resourceTypeTerm = false;
             }
 
             public void Add(IndexedEvent e)
@@ -593,32 +618,48 @@ internal static class AuditChunks
                 _writer.Write(record.Offset);
                 _writer.Write(record.Length);
 
-                _resources.Clear();
-                _resourceIds.Clear();
-                foreach (var arn in e.ResourceArns)
+                var resources = e.ResourceArns;
+                if (resources.Count == 1)
                 {
-                    if (_resources.Add(arn))
+                    _writer.Write(1);
+                    _writer.Write(String(resources[0], TermKind.ResourceName));
+                }
+                else
+                {
+                    _resources.Clear();
+                    _resourceIds.Clear();
+                    foreach (var arn in resources)
                     {
-                        _resourceIds.Add(String(arn, TermKind.ResourceName));
+                        if (_resources.Add(arn))
+                        {
+                            _resourceIds.Add(String(arn, TermKind.ResourceName));
+                        }
+                    }
+
+                    _writer.Write(_resourceIds.Count);
+                    foreach (var resource in _resourceIds)
+                    {
+                        _writer.Write(resource);
                     }
                 }
 
-                _writer.Write(_resourceIds.Count);
-                foreach (var resource in _resourceIds)
+                if (e.ReadOnly ? !_readOnlyTerm : !_readWriteTerm)
                 {
-                    _writer.Write(resource);
+                    _terms.Add((TermKind.ReadOnly, e.ReadOnly ? "true" : "false"));
+                    _readOnlyTerm |= e.ReadOnly;
+                    _readWriteTerm |= !e.ReadOnly;
                 }
 
-                _terms.Add((TermKind.ReadOnly, e.ReadOnly ? "true" : "false"));
                 if (time != _lastSecond)
                 {
                     _lastSecond = time;
                     _terms.Add((TermKind.EventSecond, time.ToString(CultureInfo.InvariantCulture)));
                 }
 
-                if (_resourceIds.Count > 0)
+                if (resources.Count > 0 && !_resourceTypeTerm)
                 {
                     _terms.Add((TermKind.ResourceType, CloudTrailRecord.ResourceType));
+                    _resourceTypeTerm = true;
                 }
 
                 Count++;
@@ -649,6 +690,11 @@ internal static class AuditChunks
             /// <summary>The string's number in the chunk's table; each use also makes a term of it (as <paramref name="kind"/>; a set, so once).</summary>
             private int String(string value, TermKind kind)
             {
+                if (string.Equals(value, _lastString[(int)kind], StringComparison.Ordinal))
+                {
+                    return _lastNumber[(int)kind];
+                }
+
                 if (!_strings.TryGetValue(value, out var index))
                 {
                     index = _stringList.Count;
@@ -657,6 +703,8 @@ internal static class AuditChunks
                 }
 
                 _terms.Add((kind, value));
+                _lastString[(int)kind] = value;
+                _lastNumber[(int)kind] = index;
                 return index;
             }
         }
