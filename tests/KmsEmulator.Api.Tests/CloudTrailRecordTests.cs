@@ -111,6 +111,64 @@ public sealed class CloudTrailRecordTests
         Assert.EndsWith(":build-42", PrincipalId(Caller("session")), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The writer keeps what a record shares with the one before it (caller, user agent, address, key, ...) encoded;
+    /// records that each differ from the last in one of those parts carry their own, and request parameters of every
+    /// JSON kind come out as the projection holds them.
+    /// </summary>
+    [Fact]
+    public async Task Records_that_differ_from_the_one_before_in_one_part_each_carry_their_own()
+    {
+        var time = new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero);
+        var alice = Caller("user");
+        var variants = new List<AuditEvent>
+        {
+            Event(alice, time),
+            Event(alice with { AccessKeyId = "AKIAOTHER" }, time),
+            Event(alice with { Arn = $"arn:aws:iam::{Account}:user/team/bob" }, time),
+            Event(alice with { PrincipalType = PrincipalType.Role, Arn = $"arn:aws:iam::{Account}:role/alice" }, time),
+            Event(alice with { ViaService = "ec2.us-east-1.amazonaws.com" }, time),
+            Event(alice, time) with { UserAgent = "other-agent/1.0" },
+            Event(alice, time) with { SourceIp = "127.0.0.2" },
+            Event(alice, time) with { Region = "eu-west-1" },
+            Event(alice, time) with { EventName = "Decrypt" },
+            Event(alice, time) with { Resources = [new AuditResource(Account, KeyArn.Replace("1234abcd", "5678abcd", StringComparison.Ordinal))] },
+            Event(alice, time) with { Resources = [new AuditResource(Account, KeyArn)] },
+            Event(alice, time) with { Resources = [] },
+            Event(alice, time) with
+            {
+                RequestParameters = new JsonObject
+                {
+                    ["keyId"] = "alias/x\"y",
+                    ["encryptionContext"] = new JsonObject { ["a"] = "1", ["\u00e9"] = "\u2603" },
+                    ["grantTokens"] = new JsonArray("t1", "t2"),
+                    ["numberOfBytes"] = 32,
+                    ["dryRun"] = true,
+                    ["nothing"] = null,
+                    ["keyMetadata"] = JsonNode.Parse("""{"keySpec":"SYMMETRIC_DEFAULT","multiRegion":false,"size":[1,2.5]}"""),
+                },
+            },
+        };
+
+        foreach (var (e, i) in variants.Concat(variants.AsEnumerable().Reverse()).Select((e, i) => (e, i)))
+        {
+            var record = JsonDocument.Parse(CloudTrailRecord.ToUtf8(e)).RootElement;
+            // On another thread, whose writer last wrote some other record or none: the same bytes.
+            var elsewhere = await Task.Run(() => CloudTrailRecord.ToUtf8(e));
+            Assert.Equal(elsewhere, CloudTrailRecord.ToUtf8(e));
+            // A call through a service shows the service as its user agent and address, as CloudTrail does.
+            var via = e.Caller.ViaService is null ? null : "ec2.amazonaws.com";
+            Assert.Equal(via ?? e.UserAgent, record.GetProperty("userAgent").GetString());
+            Assert.Equal(via ?? e.SourceIp, record.GetProperty("sourceIPAddress").GetString());
+            Assert.Equal(e.Caller.AccessKeyId, record.GetProperty("userIdentity").GetProperty("accessKeyId").GetString());
+            Assert.Equal(e.Caller.Arn, record.GetProperty("userIdentity").GetProperty("arn").GetString());
+            Assert.Equal(e.Region, record.GetProperty("awsRegion").GetString());
+            Assert.Equal(e.EventName, record.GetProperty("eventName").GetString());
+            Assert.Equal(e.Resources.Select(r => r.Arn), record.GetProperty("resources").EnumerateArray().Select(r => r.GetProperty("ARN").GetString()));
+            Assert.True(JsonNode.DeepEquals(e.RequestParameters, JsonNode.Parse(record.GetProperty("requestParameters").GetRawText())), $"record {i}");
+        }
+    }
+
     [Fact]
     public async Task Records_written_on_many_threads_at_once_are_each_whole()
     {
