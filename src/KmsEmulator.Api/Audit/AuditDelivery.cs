@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
-using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using KmsEmulator.Api.Pipeline;
 using Microsoft.Extensions.Hosting;
@@ -43,7 +42,7 @@ public sealed partial class AuditDelivery(
     private readonly List<IndexedEvent> _unindexed = [];
 
     /// <summary>The newest key use among the events of <see cref="_unindexed"/>, to tell the usage tracker once they are indexed.</summary>
-    private readonly Dictionary<string, AuditEvent> _unindexedUses = new(StringComparer.Ordinal);
+    private readonly NewestUses<AuditEvent> _unindexedUses = new(static e => e.EventTime);
 
     private long _pendingSince;
     private JsonLinesSink? _jsonLines;
@@ -351,11 +350,7 @@ public sealed partial class AuditDelivery(
             // The newest use of each key: the only one the usage tracker can still hold from these records.
             foreach (var keyArn in row.UsedKeyArns)
             {
-                ref var newest = ref CollectionsMarshal.GetValueRefOrAddDefault(_unindexedUses, keyArn, out _);
-                if (newest is null || auditEvent.EventTime >= newest.EventTime)
-                {
-                    newest = auditEvent;
-                }
+                _unindexedUses.Note(keyArn, auditEvent);
             }
 
             if (auditEvent.SharedEventId is not null)
@@ -438,7 +433,7 @@ public sealed partial class AuditDelivery(
             throw;
         }
 
-        foreach (var (keyArn, auditEvent) in _unindexedUses)
+        foreach (var (keyArn, auditEvent) in _unindexedUses.Result)
         {
             trail.Persisted(keyArn, auditEvent);
         }

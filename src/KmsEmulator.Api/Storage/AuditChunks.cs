@@ -3,7 +3,6 @@ using System.Data.Common;
 using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Text;
 using Dapper;
 using KmsEmulator.Api.Audit;
@@ -15,8 +14,8 @@ namespace KmsEmulator.Api.Storage;
 /// The audit index's chunk format and lookup, shared by its two stores (<see cref="SqliteAuditIndex"/>,
 /// <see cref="PostgreSqlAuditIndex"/>), which keep the same tables: <c>chunks</c> (up to <see cref="MaxChunkEvents"/>
 /// events of one account and region per row: a binary directory of their attributes, <see cref="Chunk"/>, and their
-/// records in the compressed groups the log files hold, <see cref="RecordGroup"/>), <c>chunk_terms</c> (one row per distinct attribute value per chunk,
-/// <see cref="TermKind"/>), <c>event_scopes</c>, <c>key_last_use</c> and <c>audit_meta</c>. What differs between the
+/// records in the compressed groups the log files hold, <see cref="RecordGroup"/>), <c>chunk_terms</c> (one row per
+/// distinct attribute value per chunk, <see cref="TermKind"/>), <c>event_scopes</c>, <c>key_last_use</c> and <c>audit_meta</c>. What differs between the
 /// two is how rows are written and how the candidate chunks of a lookup are read.
 /// </summary>
 internal static class AuditChunks
@@ -230,16 +229,16 @@ internal static class AuditChunks
     /// </summary>
     internal sealed class ChunkBatcher
     {
-
         private readonly Dictionary<(string AccountId, string Region), Chunk.Builder> _open = [];
         private readonly Stack<Chunk.Builder> _spare = new();
         private readonly HashSet<(string AccountId, string Region, string EventSource)> _named = [];
+        private readonly NewestUses<IndexedEvent> _newestUse = new(static e => e.EventTime);
 
         /// <summary>The scopes the last batch names.</summary>
         public List<(string AccountId, string Region, string EventSource)> Scopes { get; } = [];
 
         /// <summary>The newest use of each key the last batch used.</summary>
-        public Dictionary<string, IndexedEvent> NewestUse { get; } = new(StringComparer.Ordinal);
+        public IReadOnlyDictionary<string, IndexedEvent> NewestUse => _newestUse.Result;
 
         /// <summary>
         /// Builds the chunks of <paramref name="events"/> and hands each to <paramref name="write"/> when it is full or the
@@ -250,7 +249,7 @@ internal static class AuditChunks
             _open.Clear();
             _named.Clear();
             Scopes.Clear();
-            NewestUse.Clear();
+            _newestUse.Clear();
             // Consecutive events mostly share their scope (and their chunk): those are compared, not hashed.
             IndexedEvent? previous = null;
             Chunk.Builder? chunk = null;
@@ -285,11 +284,7 @@ internal static class AuditChunks
 
                 foreach (var keyArn in e.UsedKeyArns)
                 {
-                    ref var newest = ref CollectionsMarshal.GetValueRefOrAddDefault(NewestUse, keyArn, out _);
-                    if (newest is null || e.EventTime >= newest.EventTime)
-                    {
-                        newest = e;
-                    }
+                    _newestUse.Note(keyArn, e);
                 }
 
                 previous = e;
