@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json;
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
+using KmsEmulator.Api.Audit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KmsEmulator.EndToEnd.Tests;
 
@@ -66,6 +68,31 @@ public sealed class PostgreSqlOutageTests(PostgreSqlFixture postgres) : IAsyncLi
         }
 
         Assert.Equal("after the outage", (await kms.DescribeAsync(after.KeyId)).Description);
+    }
+
+    /// <summary>
+    /// The first calls after PostgreSQL is back, before health or delivery has touched the connection pool (whose
+    /// connections the restart cut): LookupEvents, which reads the index, and a call that reads the store succeed, and
+    /// the lookup finds the calls made before the outage.
+    /// </summary>
+    [SkippableFact]
+    public async Task The_first_LookupEvents_and_store_calls_after_PostgreSQL_restarts_succeed()
+    {
+        await using var host = await EmulatorHost.StartNewAsync(
+            "--Kms:Store:Provider=PostgreSql", "--Kms:Store:ConnectionString=" + postgres.Server.ConnectionString(_database!));
+        using var kms = host.CreateClient();
+        var key = await kms.NewKeyAsync("before the restart");
+        await host.Services.GetRequiredService<AuditTrail>().FlushAsync();
+        // Every pooled connection has been used (the key, the index), so the restart leaves them all dead.
+        var before = await CloudTrailHttp.LookupAsync(host.Url, CloudTrailHttp.Attribute("EventName", "CreateKey"), LookupFixture.Root);
+        Assert.Single(before.Events);
+
+        await postgres.Server.StopAsync();
+        await postgres.Server.StartAgainAsync();
+
+        var after = await CloudTrailHttp.LookupAsync(host.Url, CloudTrailHttp.Attribute("EventName", "CreateKey"), LookupFixture.Root);
+        Assert.Equal(before.Events.Select(e => e.GetProperty("EventId").GetString()), after.Events.Select(e => e.GetProperty("EventId").GetString()));
+        Assert.Equal("before the restart", (await kms.DescribeAsync(key.KeyId)).Description);
     }
 
     private static async Task HealthyAgainAsync(EmulatorHost host, HttpClient http)

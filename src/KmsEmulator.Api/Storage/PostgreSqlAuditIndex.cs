@@ -187,31 +187,31 @@ public sealed class PostgreSqlAuditIndex : IAuditIndex, IKeyUsageHistory, IAsync
         return (int)Math.Min(removed, int.MaxValue);
     }
 
-    public async ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        var page = await AuditChunks.LookupAsync(
-            connection, transaction, query, filter => CandidatesAsync(connection, transaction, query, filter, cancellationToken), cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return page;
-    }
+    public async ValueTask<AuditEventPage> LookupAsync(AuditLookup query, CancellationToken cancellationToken) =>
+        await PostgreSqlReads.RunAsync(_dataSource, async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            var page = await AuditChunks.LookupAsync(
+                connection, transaction, query, filter => CandidatesAsync(connection, transaction, query, filter, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return page;
+        }, cancellationToken).ConfigureAwait(false);
 
     /// <summary>The newest use of the key by any node; also brings <see cref="TrackingStart"/> up to date.</summary>
-    public async ValueTask<KeyUsage?> FindAsync(string keyArn, CancellationToken cancellationToken)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
-            SelectTrackingStart + ";\n" + AuditChunks.SelectKeyUse,
-            new { name = AuditChunks.TrackingStartName, keyArn },
-            cancellationToken: cancellationToken)).ConfigureAwait(false);
-        if (await results.ReadSingleOrDefaultAsync<string>().ConfigureAwait(false) is { } trackingStart)
+    public async ValueTask<KeyUsage?> FindAsync(string keyArn, CancellationToken cancellationToken) =>
+        await PostgreSqlReads.RunAsync(_dataSource, async connection =>
         {
-            Interlocked.Exchange(ref _trackingStartTicks, AuditChunks.FromTicks(trackingStart).UtcTicks);
-        }
+            await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                SelectTrackingStart + ";\n" + AuditChunks.SelectKeyUse,
+                new { name = AuditChunks.TrackingStartName, keyArn },
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (await results.ReadSingleOrDefaultAsync<string>().ConfigureAwait(false) is { } trackingStart)
+            {
+                Interlocked.Exchange(ref _trackingStartTicks, AuditChunks.FromTicks(trackingStart).UtcTicks);
+            }
 
-        return (await results.ReadSingleOrDefaultAsync<AuditChunks.KeyUseRow>().ConfigureAwait(false))?.ToUsage();
-    }
+            return (await results.ReadSingleOrDefaultAsync<AuditChunks.KeyUseRow>().ConfigureAwait(false))?.ToUsage();
+        }, cancellationToken).ConfigureAwait(false);
 
     public async ValueTask DisposeAsync() => await _dataSource.DisposeAsync();
 

@@ -96,24 +96,27 @@ public sealed class PostgreSqlKmsStore : IKmsStore, IStoreProbe, IAsyncDisposabl
         return snapshot;
     }
 
-    public async Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-        // Npgsql sends the lists as arrays (Dapper leaves array parameters whole for PostgreSQL).
-        var snapshot = await StoreRows.LoadSomeAsync(connection, transaction, "key_id = ANY(@keyIds)", "alias_name = ANY(@aliasNames)",
-            new { keyIds = keyIds.ToArray(), aliasNames = aliasNames.ToArray() });
-        await transaction.CommitAsync(cancellationToken);
-        return snapshot;
-    }
+    public Task<StoreSnapshot> LoadSomeAsync(IReadOnlyCollection<string> keyIds, IReadOnlyCollection<string> aliasNames, CancellationToken cancellationToken = default) =>
+        PostgreSqlReads.RunAsync(_dataSource, async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+            // Npgsql sends the lists as arrays (Dapper leaves array parameters whole for PostgreSQL).
+            var snapshot = await StoreRows.LoadSomeAsync(connection, transaction, "key_id = ANY(@keyIds)", "alias_name = ANY(@aliasNames)",
+                new { keyIds = keyIds.ToArray(), aliasNames = aliasNames.ToArray() });
+            await transaction.CommitAsync(cancellationToken);
+            return snapshot;
+        }, cancellationToken);
 
-    /// <summary>One statement, no transaction: the cheap question every request of a node sharing the store asks.</summary>
-    public async Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<ChangeReadRow>(new CommandDefinition(SelectChanges, new { after, limit }, cancellationToken: cancellationToken))).AsList();
-        return Changes(rows, after, limit);
-    }
+    /// <summary>
+    /// One statement, no transaction: the cheap question every request of a node sharing the store asks (and the one
+    /// that, after a PostgreSQL restart, clears the dead connections from the pool: <see cref="PostgreSqlReads"/>).
+    /// </summary>
+    public Task<StoreChanges> ReadChangesAsync(long after, int limit, CancellationToken cancellationToken = default) =>
+        PostgreSqlReads.RunAsync(_dataSource, async connection =>
+        {
+            var rows = (await connection.QueryAsync<ChangeReadRow>(new CommandDefinition(SelectChanges, new { after, limit }, cancellationToken: cancellationToken))).AsList();
+            return Changes(rows, after, limit);
+        }, cancellationToken);
 
     public async Task PruneChangesAsync(int keep, CancellationToken cancellationToken = default)
     {
