@@ -4,8 +4,9 @@
 Publishes the working tree once and starts it twice on loopback (permissive mode, own data directories, one symmetric
 key each): once with Kms:Audit:Enabled=false, once with the defaults (auditing on). Then wrk drives Encrypt against
 both in --rounds interleaved rounds per connection count: off, on, off, on, ... The report is the median of the
-per-round ratios on/off with their range, and the number of records the audited instance delivered (a run whose
-trail is missing records is not a valid measurement).
+per-round ratios on/off with their range; the same for the server's CPU per request (off/on, so that both read as
+the share of the unaudited speed that is left; wrk's CPU is not counted); and the number of records the audited
+instance delivered (a run whose trail is missing records is not a valid measurement).
 
 Usage: bench/audit_overhead.py [--connections 16,64] [--duration 5] [--rounds 5] [--warmup 20] [--work /var/tmp/kms-audit-bench]
 Needs: wrk, SoftHSM2, the .NET SDK. Only loopback addresses are used.
@@ -22,6 +23,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_bench as rb  # noqa: E402
 import compare_commits as cc  # noqa: E402  (publish, body files)
+from cpu_per_request import cpu_seconds  # noqa: E402
 
 
 def start(work, name, build_dir, extra):
@@ -69,23 +71,31 @@ def main():
             rb.run_wrk(url, "Encrypt", bodies[name], 16, args.warmup)
 
         for connections in [int(c) for c in args.connections.split(",")]:
-            ratios, rates = [], {"off": [], "on": []}
+            ratios, rates, cpu_ratios = [], {"off": [], "on": []}, []
             for _ in range(args.rounds):
-                measured = {}
-                for name, (_, url, _, _) in targets.items():
+                measured, cpu = {}, {}
+                for name, (process, url, _, _) in targets.items():
+                    before = cpu_seconds(process.pid)
                     result = rb.run_wrk(url, "Encrypt", bodies[name], connections, args.duration)
                     measured[name] = result["rps"]
+                    # The server's CPU per request (wrk's own CPU not counted): steadier than throughput when the
+                    # machine's speed changes from minute to minute, as the two move together within a round.
+                    cpu[name] = (cpu_seconds(process.pid) - before) / max(1, result.get("requests", 0))
                     if name == "on":
                         requests_on += result.get("requests", 0)
                 for name, rps in measured.items():
                     rates[name].append(rps)
                 ratios.append(measured["on"] / measured["off"])
+                cpu_ratios.append(cpu["off"] / cpu["on"])
             report[connections] = {"off_rps": round(statistics.median(rates["off"])), "on_rps": round(statistics.median(rates["on"])),
                                    "ratio_median": round(statistics.median(ratios), 3),
-                                   "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+                                   "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                                   "cpu_ratio_median": round(statistics.median(cpu_ratios), 3),
+                                   "cpu_ratio_range": [round(min(cpu_ratios), 3), round(max(cpu_ratios), 3)]}
             r = report[connections]
             print(f"Encrypt @{connections}: audit on/off median {r['ratio_median']} (range {r['ratio_range'][0]}-{r['ratio_range'][1]}); "
-                  f"off {r['off_rps']} req/s, on {r['on_rps']} req/s", flush=True)
+                  f"off {r['off_rps']} req/s, on {r['on_rps']} req/s; server CPU per request off/on median {r['cpu_ratio_median']} "
+                  f"(range {r['cpu_ratio_range'][0]}-{r['cpu_ratio_range'][1]})", flush=True)
     finally:
         for process, _, _, _ in targets.values():
             rb.stop(process)
