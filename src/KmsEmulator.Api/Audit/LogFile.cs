@@ -73,10 +73,7 @@ internal sealed class LogFile : IDisposable
     /// <summary>Appends a record; returns where it lies in its <see cref="RecordGroup"/>, which is sealed by <see cref="Flush"/> at the latest.</summary>
     public RecordSlice Append(ReadOnlySpan<byte> record, DateTimeOffset eventTime)
     {
-        var separator = Count == 0 ? [] : Separator;
-        var slice = _packer.Add(separator, record);
-        Content(separator);
-        Content(record);
+        var slice = _packer.Add(Count == 0 ? [] : Separator, record);
         if (_packer.Full)
         {
             WriteGroup();
@@ -173,7 +170,12 @@ internal sealed class LogFile : IDisposable
         _hash.Dispose();
     }
 
-    private void WriteGroup() => _file.Write(_packer.Seal());
+    /// <summary>Seals the open record group (if any) and writes it; its content is counted first, in one piece.</summary>
+    private void WriteGroup()
+    {
+        Content(_packer.Pending);
+        _file.Write(_packer.Seal());
+    }
 
     /// <summary>A stored block (RFC 1951 3.2.4) of <paramref name="bytes"/>: the header and the footer, too short to compress.</summary>
     private void WriteStored(ReadOnlySpan<byte> bytes, bool final)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 
 namespace KmsEmulator.Api.Audit;
@@ -72,7 +73,9 @@ public readonly record struct RecordSlice(RecordGroup Group, int Offset, int Len
 /// <summary>
 /// Compresses records into <see cref="RecordGroup"/>s of up to <see cref="RecordsPerGroup"/>: each group with a
 /// compressor of its own, so that it refers to no earlier bytes and can be inflated alone, and ended with a sync flush,
-/// so that it ends on a byte boundary and the next group's blocks can follow it in one deflate stream.
+/// so that it ends on a byte boundary and the next group's blocks can follow it in one deflate stream. A group's records
+/// are gathered uncompressed and compressed in one call when it is sealed (one call per group rather than two per
+/// record), and its uncompressed bytes can be read once before that (<see cref="Pending"/>), for checksums.
 /// </summary>
 public sealed class RecordPacker : IDisposable
 {
@@ -82,14 +85,16 @@ public sealed class RecordPacker : IDisposable
     /// </summary>
     public const int RecordsPerGroup = 32;
 
-    private readonly MemoryStream _buffer = new();
-    private DeflateStream? _deflate;
+    private readonly MemoryStream _compressed = new();
+    private readonly ArrayBufferWriter<byte> _raw = new(64 * 1024);
     private RecordGroup? _group;
-    private int _raw;
     private int _count;
 
     /// <summary>Whether the open group holds <see cref="RecordsPerGroup"/> records.</summary>
     public bool Full => _count >= RecordsPerGroup;
+
+    /// <summary>The open group's uncompressed bytes (the records and their separators), valid until the next call.</summary>
+    public ReadOnlySpan<byte> Pending => _raw.WrittenSpan;
 
     /// <summary>
     /// Adds <paramref name="prefix"/> (a separator, not part of the record) and <paramref name="record"/> to the open
@@ -97,48 +102,46 @@ public sealed class RecordPacker : IDisposable
     /// </summary>
     public RecordSlice Add(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> record)
     {
-        if (_deflate is null)
+        if (_group is null)
         {
-            _buffer.SetLength(0);
-            _deflate = new DeflateStream(_buffer, CompressionLevel.Fastest, leaveOpen: true);
             _group = new RecordGroup();
-            _raw = 0;
+            _raw.ResetWrittenCount();
             _count = 0;
         }
 
-        _deflate.Write(prefix);
-        _deflate.Write(record);
-        var slice = new RecordSlice(_group!, _raw + prefix.Length, record.Length);
-        _raw = checked(_raw + prefix.Length + record.Length);
+        _raw.Write(prefix);
+        var slice = new RecordSlice(_group, _raw.WrittenCount, record.Length);
+        _raw.Write(record);
         _count++;
         return slice;
     }
 
     /// <summary>
-    /// Ends the open group: flushes it to a byte boundary, seals it, and returns its segment (the deflate blocks a log
-    /// file appends, valid until the next call); empty when no group is open.
+    /// Ends the open group: compresses it, flushed to a byte boundary, seals it, and returns its segment (the deflate
+    /// blocks a log file appends, valid until the next call); empty when no group is open.
     /// </summary>
     public ReadOnlySpan<byte> Seal()
     {
-        if (_deflate is null)
+        if (_group is not { } group)
         {
             return [];
         }
 
-        _deflate.Flush(); // a sync flush: everything so far, ending on a byte boundary with an empty stored block
-        var end = (int)_buffer.Length;
-        _deflate.Dispose(); // its final block is not part of the segment
-        _deflate = null;
-        var segment = _buffer.GetBuffer().AsSpan(0, end);
-        _group!.Seal(segment, _raw);
+        _compressed.SetLength(0);
+        int end;
+        using (var deflate = new DeflateStream(_compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            deflate.Write(_raw.WrittenSpan);
+            deflate.Flush(); // a sync flush: everything, ending on a byte boundary with an empty stored block
+            end = (int)_compressed.Length;
+        } // disposing writes a final block, which is not part of the segment
+
+        var segment = _compressed.GetBuffer().AsSpan(0, end);
+        group.Seal(segment, _raw.WrittenCount);
         _group = null;
+        _raw.ResetWrittenCount();
         return segment;
     }
 
-    public void Dispose()
-    {
-        _deflate?.Dispose();
-        _deflate = null;
-        _buffer.Dispose();
-    }
+    public void Dispose() => _compressed.Dispose();
 }
