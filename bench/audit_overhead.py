@@ -26,18 +26,6 @@ import compare_commits as cc  # noqa: E402  (publish, body files)
 from cpu_per_request import cpu_seconds  # noqa: E402
 
 
-def start(work, name, build_dir, extra):
-    port = rb.free_port()
-    url = f"http://{rb.HOST}:{port}"
-    data_dir = os.path.join(work, f"data-{name}")
-    log = open(os.path.join(work, f"{name}.log"), "ab")
-    process = rb.start(["dotnet", os.path.join(build_dir, "KmsEmulator.Api.dll"), "--urls", url, "--Kms:Tls:Enabled=false", "--data-dir", data_dir,
-                        "--Kms:LogLevel=Information", *extra], log)
-    rb.wait_healthy(url, process, timeout=120)
-    key = rb.kms(url, "CreateKey", {})["KeyMetadata"]["KeyId"]
-    return process, url, key, data_dir
-
-
 def delivered_records(data_dir):
     count = 0
     for path in glob.glob(os.path.join(data_dir, "audit", "AWSLogs", "*", "CloudTrail", "**", "*.json.gz"), recursive=True):
@@ -64,17 +52,17 @@ def main():
     report = {}
     requests_on = 0
     try:
-        targets["off"] = start(args.work, "off", build, ["--Kms:Audit:Enabled=false"])
-        targets["on"] = start(args.work, "on", build, [])
-        bodies = {name: cc.body_file(args.work, name, "Encrypt", url, key) for name, (_, url, key, _) in targets.items()}
-        for name, (_, url, _, _) in targets.items():  # warm-up
+        targets["off"] = cc.start(args.work, "off", build, ["--Kms:Audit:Enabled=false"])
+        targets["on"] = cc.start(args.work, "on", build)
+        bodies = {name: cc.body_file(args.work, name, "Encrypt", url, key) for name, (_, url, key) in targets.items()}
+        for name, (_, url, _) in targets.items():  # warm-up
             rb.run_wrk(url, "Encrypt", bodies[name], 16, args.warmup)
 
         for connections in [int(c) for c in args.connections.split(",")]:
             ratios, rates, cpu_ratios = [], {"off": [], "on": []}, []
             for _ in range(args.rounds):
                 measured, cpu = {}, {}
-                for name, (process, url, _, _) in targets.items():
+                for name, (process, url, _) in targets.items():
                     before = cpu_seconds(process.pid)
                     result = rb.run_wrk(url, "Encrypt", bodies[name], connections, args.duration)
                     measured[name] = result["rps"]
@@ -97,9 +85,10 @@ def main():
                   f"off {r['off_rps']} req/s, on {r['on_rps']} req/s; server CPU per request off/on median {r['cpu_ratio_median']} "
                   f"(range {r['cpu_ratio_range'][0]}-{r['cpu_ratio_range'][1]})", flush=True)
     finally:
-        for process, _, _, _ in targets.values():
+        for process, _, _ in targets.values():
             rb.stop(process)
-    records = delivered_records(targets["on"][3]) if "on" in targets else 0
+    # cc.start gives each instance the data directory data-<name> under the work folder.
+    records = delivered_records(os.path.join(args.work, "data-on")) if "on" in targets else 0
     print(f"records delivered by the audited instance: {records} (wrk counted {requests_on} measured requests; warm-up and setup add more)")
     print(json.dumps({"rounds": args.rounds, "duration": args.duration, "results": report, "records": records}))
 
