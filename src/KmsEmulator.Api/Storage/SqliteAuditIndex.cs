@@ -266,12 +266,10 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
 
         using var writer = new Writer(connection, ownsConnection: false);
         using var transaction = connection.BeginTransaction();
-        var batch = new List<IndexedEvent>(AuditChunks.MaxChunkEvents);
-        using var packer = new RecordPacker();
         var resources = connection.Query<(long Seq, string Name)>(
                 "SELECT seq, resource_name FROM legacy_event_resources ORDER BY seq, position", transaction: transaction)
             .ToLookup(r => r.Seq, r => r.Name);
-        foreach (var row in connection.Query<LegacyRow>(
+        foreach (var rows in connection.Query<LegacyRow>(
                      """
                      SELECT seq AS Seq, event_id AS EventId, account_id AS AccountId, region AS Region, event_time AS EventTime,
                             event_name AS EventName, event_source AS EventSource, read_only AS ReadOnly, access_key_id AS AccessKeyId,
@@ -279,27 +277,16 @@ public sealed class SqliteAuditIndex : IAuditIndex, IKeyUsageHistory, IDisposabl
                      FROM legacy_events ORDER BY seq
                      """,
                      transaction: transaction,
-                     buffered: false))
+                     buffered: false).Chunk(AuditChunks.MaxChunkEvents))
         {
-            batch.Add(new IndexedEvent(
-                Guid.Parse(row.EventId), row.AccountId, row.Region, DateTimeOffset.FromUnixTimeSeconds(row.EventTime), row.EventName,
-                row.EventSource, row.ReadOnly == "true", row.AccessKeyId, row.Username, [.. resources[row.Seq]], [], row.RequestId,
-                packer.Add([], row.Record)));
-            if (packer.Full)
-            {
-                packer.Seal();
-            }
-
-            if (batch.Count == AuditChunks.MaxChunkEvents)
-            {
-                packer.Seal();
-                writer.AppendInTransaction(batch, transaction);
-                batch.Clear();
-            }
+            var records = RecordSlice.Pack(rows.Select(r => r.Record));
+            writer.AppendInTransaction(
+                [.. rows.Select((row, i) => new IndexedEvent(
+                    Guid.Parse(row.EventId), row.AccountId, row.Region, DateTimeOffset.FromUnixTimeSeconds(row.EventTime), row.EventName,
+                    row.EventSource, row.ReadOnly == "true", row.AccessKeyId, row.Username, [.. resources[row.Seq]], [], row.RequestId,
+                    records[i]))],
+                transaction);
         }
-
-        packer.Seal();
-        writer.AppendInTransaction(batch, transaction);
         connection.Execute("DROP TABLE legacy_event_resources; DROP TABLE legacy_events;", transaction: transaction);
         transaction.Commit();
     }
