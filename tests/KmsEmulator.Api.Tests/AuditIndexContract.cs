@@ -101,6 +101,22 @@ public abstract class AuditIndexContract<TIndex> : IAsyncLifetime
         string account = Account) =>
         new(account, Region, attribute, start, end, max, after);
 
+    /// <summary>Every event of <paramref name="query"/>, page after page (each page asked with the previous one's cursor).</summary>
+    protected static async Task<List<LookedUpEvent>> AllPagesAsync(TIndex index, AuditLookup query)
+    {
+        var seen = new List<LookedUpEvent>();
+        AuditCursor? after = null;
+        do
+        {
+            var page = await index.LookupAsync(query with { After = after }, CancellationToken.None);
+            seen.AddRange(page.Events);
+            after = page.Next;
+        }
+        while (after is not null);
+
+        return seen;
+    }
+
     /// <summary>Eight events of the default account and region, one a second, and three that must never show up in its lookups.</summary>
     protected static List<IndexedEvent> History() =>
     [
@@ -338,15 +354,7 @@ public abstract class AuditIndexContract<TIndex> : IAsyncLifetime
             .Select(x => x.Event.EventId.ToString())
             .ToList();
 
-        var seen = new List<string>();
-        AuditCursor? after = null;
-        do
-        {
-            var page = await index.LookupAsync(Query(attribute, max: pageSize, after: after), CancellationToken.None);
-            seen.AddRange(page.Events.Select(e => e.EventId));
-            after = page.Next;
-        }
-        while (after is not null);
+        var seen = (await AllPagesAsync(index, Query(attribute, max: pageSize))).Select(e => e.EventId);
 
         Assert.Equal(matching, seen);
     }
@@ -367,17 +375,8 @@ public abstract class AuditIndexContract<TIndex> : IAsyncLifetime
         var events = slices.Select((slice, i) => Event("Encrypt", i / 100) with { Record = slice }).ToList();
         await index.AppendAsync(events, CancellationToken.None);
 
-        var seen = new List<byte[]>();
-        AuditCursor? after = null;
-        do
-        {
-            var page = await index.LookupAsync(Query(max: 50, after: after), CancellationToken.None);
-            seen.AddRange(page.Events.Select(e => e.Record));
-            after = page.Next;
-        }
-        while (after is not null);
+        var seen = (await AllPagesAsync(index, Query(max: 50))).Select(e => e.Record).Reverse();
 
-        seen.Reverse();
         Assert.Equal(records, seen);
     }
 
