@@ -214,11 +214,7 @@ public static class CloudTrailRecord
 
             public ReadOnlySpan<byte> Of(CallerIdentity caller, string? invokedBy)
             {
-                if (_caller is not { } last || !ReferenceEquals(last, caller)
-                    && !(last.PrincipalType == caller.PrincipalType && string.Equals(last.AccountId, caller.AccountId, StringComparison.Ordinal)
-                         && string.Equals(last.Arn, caller.Arn, StringComparison.Ordinal)
-                         && string.Equals(last.AccessKeyId, caller.AccessKeyId, StringComparison.Ordinal))
-                    || !string.Equals(_invokedBy, invokedBy, StringComparison.Ordinal))
+                if (!SameIdentity(_caller, caller) || !string.Equals(_invokedBy, invokedBy, StringComparison.Ordinal))
                 {
                     _json = Encode(w => WriteUserIdentity(w, caller, invokedBy));
                     _caller = caller;
@@ -227,6 +223,13 @@ public static class CloudTrailRecord
 
                 return _json;
             }
+
+            private static bool SameIdentity(CallerIdentity? last, CallerIdentity caller) =>
+                ReferenceEquals(last, caller)
+                || (last is not null && last.PrincipalType == caller.PrincipalType
+                    && string.Equals(last.AccountId, caller.AccountId, StringComparison.Ordinal)
+                    && string.Equals(last.Arn, caller.Arn, StringComparison.Ordinal)
+                    && string.Equals(last.AccessKeyId, caller.AccessKeyId, StringComparison.Ordinal));
         }
 
         /// <summary>The resources array of a record that names one key.</summary>
